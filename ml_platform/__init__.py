@@ -1,0 +1,1 @@
+"""ml_platform: prediction tables as Dagster assets with SLOs, compute profiles and data-quality gates."""

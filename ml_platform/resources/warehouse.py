@@ -1,0 +1,111 @@
+"""Where tables and models are stored, per environment.
+
+local:       DuckDB file (dagster-duckdb-pandas) + pickled models on the local disk.
+production:  BigQuery (dagster-gcp-pandas) + pickled models in GCS (dagster-gcp).
+
+The local DuckDB writer wraps dagster-duckdb's delete-then-insert in one transaction and
+refuses an empty frame or one without its partition column, so a failed or killed write
+leaves the previous table or partition as it was.
+"""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from dagster._core.storage.db_io_manager import DbIOManager  # not exported; needed to swap the client
+from dagster_duckdb.io_manager import DuckDbClient
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
+from dagster_gcp import GCSPickleIOManager, GCSResource
+from dagster_gcp_pandas import BigQueryPandasIOManager
+
+SCHEMA = "ml_platform"
+DEFAULT_HOME = ".ml_platform"
+
+
+class _TransactionalDuckDbClient(DuckDbClient):
+    """Runs each write (delete old slice + insert new rows) as a single DuckDB transaction."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice):
+        with DuckDbClient.connect(context, table_slice) as conn:
+            conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @staticmethod
+    def delete_table_slice(context, table_slice, connection) -> None:
+        # The parent lets DELETE fail on a missing table, which would abort our transaction.
+        exists = connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [table_slice.schema, table_slice.table],
+        ).fetchone()[0]
+        if exists:
+            DuckDbClient.delete_table_slice(context, table_slice, connection)
+
+
+class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
+    def handle_output(self, context: dg.OutputContext, table_slice, obj: pd.DataFrame, connection):
+        table = ".".join(context.asset_key.path)
+        if obj.empty:
+            raise ValueError(f"table '{table}': refusing to write an empty frame (the previous data is kept)")
+        partition_expr = (context.definition_metadata or {}).get("partition_expr")
+        if context.has_partition_key and partition_expr and partition_expr not in obj.columns:
+            raise ValueError(
+                f"table '{table}': output has no partition column '{partition_expr}' (columns: {', '.join(obj.columns)})"
+            )
+        return super().handle_output(context, table_slice, obj, connection)
+
+
+class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
+    """DuckDBPandasIOManager whose writes are all-or-nothing."""
+
+    @staticmethod
+    def type_handlers():
+        return [_GuardedPandasTypeHandler()]
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_TransactionalDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="SafeDuckDBPandasIOManager",
+        )
+
+
+def local_duckdb_path() -> str:
+    return dg.EnvVar("ML_PLATFORM_DUCKDB_PATH").get_value(str(Path(DEFAULT_HOME) / "warehouse.duckdb"))
+
+
+def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
+    """The table and model IO managers for an environment ("local" or "production")."""
+    if env == "local":
+        database = local_duckdb_path()
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "io_manager": SafeDuckDBPandasIOManager(database=database, schema=SCHEMA),
+            "model_io_manager": dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
+        }
+    if env == "production":
+        # Resolved when a run starts, so loading the code location needs no GCP access.
+        return {
+            "io_manager": BigQueryPandasIOManager(
+                project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT"),
+                dataset=dg.EnvVar("ML_PLATFORM_BIGQUERY_DATASET"),
+                location=dg.EnvVar("ML_PLATFORM_GCP_LOCATION"),
+            ),
+            "model_io_manager": GCSPickleIOManager(
+                gcs=GCSResource(project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT")),
+                gcs_bucket=dg.EnvVar("ML_PLATFORM_MODEL_BUCKET"),
+                gcs_prefix="ml_platform/models",
+            ),
+        }
+    raise ValueError(f"ML_PLATFORM_ENV: unknown environment '{env}' (known: local, production)")

@@ -1,0 +1,78 @@
+"""One schedule per product, timed from its tables' SLO deadlines.
+
+The schedule fires ``start_before`` ahead of the product's earliest daily deadline and
+requests the partition of that deadline's date. Each tick selects the product's assets whose
+next deadline falls within the coming day, so a weekly model is retrained only on the tick
+before its weekly deadline, in the same run as (and upstream of) the daily predictions.
+"""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from ml_platform import cron
+from ml_platform.declaration import DeclarationError, MLAsset, read_declaration
+
+HORIZON = timedelta(days=1)
+
+
+def declared_specs(assets: list[dg.AssetsDefinition]) -> dict[dg.AssetKey, MLAsset]:
+    return {
+        spec.key: declaration
+        for assets_def in assets
+        for spec in assets_def.specs
+        if (declaration := read_declaration(spec.metadata)) is not None
+    }
+
+
+def build_product_schedules(assets: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
+    by_product: dict[str, dict[dg.AssetKey, MLAsset]] = defaultdict(dict)
+    for key, declaration in declared_specs(assets).items():
+        by_product[declaration.product][key] = declaration
+    return [_product_schedule(product, members) for product, members in sorted(by_product.items())]
+
+
+def schedule_start(declaration: MLAsset) -> tuple[int, int]:
+    """(hour, minute) at which a daily deadline's run must start."""
+    minute, hour = (int(v) for v in declaration.slo.deadline_cron.split()[:2])
+    start = timedelta(hours=hour, minutes=minute) - declaration.slo.start_before
+    if start < timedelta(0):
+        raise DeclarationError(
+            f"{declaration.LABEL} '{declaration.name}': field 'slo.start_before': the run would start the day"
+            f" before its {hour:02d}:{minute:02d} deadline; deadlines must leave {declaration.slo.start_before} on the same day"
+        )
+    return int(start.total_seconds() // 3600), int(start.total_seconds() % 3600 // 60)
+
+
+def _product_schedule(product: str, members: dict[dg.AssetKey, MLAsset]) -> dg.ScheduleDefinition:
+    timezones = {d.slo.timezone for d in members.values()}
+    if len(timezones) > 1:
+        raise DeclarationError(f"product '{product}': its assets use several SLO time zones {sorted(timezones)}; use one")
+    timezone = timezones.pop()
+    daily = {key: d for key, d in members.items() if d.slo.is_daily and d.partition_column}
+    if not daily:
+        raise DeclarationError(f"product '{product}': no daily-partitioned asset with a daily 'M H * * *' deadline to schedule from")
+    hour, minute = min(schedule_start(d) for d in daily.values())
+    first_deadline = min(daily.values(), key=schedule_start).slo.deadline_cron
+
+    @dg.schedule(
+        name=f"{product}_schedule",
+        cron_schedule=f"{minute} {hour} * * *",
+        execution_timezone=timezone,
+        target=dg.AssetSelection.assets(*members),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Materializes {product} before its SLO deadlines ({timezone}).",
+        tags={"ml_platform/product": product},
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        now = context.scheduled_execution_time
+        partition = cron.next_tick(first_deadline, now, timezone).strftime("%Y-%m-%d")
+        due = [key for key, d in members.items() if _next_deadline(d, now) <= now + HORIZON]
+        return dg.RunRequest(run_key=f"{product}:{partition}", partition_key=partition, asset_selection=due)
+
+    return _schedule
+
+
+def _next_deadline(declaration: MLAsset, now: datetime) -> datetime:
+    return cron.next_tick(declaration.slo.deadline_cron, now, declaration.slo.timezone)
