@@ -1,0 +1,78 @@
+"""Alerts are data: a stable key, a severity, and everything a person needs to act."""
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    FATAL = "fatal"  # an SLO breach: a consumer reads a stale or missing table
+    ERROR = "error"  # a run failure, an ERROR data check
+    WARN = "warn"  # a WARN data check, an SLO at risk
+
+
+class Kind(str, Enum):
+    SLO_BREACH = "slo_breach"
+    SLO_WARNING = "slo_warning"
+    RUN_FAILURE = "run_failure"
+    DATA_QUALITY = "data_quality"
+    SENSOR_FAILURE = "sensor_failure"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One notification. ``subject`` names what is wrong (kind, asset, partition); ``key`` adds
+    the incident (e.g. the missed deadline or the failed run), so the same incident alerts once
+    and a new incident of the same subject alerts again."""
+
+    kind: Kind
+    severity: Severity
+    title: str  # one line: what happened
+    asset: str | None = None  # asset key as "a/b"
+    partition: str | None = None
+    incident: str = ""
+    owner: str | None = None
+    channel: str | None = None  # per-asset override of the severity's channel
+    since: float | None = None  # unix time the problem started
+    run_id: str | None = None
+    link: str | None = None  # deep link into the Dagster UI
+    details: tuple[tuple[str, str], ...] = ()  # ordered (label, value) lines
+    text: str = ""  # longer body, e.g. the last lines of a traceback
+    resolved: bool = False
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind.value}|{self.asset or '-'}|{self.partition or '-'}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.subject}|{self.incident}" + ("|resolved" if self.resolved else "")
+
+    def resolution(self, title: str, **changes: Any) -> "Alert":
+        """The message that closes this incident."""
+        return replace(self, title=title, resolved=True, text="", **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"], data["severity"] = self.kind.value, self.severity.value
+        data["details"] = [list(pair) for pair in self.details]
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Alert":
+        return Alert(
+            **{
+                **data,
+                "kind": Kind(data["kind"]),
+                "severity": Severity(data["severity"]),
+                "details": tuple(tuple(pair) for pair in data.get("details", ())),
+            }
+        )
+
+
+@dataclass
+class DeliveryReport:
+    delivered: list[str] = field(default_factory=list)  # alert keys
+    failed: str | None = None  # why the backlog could not be drained this tick
+    backlog: int = 0
+    dropped: int = 0
