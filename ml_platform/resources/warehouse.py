@@ -34,10 +34,11 @@ class _TransactionalDuckDbClient(DuckDbClient):
             conn.begin()
             try:
                 yield conn
+                conn.commit()
             except BaseException:
                 conn.rollback()
+                conn.close()  # the parent closes the connection only on success
                 raise
-            conn.commit()
 
     @staticmethod
     def delete_table_slice(context, table_slice, connection) -> None:

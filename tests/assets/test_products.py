@@ -1,0 +1,53 @@
+"""All three products materialize one partition into a private warehouse; tables read back right."""
+
+import duckdb
+import pytest
+
+from ml_platform.batch import run_days
+from ml_platform.resources.synthetic import SyntheticData
+from datetime import date
+
+DAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def tables(defs, instance, local_env):
+    outcomes = run_days(defs, instance, [DAY])
+    assert all(o.status.startswith("ok") for o in outcomes), outcomes
+    with duckdb.connect(str(local_env / "warehouse.duckdb"), read_only=True) as conn:
+        yield lambda name: conn.execute(f"select * from ml_platform.{name}").fetchdf()
+
+
+def test_article_recommendations_are_top_k_per_active_user(tables):
+    recs = tables("article_recommendations")
+    interactions = tables("user_article_interactions")
+    assert set(recs["date"].dt.date) == {DAY}
+    assert set(recs["user_id"]) == set(interactions["user_id"])
+    per_user = recs.groupby("user_id").size()
+    assert (per_user == 10).all()
+    assert not recs.duplicated(["user_id", "article_id"]).any()
+    assert recs["score"].between(0, 1).all()
+    ranks = recs.sort_values(["user_id", "rank"])
+    assert (ranks.groupby("user_id")["score"].diff().dropna() <= 1e-12).all(), "rank 1 has the best score"
+    read_today = set(map(tuple, interactions[["user_id", "article_id"]].to_numpy()))
+    assert not read_today & set(map(tuple, recs[["user_id", "article_id"]].to_numpy())), "never recommends what was read"
+
+
+def test_related_articles_are_k_similar_articles_per_article_excluding_itself(tables):
+    related = tables("related_articles")
+    n_articles = SyntheticData().n_articles
+    assert related["article_id"].nunique() == n_articles
+    assert (related.groupby("article_id").size() == 10).all()
+    assert (related["article_id"] != related["related_article_id"]).all()
+    assert related["score"].between(0, 1).all()
+    texts = tables("article_texts").set_index("article_id")["topic"]
+    same_topic = (texts.loc[related["article_id"]].to_numpy() == texts.loc[related["related_article_id"]].to_numpy()).mean()
+    assert same_topic > 0.9, "TF-IDF finds articles of the same topic"
+
+
+def test_propensity_scores_are_probabilities_for_every_user(tables):
+    scores = tables("propensity_scores")
+    assert len(scores) == SyntheticData().n_users
+    assert scores["user_id"].is_unique
+    assert scores["score"].between(0, 1).all()
+    assert scores["score"].std() > 0.05, "the model separates users"

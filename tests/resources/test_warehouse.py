@@ -1,0 +1,83 @@
+"""A failed or killed write leaves the previous partition exactly as it was."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from ml_platform.declaration import daily_partitions
+from ml_platform.resources.warehouse import SafeDuckDBPandasIOManager
+
+PARTITIONS = daily_partitions("UTC")
+GOOD = pd.DataFrame({"date": pd.Timestamp("2026-11-20"), "user_id": [1, 2, 3], "score": [0.1, 0.2, 0.3]})
+
+
+def scores_asset(frame: pd.DataFrame):
+    @dg.asset(name="scores", partitions_def=PARTITIONS, metadata={"partition_expr": "date"})
+    def scores() -> pd.DataFrame:
+        return frame
+
+    return scores
+
+
+def write(database: str, frame: pd.DataFrame) -> bool:
+    result = dg.materialize(
+        [scores_asset(frame)],
+        partition_key="2026-11-20",
+        resources={"io_manager": SafeDuckDBPandasIOManager(database=database, schema="ml_platform")},
+        raise_on_error=False,
+    )
+    return result.success
+
+
+def stored(database: str) -> pd.DataFrame:
+    with duckdb.connect(database, read_only=True) as conn:
+        return conn.execute("select * from ml_platform.scores order by user_id").fetchdf()
+
+
+@pytest.fixture
+def database(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    assert write(path, GOOD)
+    return path
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(GOOD.iloc[:0], id="empty frame"),
+        pytest.param(GOOD.drop(columns="date"), id="no partition column"),
+        pytest.param(GOOD.assign(score=["a", "b", "c"], extra=1), id="insert fails after the delete"),
+    ],
+)
+def test_failed_write_keeps_previous_partition(database, bad):
+    assert not write(database, bad)
+    pd.testing.assert_frame_equal(stored(database), GOOD)
+
+
+def test_rewrite_replaces_the_partition(database):
+    assert write(database, GOOD.assign(score=[0.9, 0.8, 0.7]))
+    assert stored(database)["score"].tolist() == [0.9, 0.8, 0.7]
+
+
+def test_killed_write_keeps_previous_partition(database):
+    """The writer process is SIGKILLed after deleting the old rows, before inserting the new ones."""
+    child = textwrap.dedent(
+        f"""
+        import os, signal
+        from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
+        DuckDBPandasTypeHandler.handle_output = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        from tests.resources.test_warehouse import GOOD, write
+        write({database!r}, GOOD.assign(score=[0.5, 0.5, 0.5]))
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    done = subprocess.run([sys.executable, "-c", child], cwd=root, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    pd.testing.assert_frame_equal(stored(database), GOOD)

@@ -1,0 +1,39 @@
+"""The asset graph as reviewers should see it: a change to keys, deps, partitions, SLOs,
+compute, owners, checks or schedules shows up as a diff of snapshots/asset_graph.json.
+
+Regenerate after an intended change: UPDATE_SNAPSHOTS=1 pytest tests/test_asset_graph_snapshot.py
+"""
+
+import json
+import os
+from pathlib import Path
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+
+def describe(defs) -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        policy = node.freshness_policy
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "partitions": str(node.partitions_def) if node.partitions_def else None,
+            "freshness": f"{policy.deadline_cron} {policy.timezone} window={policy.lower_bound_delta}" if policy else None,
+            "op_tags": {k: v for k, v in sorted(node.assets_def.op.tags.items())},
+            "owners": list(node.owners),
+            "tags": {k: v for k, v in sorted(node.tags.items())},
+            "checks": sorted(c.name for c in node.check_keys),
+        }
+    schedules = {s.name: f"{s.cron_schedule} {s.execution_timezone}" for s in sorted(defs.schedules, key=lambda s: s.name)}
+    sensors = sorted(s.name for s in defs.sensors or [])
+    return {"assets": assets, "schedules": schedules, "sensors": sensors}
+
+
+def test_asset_graph_matches_snapshot(defs):
+    current = json.dumps(describe(defs), indent=2, sort_keys=False, default=str) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(current)
+    assert current == SNAPSHOT.read_text(), "asset graph changed: review the diff, then UPDATE_SNAPSHOTS=1"
