@@ -132,6 +132,23 @@ def _api_failure(error: SlackApiError, channel: str) -> SlackDeliveryFailed:
     return SlackDeliveryFailed(reason, slack_error, retry_after)
 
 
+def alert_sink_from_env() -> AlertSink:
+    """The sink as configured by ``ML_PLATFORM_*`` variables; called when definitions load.
+
+    The token stays an ``EnvVar`` (resolved when a sensor runs, shown by name in the UI); with
+    no token set, alerts go to the console and Dagster log.
+    """
+    token = dg.EnvVar("ML_PLATFORM_SLACK_TOKEN")
+    return AlertSink(
+        slack_token=token if token.get_value() else None,
+        slack_api_url=dg.EnvVar("ML_PLATFORM_SLACK_API_URL").get_value(SLACK_API_URL),
+        ui_url=dg.EnvVar("ML_PLATFORM_UI_URL").get_value(DEFAULT_UI_URL),
+        fatal_channel=dg.EnvVar("ML_PLATFORM_ALERT_CHANNEL_FATAL").get_value("#ml-fatal"),
+        error_channel=dg.EnvVar("ML_PLATFORM_ALERT_CHANNEL_ERROR").get_value("#ml-error"),
+        warn_channel=dg.EnvVar("ML_PLATFORM_ALERT_CHANNEL_WARN").get_value("#ml-warn"),
+    )
+
+
 def tick_summary(report: DeliveryReport, raised: int = 0, resolved: int = 0) -> str:
     """One line for a sensor's tick output: what was raised and sent, and what still waits."""
     parts = [f"raised {raised}", f"resolved {resolved}", f"delivered {len(report.delivered)}", f"backlog {report.backlog}"]
