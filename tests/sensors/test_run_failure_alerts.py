@@ -1,13 +1,17 @@
 import json
+import time
 
 import dagster as dg
 import pytest
+from dagster._core.test_utils import freeze_time
 
 from ml_platform.alerting import AlertLedger, AlertSink
 from ml_platform.declaration import SLO, Expectations, PredictionTable
 from ml_platform.sensors.run_failure_alerts import build_run_failure_alert_sensor
+from tests.fixtures.sensor_daemon import daemon_workspace, run_sensor_iteration
 from tests.fixtures.sensor_ticks import tick_sensor
 from tests.fixtures.slack_api import TEST_TOKEN
+from tests.sensors.locations import run_failure_location
 
 PARTITION = "2026-03-01"
 SCORES = PredictionTable(
@@ -194,5 +198,44 @@ def test_runs_older_than_the_lookback_do_not_alert_on_the_first_tick(slack_api, 
     clock.now = 10.0**10  # far in the future: the failure is history
 
     _, summary = tick(defs, instance, None)
+
+    assert "raised 0" in summary and slack_api.messages == []
+
+
+def test_run_launched_through_the_workspace_alerts_from_the_daemon_with_its_code_location(slack_api, monkeypatch):
+    monkeypatch.setenv("ML_PLATFORM_SLACK_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("ML_PLATFORM_SLACK_API_URL", slack_api.url)
+    launch_at_once = {
+        "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"},
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+    }
+
+    with dg.instance_for_test(overrides=launch_at_once) as instance, daemon_workspace(
+        instance, run_failure_location.__file__, "defs", "ranking_location"
+    ) as workspace:
+        start = time.time()
+        for i in range(4):
+            with freeze_time(start + 10 * i):
+                run_sensor_iteration(workspace)
+        (run,) = instance.get_runs()
+
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert run.remote_job_origin.repository_origin.code_location_origin.location_name == "ranking_location"
+    (message,) = slack_api.messages
+    assert message["channel"] == "#ranking-oncall"
+    assert message["text"] == f"ERROR: Run failed: ranking_scores (step ranking_scores) (ranking_scores, {run_failure_location.PARTITION})"
+    body = json.dumps(message["blocks"])
+    assert "sensor ranking_trigger" in body and "team:ranking" in body
+    assert "KeyError: \\\"feature 'dwell_time' missing from the feature store\\\"" in body
+
+
+def test_failed_runs_of_assets_outside_this_code_location_do_not_alert(slack_api, clock, instance):
+    @dg.asset
+    def someone_elses_table() -> None:
+        raise ValueError("not ours")
+
+    dg.materialize([someone_elses_table], instance=instance, raise_on_error=False)
+
+    _, summary = tick(definitions(slack_api, clock), instance, None)
 
     assert "raised 0" in summary and slack_api.messages == []
