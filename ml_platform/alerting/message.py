@@ -5,7 +5,7 @@ section of 2000 each. The traceback keeps its last lines (the root cause is at t
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ml_platform.alerting.alert import Alert, Severity
@@ -109,7 +109,7 @@ def _console(alert: Alert, channel: str, link: str | None) -> str:
 
 
 def _utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _escape(text: str) -> str:

@@ -6,9 +6,8 @@ an ``AlertLedger``, which calls ``AlertSink.send`` in order. ``send`` either del
 sensor tick stays short and the ledger decides when to try again.
 """
 
+import http.client
 import json
-import socket
-import urllib.error
 from urllib.parse import quote, urlencode
 
 import dagster as dg
@@ -98,7 +97,7 @@ class AlertSink(dg.ConfigurableResource):
             client.chat_postMessage(channel=rendered.channel, text=rendered.text, blocks=rendered.blocks, unfurl_links=False)
         except SlackApiError as error:
             raise _api_failure(error, rendered.channel) from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as error:
+        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out (URLError is an OSError)
             reason = getattr(error, "reason", error)
             raise DeliveryFailed(redact(f"Slack unreachable at {self.slack_api_url}: {reason}", self.slack_token)) from None
 

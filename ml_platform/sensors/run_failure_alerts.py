@@ -200,7 +200,7 @@ def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger) -
             continue
         if entry.dagster_event.partition == alert.partition:
             title = f"Materialized again: {alert.asset}"
-            changes = dict(run_id=entry.run_id, link=None, since=entry.timestamp, details=())
+            changes = {"run_id": entry.run_id, "link": None, "since": entry.timestamp, "details": ()}
             resolved += ledger.resolve(alert.subject, title, **changes)
     return resolved
 

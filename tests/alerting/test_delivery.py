@@ -58,7 +58,7 @@ def test_sensor_restart_mid_outage_loses_nothing(slack_api):
     # The process dies; a new one starts from the stored cursor with a fresh sink.
     slack_api.recover()
     restarted_sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url)
-    cursor, report = tick(stored_cursor, restarted_sink, now=60)
+    _, report = tick(stored_cursor, restarted_sink, now=60)
 
     assert report.delivered == [alert(n).key for n in (1, 2, 3)]
     assert [m["text"].split(" (")[0] for m in slack_api.messages] == ["ERROR: failure 1", "ERROR: failure 2", "ERROR: failure 3"]

@@ -4,9 +4,9 @@ import logging
 import pytest
 
 from ml_platform.alerting import Alert, DeliveryFailed, Kind, Severity
+from ml_platform.alerting.alert import DeliveryReport
 from ml_platform.alerting.message import FIELDS_PER_SECTION, HEADER_LIMIT, SECTION_LIMIT
 from ml_platform.alerting.sink import AlertSink, tick_summary
-from ml_platform.alerting.alert import DeliveryReport
 from tests.fixtures.slack_api import TEST_TOKEN
 
 TRACEBACK = "\n".join(

@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import dagster as dg
 from dagster._core.test_utils import freeze_time
