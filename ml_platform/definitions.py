@@ -2,10 +2,13 @@
 
 import dagster as dg
 
+from ml_platform.alerting.sink import alert_sink_from_env
 from ml_platform.assets import all_assets
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
+from ml_platform.sensors.run_failure_alerts import run_failure_alerts
+from ml_platform.sensors.sensor_health import sensor_health_alerts
 
 
 def current_env() -> str:
@@ -19,7 +22,8 @@ def build_definitions(env: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         schedules=build_product_schedules(assets),
-        resources={**warehouse_resources(env), "synthetic": SyntheticData()},
+        sensors=[run_failure_alerts, sensor_health_alerts],
+        resources={**warehouse_resources(env), "synthetic": SyntheticData(), "alert_sink": alert_sink_from_env()},
     )
 
 

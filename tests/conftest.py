@@ -2,6 +2,7 @@ import dagster as dg
 import pytest
 
 from ml_platform.definitions import build_definitions
+from tests.fixtures.slack_api import SlackApiServer
 
 
 @pytest.fixture
@@ -26,3 +27,11 @@ def defs(local_env) -> dg.Definitions:
 def instance(local_env):
     with dg.instance_for_test() as instance:
         yield instance
+
+
+@pytest.fixture
+def slack_api():
+    """A Slack Web API server on 127.0.0.1 (``.url``, ``.messages``, ``.fail_with``, ``.refuse``, ``.recover``)."""
+    server = SlackApiServer().start()
+    yield server
+    server.stop()

@@ -39,10 +39,12 @@ class Alert:
     details: tuple[tuple[str, str], ...] = ()  # ordered (label, value) lines
     text: str = ""  # longer body, e.g. the last lines of a traceback
     resolved: bool = False
+    source: str | None = None  # what raised it when it is not an asset, e.g. a sensor's name
 
     @property
     def subject(self) -> str:
-        return f"{self.kind.value}|{self.asset or '-'}|{self.partition or '-'}"
+        subject = f"{self.kind.value}|{self.asset or '-'}|{self.partition or '-'}"
+        return subject + (f"|{self.source}" if self.source else "")
 
     @property
     def key(self) -> str:

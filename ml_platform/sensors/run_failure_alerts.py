@@ -1,0 +1,215 @@
+"""Run-failure alerts for every run of this code location, however it was launched.
+
+A plain sensor (not ``run_failure_sensor``) so its cursor can hold the alert ledger: alerts
+survive Slack outages and sensor restarts. Each tick makes at most three storage calls, however
+many assets and runs there are:
+
+1. ``RUN_FAILURE`` status changes after the cursor (at most ``MAX_RUNS_PER_TICK``); each one
+   carries the run's first step failure with its error chain,
+2. those runs, in one batched ``get_runs`` call,
+3. while run-failure alerts are open: the latest materialization of their assets, in one
+   batched call; a newer materialization of the same partition resolves the alert.
+
+Which runs belong here: a run launched through the workspace (schedule, sensor, UI
+"Materialize", backfill) carries its code location in its origin, compared with this sensor's
+location. A run executed in process (``dagster asset materialize``, ``materialize()``) has no
+origin; it belongs here when it targets an asset of this code location.
+"""
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.failure_content import summarize
+from ml_platform.alerting.sink import tick_summary
+from ml_platform.declaration import MLAsset, declarations
+
+MAX_RUNS_PER_TICK = 25
+INITIAL_LOOKBACK_SECONDS = 3600.0  # a sensor without a cursor alerts on failures this recent
+FORGET_AFTER_SECONDS = 14 * 24 * 3600.0  # an unresolved failure this old leaves the cursor, silently
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    step_key: str
+    error: object | None  # SerializableErrorInfo
+
+
+def build_run_failure_alert_sensor(
+    name: str = "run_failure_alerts",
+    minimum_interval_seconds: int = 30,
+    clock: Callable[[], float] = time.time,
+) -> dg.SensorDefinition:
+    """The sensor; ``clock`` is injectable so tests can step through backoff periods."""
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Alerts once per failed run of this code location (step, traceback tail, link); "
+            "resolves when the asset partition is materialized again."
+        ),
+    )
+    def run_failure_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
+        now = clock()
+        ledger = AlertLedger.from_cursor(context.cursor)
+        failures = _new_run_failures(context.instance, ledger.state, now)
+        runs = _runs_by_id(context.instance, {record.event_log_entry.run_id for record in failures})
+        graph = context.repository_def.asset_graph
+        location = context.code_location_origin.location_name if context.code_location_origin else None
+        keys_by_step = _asset_keys_by_step(graph) if failures else {}
+        declared = declarations(graph) if failures else {}
+        raised = 0
+        for record in failures:
+            run = runs.get(record.event_log_entry.run_id)
+            failure = _first_step_failure(record)
+            keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
+            if run is not None and _belongs_here(run, keys, location, graph):
+                alert = _failure_alert(run, record, failure, keys, declared, graph, alert_sink)
+                raised += ledger.raise_alert(alert)
+        resolved = _resolve_rematerialized(context.instance, ledger)
+        _forget_stale(ledger, now)
+        report = ledger.deliver(alert_sink, now)
+        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.to_cursor())
+
+    return run_failure_alerts
+
+
+def _new_run_failures(instance: dg.DagsterInstance, state: dict, now: float) -> list:
+    """``RUN_FAILURE`` records after the cursor kept in ``state`` (updated in place)."""
+    if state.get("failure_cursor"):
+        result = instance.fetch_run_status_changes(
+            dg.DagsterEventType.RUN_FAILURE, limit=MAX_RUNS_PER_TICK, cursor=state["failure_cursor"], ascending=True
+        )
+    else:
+        recent = dg.RunStatusChangeRecordsFilter(
+            event_type=dg.DagsterEventType.RUN_FAILURE, after_timestamp=float(now - INITIAL_LOOKBACK_SECONDS)
+        )
+        result = instance.fetch_run_status_changes(recent, limit=MAX_RUNS_PER_TICK, ascending=True)
+    if result.records or not state.get("failure_cursor"):
+        state["failure_cursor"] = result.cursor
+    return list(result.records)
+
+
+def _runs_by_id(instance: dg.DagsterInstance, run_ids: set[str]) -> dict[str, dg.DagsterRun]:
+    if not run_ids:
+        return {}
+    return {run.run_id: run for run in instance.get_runs(dg.RunsFilter(run_ids=sorted(run_ids)))}
+
+
+def _belongs_here(run: dg.DagsterRun, failed_keys: Sequence[dg.AssetKey], location: str | None, graph) -> bool:
+    origin = run.remote_job_origin
+    if origin is not None and location is not None:
+        return origin.repository_origin.code_location_origin.location_name == location
+    targeted = set(run.asset_selection or ()) | set(failed_keys)
+    return any(graph.has(key) for key in targeted)
+
+
+def _first_step_failure(record) -> StepFailure | None:
+    data = record.event_log_entry.dagster_event.event_specific_data
+    step_event = getattr(data, "first_step_failure_event", None)
+    if step_event is not None:
+        return StepFailure(step_event.step_key or "?", getattr(step_event.event_specific_data, "error", None))
+    return None
+
+
+def _run_error(record):
+    """The run-level error, for runs that failed outside any step (e.g. a crashed run worker)."""
+    return getattr(record.event_log_entry.dagster_event.event_specific_data, "error", None)
+
+
+def _failure_alert(
+    run: dg.DagsterRun, record, failure: StepFailure | None, failed_keys, declared: Mapping, graph, sink: AlertSink
+) -> Alert:
+    run_keys = sorted(set(run.asset_selection or ()) | set(failed_keys), key=lambda k: k.to_user_string())
+    subject_key = (list(failed_keys) or run_keys or [None])[0]
+    declaration: MLAsset | None = declared.get(subject_key) if subject_key else None
+    error = (failure.error if failure else None) or _run_error(record)
+    summary = summarize(error) if error is not None else None
+    what = subject_key.to_user_string() if subject_key else run.job_name
+    details = [
+        ("Failed step", failure.step_key if failure else ""),
+        ("Error", summary.headline if summary else "the run failed before any step failed (see the run's logs)"),
+        ("Launched by", _launcher(run)),
+    ]
+    if len(run_keys) > 1:
+        details.append(("Assets in run", ", ".join(k.to_user_string() for k in run_keys)))
+    return Alert(
+        kind=Kind.RUN_FAILURE,
+        severity=Severity.ERROR,
+        title=f"Run failed: {what}" + (f" (step {failure.step_key})" if failure else ""),
+        asset=subject_key.to_user_string() if subject_key else None,
+        partition=_partition(run.tags),
+        incident=run.run_id,
+        owner=declaration.owner if declaration else _owner(graph, subject_key),
+        channel=declaration.alert_channel if declaration else None,
+        since=record.timestamp,
+        run_id=run.run_id,
+        link=sink.run_url(run.run_id),
+        details=tuple((label, value) for label, value in details if value),
+        text=summary.traceback_tail if summary else "",
+    )
+
+
+def _asset_keys_by_step(graph) -> Mapping[str, Sequence[dg.AssetKey]]:
+    return {assets_def.node_def.name: list(assets_def.keys) for assets_def in graph.assets_defs if assets_def.is_executable}
+
+
+def _op_name(step_key: str) -> str:
+    """``graph.op[mapping]`` -> ``graph``: the node an asset is defined by."""
+    return step_key.split("[")[0].split(".")[0]
+
+
+def _owner(graph, key: dg.AssetKey | None) -> str | None:
+    owners = graph.get(key).owners if key is not None and graph.has(key) else []
+    return owners[0] if owners else None
+
+
+def _partition(tags: Mapping[str, str]) -> str | None:
+    if PARTITION_TAG in tags:
+        return tags[PARTITION_TAG]
+    if RANGE_START_TAG in tags:
+        return f"{tags[RANGE_START_TAG]}...{tags.get(RANGE_END_TAG, '')}"
+    return None
+
+
+def _launcher(run: dg.DagsterRun) -> str:
+    for tag, label in LAUNCHERS:
+        if tag in run.tags:
+            return f"{label} {run.tags[tag]}"
+    return "manual launch (UI or CLI)"
+
+
+def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger) -> int:
+    """Resolve open run-failure alerts whose asset partition was materialized after the failure."""
+    open_alerts = [a for a in ledger.open_alerts(Kind.RUN_FAILURE) if a.asset]
+    if not open_alerts:
+        return 0
+    latest = instance.get_latest_materialization_events({dg.AssetKey.from_user_string(a.asset) for a in open_alerts})
+    resolved = 0
+    for alert in open_alerts:
+        entry = latest.get(dg.AssetKey.from_user_string(alert.asset))
+        if entry is None or entry.timestamp <= (alert.since or 0) or entry.dagster_event is None:
+            continue
+        if entry.dagster_event.partition == alert.partition:
+            title = f"Materialized again: {alert.asset}"
+            changes = {"run_id": entry.run_id, "link": None, "since": entry.timestamp, "details": ()}
+            resolved += ledger.resolve(alert.subject, title, **changes)
+    return resolved
+
+
+def _forget_stale(ledger: AlertLedger, now: float) -> None:
+    """Keep the cursor small: a partition nobody re-ran for two weeks stops being an open incident."""
+    for alert in ledger.open_alerts(Kind.RUN_FAILURE):
+        if alert.since is not None and now - alert.since > FORGET_AFTER_SECONDS:
+            del ledger.open[alert.subject]
+
+
+run_failure_alerts = build_run_failure_alert_sensor()

@@ -1,0 +1,86 @@
+"""Self-monitoring: one alert when a sensor of this code location fails its ticks, one when it recovers.
+
+Open-source Dagster shows a failing sensor only in the UI (no alert, upstream issue #29625), so a
+broken SLO or data-quality sensor would fail silently. Each tick makes two storage calls, however
+many sensors there are: the instigator states, then the latest ticks of all our sensors at once.
+A sensor that keeps failing alerts once (incident: its first failed tick seen); a successful or
+skipped tick resolves it.
+"""
+
+import time
+from collections.abc import Callable
+
+import dagster as dg
+
+from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.failure_content import summarize
+from ml_platform.alerting.sink import tick_summary
+
+# Tick and instigator statuses compared by value: their enums live in dagster._core.scheduler.
+FAILED, IN_PROGRESS, SENSOR = "FAILURE", "STARTED", "SENSOR"
+
+
+def build_sensor_health_sensor(
+    name: str = "sensor_health_alerts",
+    minimum_interval_seconds: int = 60,
+    clock: Callable[[], float] = time.time,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Alerts once when any sensor of this code location fails its ticks, and when it recovers.",
+    )
+    def sensor_health_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
+        ledger = AlertLedger.from_cursor(context.cursor)
+        location = context.code_location_origin.location_name if context.code_location_origin else None
+        raised = resolved = 0
+        for sensor_name, tick in _latest_ticks(context, location).items():
+            alert = _failure_alert(sensor_name, tick, location, alert_sink)
+            if tick.status.value == FAILED:
+                if alert.subject not in ledger.open:  # still the same incident while it keeps failing
+                    raised += ledger.raise_alert(alert)
+            else:
+                resolved += ledger.resolve(alert.subject, f"Sensor {sensor_name} ticks again", since=tick.timestamp, details=())
+        report = ledger.deliver(alert_sink, clock())
+        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.to_cursor())
+
+    return sensor_health_alerts
+
+
+def _latest_ticks(context: dg.SensorEvaluationContext, location: str | None) -> dict:
+    """The latest finished tick of every sensor of this code location, by sensor name."""
+    names = {sensor.name for sensor in context.repository_def.sensor_defs}
+    states = [
+        state
+        for state in context.instance.all_instigator_state()
+        if state.instigator_type.value == SENSOR
+        and state.name in names
+        and (location is None or state.origin.repository_origin.code_location_origin.location_name == location)
+    ]
+    # Two per sensor: the newest may be a tick still in progress (e.g. this sensor's own).
+    ticks = context.instance.get_batch_ticks([state.selector_id for state in states], limit=2)
+    latest = {}
+    for state in states:
+        finished = [t for t in ticks.get(state.selector_id, []) if t.status.value != IN_PROGRESS]
+        if finished:
+            latest[state.name] = finished[0]
+    return latest
+
+
+def _failure_alert(sensor_name: str, tick, location: str | None, sink: AlertSink) -> Alert:
+    summary = summarize(tick.error) if tick.error is not None else None
+    return Alert(
+        kind=Kind.SENSOR_FAILURE,
+        severity=Severity.ERROR,
+        title=f"Sensor {sensor_name} is failing",
+        source=sensor_name,
+        incident=str(tick.tick_id),
+        since=tick.timestamp,
+        link=sink.sensor_url(sensor_name, location) if location else None,
+        details=(("Sensor", sensor_name), ("Error", summary.headline if summary else "tick failed without an error")),
+        text=summary.traceback_tail if summary else "",
+    )
+
+
+sensor_health_alerts = build_sensor_health_sensor()

@@ -1,0 +1,241 @@
+import json
+import time
+
+import dagster as dg
+import pytest
+from dagster._core.test_utils import freeze_time
+
+from ml_platform.alerting import AlertLedger, AlertSink
+from ml_platform.declaration import SLO, Expectations, PredictionTable
+from ml_platform.sensors.run_failure_alerts import build_run_failure_alert_sensor
+from tests.fixtures.sensor_daemon import daemon_workspace, run_sensor_iteration
+from tests.fixtures.sensor_ticks import tick_sensor
+from tests.fixtures.slack_api import TEST_TOKEN
+from tests.sensors.locations import run_failure_location
+
+PARTITION = "2026-03-01"
+SCORES = PredictionTable(
+    name="churn_scores",
+    product="churn",
+    owner="team:churn",
+    slo=SLO("0 8 * * *"),
+    compute="small",
+    retries=0,
+    alert_channel="#churn-alerts",
+    expectations=Expectations(key_columns=("user_id",)),
+)
+FEATURES = PredictionTable(
+    name="churn_features",
+    product="churn",
+    owner="ana@example.com",
+    slo=SLO("0 8 * * *"),
+    compute="small",
+    retries=0,
+    expectations=Expectations(key_columns=("user_id",)),
+)
+
+
+class Switch(dg.ConfigurableResource):
+    fail: bool = True
+
+
+def load_scores() -> list[float]:
+    raise ValueError("score column has 12 NaN values")
+
+
+@dg.asset(**SCORES.asset_kwargs())
+def churn_scores(switch: Switch) -> None:
+    if switch.fail:
+        load_scores()
+
+
+@dg.asset(**FEATURES.asset_kwargs())
+def churn_features() -> None:
+    raise RuntimeError(f"warehouse refused the login for token {TEST_TOKEN}")
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def definitions(slack_api, clock) -> dg.Definitions:
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    return dg.Definitions(
+        assets=[churn_scores, churn_features],
+        sensors=[build_run_failure_alert_sensor(clock=clock)],
+        resources={"alert_sink": sink, "switch": Switch()},
+    )
+
+
+def tick(defs: dg.Definitions, instance, cursor: str | None):
+    result = tick_sensor(defs, "run_failure_alerts", instance, cursor)
+    return result.cursor, result.skip_message
+
+
+def fail_run(instance, asset=churn_scores, fail: bool = True, tags=None) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [churn_scores, churn_features] if asset is None else [asset],
+        instance=instance,
+        partition_key=PARTITION,
+        resources={"switch": Switch(fail=fail)},
+        tags=tags,
+        raise_on_error=False,
+    )
+
+
+def test_failed_run_alerts_once_with_step_traceback_owner_link_and_table_channel(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    run = fail_run(instance)
+    assert not run.success
+
+    cursor, summary = tick(defs, instance, None)
+    cursor, _ = tick(defs, instance, cursor)  # the next tick does not repeat it
+
+    assert "raised 1" in summary and "backlog 0" in summary
+    (message,) = slack_api.messages
+    assert message["channel"] == "#churn-alerts"  # the table's own channel beats #ml-error
+    assert message["text"] == f"ERROR: Run failed: churn_scores (step churn_scores) (churn_scores, {PARTITION})"
+    body = json.dumps(message["blocks"])
+    for fact in ("team:churn", PARTITION, run.run_id, "Failed step", "ValueError: score column has 12 NaN values"):
+        assert fact in body
+    assert f"http://dagster.example/runs/{run.run_id}" in body
+    code = next(b["text"]["text"] for b in message["blocks"] if "text" in b and b["type"] == "section")
+    assert "in load_scores" in code  # the user's frame, not Dagster's wrapper
+    assert code.rstrip("`\n").endswith("ValueError: score column has 12 NaN values")
+    assert "manual launch" in body
+
+
+def test_backfill_and_schedule_runs_alert_alike_and_name_their_launcher(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    fail_run(instance, tags={"dagster/backfill": "abcdefgh"})
+    fail_run(instance, tags={"dagster/schedule_name": "churn_daily"})
+
+    tick(defs, instance, None)
+
+    bodies = [json.dumps(m["blocks"]) for m in slack_api.messages]
+    assert len(bodies) == 2
+    assert "backfill abcdefgh" in bodies[0] and "schedule churn_daily" in bodies[1]
+
+
+def test_asset_without_channel_routes_to_the_error_channel_and_token_is_redacted(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    fail_run(instance, asset=churn_features)
+
+    tick(defs, instance, None)
+
+    (message,) = slack_api.messages
+    assert message["channel"] == "#ml-error"
+    assert "ana@example.com" in json.dumps(message["blocks"])
+    assert all(TEST_TOKEN.encode() not in body for body in slack_api.raw_bodies)
+    assert "RuntimeError: warehouse refused the login for token [redacted]" in json.dumps(message["blocks"])
+
+
+def test_next_successful_run_of_the_same_partition_resolves_once(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    fail_run(instance)
+    cursor, _ = tick(defs, instance, None)
+    fail_run(instance, fail=False)
+    cursor, summary = tick(defs, instance, cursor)
+    fail_run(instance, fail=False)
+    cursor, _ = tick(defs, instance, cursor)
+
+    assert "resolved 1" in summary
+    assert [m["text"].split(":")[0] for m in slack_api.messages] == ["ERROR", "RESOLVED"]
+    assert slack_api.messages[1]["channel"] == "#churn-alerts"
+
+
+def test_failures_during_a_slack_outage_are_delivered_once_in_order_after_restart(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    cursor, _ = tick(defs, instance, None)
+    slack_api.fail_with(500)
+    first = fail_run(instance)
+    cursor, summary = tick(defs, instance, cursor)
+    assert "backlog 1" in summary and "HTTP 500" in summary
+
+    slack_api.refuse()
+    second = fail_run(instance, asset=churn_features)
+    clock.now += 31
+    cursor, summary = tick(defs, instance, cursor)
+    assert "backlog 2" in summary and "Slack unreachable" in summary
+
+    # The daemon restarts: a new context is built from the stored cursor, a new definitions object loads.
+    stored = cursor
+    defs = definitions(slack_api, clock)
+    slack_api.recover()
+    clock.now += 3600
+    cursor, summary = tick(defs, instance, stored)
+    cursor, _ = tick(defs, instance, cursor)
+
+    assert "delivered 2" in summary and "backlog 0" in summary
+    assert [m["text"].split(" (")[0] for m in slack_api.messages] == [
+        "ERROR: Run failed: churn_scores",
+        "ERROR: Run failed: churn_features",
+    ]
+    assert [AlertLedger.from_cursor(cursor).open[s].run_id for s in sorted(AlertLedger.from_cursor(cursor).open)] == [
+        second.run_id,
+        first.run_id,
+    ]
+
+
+def test_runs_older_than_the_lookback_do_not_alert_on_the_first_tick(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    fail_run(instance)
+    clock.now = 10.0**10  # far in the future: the failure is history
+
+    _, summary = tick(defs, instance, None)
+
+    assert "raised 0" in summary and slack_api.messages == []
+
+
+def test_run_launched_through_the_workspace_alerts_from_the_daemon_with_its_code_location(slack_api, monkeypatch):
+    monkeypatch.setenv("ML_PLATFORM_SLACK_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("ML_PLATFORM_SLACK_API_URL", slack_api.url)
+    launch_at_once = {
+        "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"},
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+    }
+
+    with dg.instance_for_test(overrides=launch_at_once) as instance, daemon_workspace(
+        instance, run_failure_location.__file__, "defs", "ranking_location"
+    ) as workspace:
+        start = time.time()
+        for i in range(4):
+            with freeze_time(start + 10 * i):
+                run_sensor_iteration(workspace)
+        (run,) = instance.get_runs()
+
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert run.remote_job_origin.repository_origin.code_location_origin.location_name == "ranking_location"
+    (message,) = slack_api.messages
+    assert message["channel"] == "#ranking-oncall"
+    assert message["text"] == f"ERROR: Run failed: ranking_scores (step ranking_scores) (ranking_scores, {run_failure_location.PARTITION})"
+    body = json.dumps(message["blocks"])
+    assert "sensor ranking_trigger" in body and "team:ranking" in body
+    assert "KeyError: \\\"feature 'dwell_time' missing from the feature store\\\"" in body
+
+
+def test_failed_runs_of_assets_outside_this_code_location_do_not_alert(slack_api, clock, instance):
+    @dg.asset
+    def someone_elses_table() -> None:
+        raise ValueError("not ours")
+
+    dg.materialize([someone_elses_table], instance=instance, raise_on_error=False)
+
+    _, summary = tick(definitions(slack_api, clock), instance, None)
+
+    assert "raised 0" in summary and slack_api.messages == []
