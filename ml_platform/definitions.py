@@ -3,6 +3,8 @@
 import dagster as dg
 
 from ml_platform.assets import all_assets
+from ml_platform.compute.routing_executor import executor_for_env
+from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
@@ -15,11 +17,12 @@ def current_env() -> str:
 
 def build_definitions(env: str | None = None) -> dg.Definitions:
     env = env or current_env()
-    assets = all_assets()
+    assets = with_step_metrics(all_assets())
     return dg.Definitions(
         assets=assets,
         schedules=build_product_schedules(assets),
         resources={**warehouse_resources(env), "synthetic": SyntheticData()},
+        executor=executor_for_env(env),
     )
 
 
