@@ -4,6 +4,8 @@ import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
 from ml_platform.assets import all_assets
+from ml_platform.compute.routing_executor import executor_for_env
+from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
@@ -18,12 +20,13 @@ def current_env() -> str:
 
 def build_definitions(env: str | None = None) -> dg.Definitions:
     env = env or current_env()
-    assets = all_assets()
+    assets = with_step_metrics(all_assets())
     return dg.Definitions(
         assets=assets,
         schedules=build_product_schedules(assets),
         sensors=[run_failure_alerts, sensor_health_alerts],
         resources={**warehouse_resources(env), "synthetic": SyntheticData(), "alert_sink": alert_sink_from_env()},
+        executor=executor_for_env(env),
     )
 
 

@@ -1,24 +1,28 @@
 """The compute profile catalog: how big a step is and where it may run.
 
 A prediction table names one profile; the platform turns it into op tags that the
-executor routes (see ``ml_platform.compute``). Add a profile here, not in an asset.
+executor routes (see ``ml_platform.compute.routing_executor``). Add a profile here, not in an asset.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 # Tag keys the executor and sensors read back from each step / asset.
 PROFILE_TAG = "ml_platform/compute"
 BACKEND_TAG = "ml_platform/backend"
+K8S_CONFIG_TAG = "dagster-k8s/config"  # read by dagster-k8s's step handler
 
 KUBERNETES = "kubernetes"
 SAGEMAKER = "sagemaker"
+LOCAL = "local"  # a subprocess next to the run worker: for steps too small to be worth a pod
+BACKENDS = (KUBERNETES, SAGEMAKER, LOCAL)
 
 
 @dataclass(frozen=True)
 class ComputeProfile:
     name: str
-    backend: str  # KUBERNETES or SAGEMAKER; locally every step runs in-process whatever this says
+    backend: str  # one of BACKENDS; in the local environment every step runs locally whatever this says
     cpu: str
     memory: str
     gpu: int = 0
@@ -31,14 +35,41 @@ class ComputeProfile:
     sagemaker_instance_count: int = 1
     sagemaker_volume_gb: int = 30
 
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"compute profile '{self.name}': field 'backend': '{self.backend}' is not one of {BACKENDS}")
+        if self.backend == SAGEMAKER and not self.sagemaker_instance_type:
+            raise ValueError(f"compute profile '{self.name}': field 'sagemaker_instance_type': required for the sagemaker backend")
+
+    @property
+    def memory_bytes(self) -> int:
+        return quantity_bytes(self.memory)
+
     def op_tags(self) -> dict[str, str]:
         """Step tags that carry the profile to whatever executes the step."""
-        return {PROFILE_TAG: self.name, BACKEND_TAG: self.backend}
+        tags = {PROFILE_TAG: self.name, BACKEND_TAG: self.backend}
+        if self.backend == KUBERNETES:
+            from ml_platform.compute.kubernetes import k8s_step_config  # kubernetes.py imports this module
+
+            tags[K8S_CONFIG_TAG] = json.dumps(k8s_step_config(self), sort_keys=True)
+        return tags
+
+
+_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity ('512Mi', '16Gi', '1000000') in bytes."""
+    for suffix, factor in _BINARY_SUFFIXES.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity[: -len(suffix)]) * factor)
+    return int(quantity)
 
 
 PROFILES: dict[str, ComputeProfile] = {
     p.name: p
     for p in (
+        ComputeProfile("light", LOCAL, cpu="250m", memory="512Mi", max_runtime=timedelta(minutes=30)),
         ComputeProfile("small", KUBERNETES, cpu="500m", memory="1Gi", node_pool="standard"),
         ComputeProfile(
             "large", KUBERNETES, cpu="4", memory="16Gi", ephemeral_storage="20Gi",

@@ -1,0 +1,47 @@
+"""The Dagster step-delegation API that custom step handlers are built on.
+
+Dagster exports no public base class for step handlers: dagster-k8s and dagster-aws build
+theirs on these same internal modules. Every internal import of ``ml_platform.compute`` is
+here, so a Dagster upgrade touches one file.
+"""
+
+from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
+from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
+from dagster._core.definitions.op_definition import OpDefinition
+from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.execution.retries import RetryMode, get_retries_config
+from dagster._core.executor.step_delegating import (
+    CheckStepHealthResult,
+    StepDelegatingExecutor,
+    StepHandler,
+    StepHandlerContext,
+)
+
+__all__ = [
+    "CheckStepHealthResult",
+    "DagsterEvent",
+    "DecoratedOpFunction",
+    "EngineEventData",
+    "OpDefinition",
+    "RetryMode",
+    "StepDelegatingExecutor",
+    "StepHandler",
+    "StepHandlerContext",
+    "get_retries_config",
+    "multiple_process_executor_requirements",
+    "step_attempt",
+    "step_key_of",
+]
+
+
+def step_key_of(context: StepHandlerContext) -> str:
+    keys = context.execute_step_args.step_keys_to_execute or []
+    if len(keys) != 1:
+        raise ValueError(f"a step handler launches one step at a time, got {keys}")
+    return keys[0]
+
+
+def step_attempt(context: StepHandlerContext, step_key: str) -> int:
+    """0 for the first attempt; Dagster's retries launch a new worker per attempt."""
+    known_state = context.execute_step_args.known_state
+    return known_state.get_retry_state().get_attempt_count(step_key) if known_state else 0

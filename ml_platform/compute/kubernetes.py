@@ -1,0 +1,75 @@
+"""A compute profile as dagster-k8s step configuration (the ``dagster-k8s/config`` op tag).
+
+dagster-k8s applies this tag per step in ``K8sStepHandler`` (job-level tags never reach step
+pods), so every launch path — UI, schedule, sensor, backfill — gets the profile's pod.
+
+Node pools are expected to carry the label ``NODE_POOL_LABEL=<pool>``; every pool except
+``standard`` also carries the taint ``NODE_POOL_LABEL=<pool>:NoSchedule``. A step selects its
+own pool and tolerates only its own taint, so a small step can never land on (and pin) a big node.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_platform.compute.profiles import ComputeProfile
+
+NODE_POOL_LABEL = "ml-platform/node-pool"
+UNTAINTED_POOL = "standard"
+GPU_RESOURCE = "nvidia.com/gpu"
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+JOB_TTL_SECONDS = 24 * 3600  # finished step Jobs (and their pods' logs) stay a day for debugging
+RUN_AS_USER = 10001  # the uid of the code-location image (deploy/Dockerfile)
+
+
+def k8s_step_config(profile: "ComputeProfile") -> dict[str, Any]:
+    """The ``dagster-k8s/config`` value for a step of this profile (snake_case, as dagster-k8s reads it)."""
+    return {
+        "container_config": {"resources": _resources(profile), "security_context": _container_security()},
+        "pod_spec_config": {
+            "node_selector": {NODE_POOL_LABEL: profile.node_pool},
+            "tolerations": _tolerations(profile),
+            "security_context": {
+                "run_as_non_root": True,
+                "run_as_user": RUN_AS_USER,
+                "run_as_group": RUN_AS_USER,
+                "fs_group": RUN_AS_USER,
+                "seccomp_profile": {"type": "RuntimeDefault"},
+            },
+        },
+        "pod_template_spec_metadata": {
+            "labels": {"ml-platform/compute": profile.name},
+            **({"annotations": {SAFE_TO_EVICT: "false"}} if not profile.evictable else {}),
+        },
+        "job_spec_config": {
+            "backoff_limit": 0,  # retries belong to Dagster's retry policy, not to the Job
+            "ttl_seconds_after_finished": JOB_TTL_SECONDS,
+            "active_deadline_seconds": int(profile.max_runtime.total_seconds()),
+        },
+    }
+
+
+def _resources(profile: "ComputeProfile") -> dict[str, dict[str, str]]:
+    # Memory and disk limits equal requests: a step either fits its profile or is OOM-killed,
+    # never silently borrows from neighbours. No CPU limit: throttling only slows steps down.
+    requests = {"cpu": profile.cpu, "memory": profile.memory, "ephemeral-storage": profile.ephemeral_storage}
+    limits = {"memory": profile.memory, "ephemeral-storage": profile.ephemeral_storage}
+    if profile.gpu:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(profile.gpu)
+    return {"requests": requests, "limits": limits}
+
+
+def _tolerations(profile: "ComputeProfile") -> list[dict[str, str]]:
+    tolerations = []
+    if profile.node_pool != UNTAINTED_POOL:
+        tolerations.append({"key": NODE_POOL_LABEL, "operator": "Equal", "value": profile.node_pool, "effect": "NoSchedule"})
+    if profile.gpu:
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    return tolerations
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allow_privilege_escalation": False,
+        "run_as_non_root": True,
+        "capabilities": {"drop": ["ALL"]},
+    }

@@ -1,0 +1,151 @@
+"""One executor per code location that sends each step to Kubernetes, SageMaker or a local process.
+
+Dagster allows one executor per run; this one delegates each step by its own op tags
+(``ml_platform/backend``, set from the asset's compute profile), so a single run mixes
+backends, and a run launched from the UI, a schedule, a sensor or a backfill routes the
+same way: step tags come from the asset definition, not from the run.
+
+``real_backends`` lists the backends that exist in this environment; a step whose backend is
+not real runs in a local process. Locally (``ML_PLATFORM_ENV=local``) none is real.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+
+import dagster as dg
+from dagster_k8s.container_context import K8sContainerContext
+from dagster_k8s.executor import K8sStepHandler
+from dagster_k8s.launcher import K8sRunLauncher
+
+from ml_platform.compute._dagster_step_api import (
+    CheckStepHealthResult,
+    DagsterEvent,
+    RetryMode,
+    StepDelegatingExecutor,
+    StepHandler,
+    StepHandlerContext,
+    get_retries_config,
+    multiple_process_executor_requirements,
+    step_key_of,
+)
+from ml_platform.compute.local_process import LocalProcessStepHandler
+from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, SAGEMAKER
+from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+
+PRODUCTION = "production"
+
+_OPTIONAL_STRING = dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None)
+
+ROUTING_CONFIG_SCHEMA = {
+    "real_backends": dg.Field([str], default_value=[], description=f"Backends that exist here, of {BACKENDS}."),
+    "kubernetes": dg.Field(
+        {
+            "job_image": dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None,
+                                  description="Step image; default: the run launcher's or the code location's image."),
+            "job_namespace": _OPTIONAL_STRING,
+            "load_incluster_config": dg.Field(dg.Noneable(bool), is_required=False, default_value=None),
+            "kubeconfig_file": _OPTIONAL_STRING,
+        },
+        is_required=False,
+    ),
+    "sagemaker": dg.Field(
+        {
+            "image_uri": _OPTIONAL_STRING,
+            "role_arn": _OPTIONAL_STRING,
+            "region": _OPTIONAL_STRING,
+            "subnets": _OPTIONAL_STRING,
+            "security_group_ids": _OPTIONAL_STRING,
+            "endpoint_url": _OPTIONAL_STRING,
+            "forward_env": dg.Field(dg.Noneable([str]), is_required=False, default_value=None),
+        },
+        is_required=False,
+    ),
+    "retries": get_retries_config(),
+    "max_concurrent": dg.Field(dg.Noneable(int), is_required=False, default_value=None),
+    "check_step_health_interval_seconds": dg.Field(int, default_value=20),
+    "sleep_seconds": dg.Field(float, default_value=0.5),
+}
+
+
+class RoutingStepHandler(StepHandler):
+    """Delegates each step to the handler of its backend; handlers are built on first use."""
+
+    def __init__(self, factories: Mapping[str, Callable[[StepHandlerContext], StepHandler]], real_backends: frozenset[str]):
+        super().__init__()
+        unknown = set(real_backends) - set(BACKENDS)
+        if unknown:
+            raise dg.DagsterInvalidConfigError(f"routing executor: unknown real_backends {sorted(unknown)} (known: {BACKENDS})", [], None)
+        self._factories = factories
+        self._real_backends = real_backends | {LOCAL}
+        self._handlers: dict[str, StepHandler] = {}
+
+    @property
+    def name(self) -> str:
+        return "RoutingStepHandler"
+
+    def backend_for(self, context: StepHandlerContext) -> str:
+        """The step's backend if it is real here, else local. Untagged steps (e.g. checks) run locally."""
+        backend = context.step_tags[step_key_of(context)].get(BACKEND_TAG, LOCAL)
+        return backend if backend in self._real_backends else LOCAL
+
+    def _handler(self, context: StepHandlerContext) -> StepHandler:
+        backend = self.backend_for(context)
+        if backend not in self._handlers:
+            self._handlers[backend] = self._factories[backend](context)
+        return self._handlers[backend]
+
+    def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        yield from self._handler(step_handler_context).launch_step(step_handler_context) or []
+
+    def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
+        return self._handler(step_handler_context).check_step_health(step_handler_context)
+
+    def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        yield from self._handler(step_handler_context).terminate_step(step_handler_context) or []
+
+
+def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:
+    def build(context: StepHandlerContext) -> StepHandler:
+        launcher = context.instance.run_launcher
+        if not isinstance(launcher, K8sRunLauncher):
+            raise dg.DagsterInvariantViolationError(
+                f"Kubernetes backend: the instance's run launcher is {type(launcher).__name__}; steps on Kubernetes need"
+                " dagster_k8s.K8sRunLauncher (see deploy/helm/values.yaml), or leave 'kubernetes' out of real_backends"
+            )
+        in_cluster = config.get("load_incluster_config")
+        kubeconfig = config.get("kubeconfig_file") or (None if in_cluster else launcher.kubeconfig_file)
+        return K8sStepHandler(
+            image=config.get("job_image"),
+            container_context=K8sContainerContext(namespace=config.get("job_namespace")),
+            load_incluster_config=launcher.load_incluster_config if in_cluster is None else in_cluster,
+            kubeconfig_file=kubeconfig,
+        )
+
+    return build
+
+
+@dg.executor(name="ml_platform_routing", config_schema=ROUTING_CONFIG_SCHEMA, requirements=multiple_process_executor_requirements())
+def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """Each step on Kubernetes, SageMaker or a local process, by its ``ml_platform/backend`` tag."""
+    config = init_context.executor_config
+    sagemaker_config = config.get("sagemaker") or {}
+    real = frozenset(config["real_backends"])
+    # Read SageMaker settings now, so a missing role or image fails the run at start, not mid-way.
+    sagemaker_settings = SageMakerSettings.from_config(sagemaker_config) if SAGEMAKER in real else None
+    factories = {
+        LOCAL: lambda _: LocalProcessStepHandler(),
+        KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
+        SAGEMAKER: lambda _: SageMakerStepHandler(sagemaker_settings),
+    }
+    return StepDelegatingExecutor(
+        RoutingStepHandler(factories, real),
+        retries=RetryMode.from_config(config["retries"]),
+        max_concurrent=config.get("max_concurrent"),
+        check_step_health_interval_seconds=config["check_step_health_interval_seconds"],
+        sleep_seconds=config["sleep_seconds"],
+    )
+
+
+def executor_for_env(env: str) -> dg.ExecutorDefinition:
+    """The code location's default executor: in production Kubernetes and SageMaker are real."""
+    real = [KUBERNETES, SAGEMAKER] if env == PRODUCTION else []
+    return routing_executor.configured({"real_backends": real}, name=f"ml_platform_routing_{env}")

@@ -1,0 +1,219 @@
+"""Run a step as a SageMaker Processing Job, modeled on dagster-aws's ``ecs_executor``.
+
+The job runs ``dagster api execute_step`` in the code-location image; the step reports its
+events to the Dagster instance itself, like a Kubernetes step pod. Sizing (instance type,
+count, volume, max runtime) comes from the step's compute profile; image, role, region and
+network from ``SageMakerSettings`` (``ML_PLATFORM_SAGEMAKER_*`` env vars).
+"""
+
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import boto3
+import dagster as dg
+
+from ml_platform.compute._dagster_step_api import (
+    CheckStepHealthResult,
+    DagsterEvent,
+    EngineEventData,
+    StepHandler,
+    StepHandlerContext,
+    step_attempt,
+    step_key_of,
+)
+from ml_platform.compute.local_process import step_command_env
+from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
+from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env
+
+LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
+LOG_TAIL_LINES = 50
+FAILED, STOPPED = "Failed", "Stopped"
+
+
+def _env(name: str) -> str | None:
+    return dg.EnvVar(name).get_value()
+
+
+@dataclass(frozen=True)
+class SageMakerSettings:
+    """Where and as whom processing jobs run. Read when the executor starts, never at import."""
+
+    image_uri: str
+    role_arn: str
+    region: str
+    subnets: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    endpoint_url: str | None = None  # a SageMaker-compatible endpoint (VPC endpoint, or moto in tests)
+    forward_env: tuple[str, ...] = ("ML_PLATFORM_ENV",)  # run-worker env vars copied into each job
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> "SageMakerSettings":
+        """Executor config first, then ``ML_PLATFORM_SAGEMAKER_*`` / ``ML_PLATFORM_AWS_REGION`` env vars."""
+
+        def pick(key: str, env_name: str) -> str | None:
+            return config.get(key) or _env(env_name)  # type: ignore[return-value]
+
+        required = {
+            "image_uri": "ML_PLATFORM_SAGEMAKER_IMAGE",
+            "role_arn": "ML_PLATFORM_SAGEMAKER_ROLE_ARN",
+            "region": "ML_PLATFORM_AWS_REGION",
+        }
+        values = {key: pick(key, env_name) for key, env_name in required.items()}
+        missing = [f"{key} (env {required[key]})" for key, value in values.items() if not value]
+        if missing:
+            raise dg.DagsterInvalidConfigError(
+                f"SageMaker backend: missing {', '.join(missing)}: set them in the executor's 'sagemaker' config or environment",
+                [],
+                None,
+            )
+        return cls(
+            **values,  # type: ignore[arg-type]
+            subnets=_split(pick("subnets", "ML_PLATFORM_SAGEMAKER_SUBNETS")),
+            security_group_ids=_split(pick("security_group_ids", "ML_PLATFORM_SAGEMAKER_SECURITY_GROUPS")),
+            endpoint_url=pick("endpoint_url", "ML_PLATFORM_SAGEMAKER_ENDPOINT_URL"),
+            forward_env=tuple(config.get("forward_env") or cls.forward_env),  # type: ignore[arg-type]
+        )
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def processing_job_name(run_id: str, step_key: str, attempt: int) -> str:
+    """Unique per run, step and attempt; within SageMaker's 63 characters and charset."""
+    digest = hashlib.sha1(step_key.encode()).hexdigest()[:8]
+    readable = re.sub(r"[^a-zA-Z0-9]+", "-", step_key).strip("-")[:30].strip("-")
+    return f"dagster-{run_id[:8]}-{readable}-{digest}-{attempt}"
+
+
+class SageMakerStepHandler(StepHandler):
+    def __init__(self, settings: SageMakerSettings, sagemaker_client=None, logs_client=None):
+        super().__init__()
+        self._settings = settings
+        self._sagemaker = sagemaker_client or boto3.client(
+            "sagemaker", region_name=settings.region, endpoint_url=settings.endpoint_url
+        )
+        self._logs = logs_client or boto3.client("logs", region_name=settings.region, endpoint_url=settings.endpoint_url)
+        self._reported_logs: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return "SageMakerStepHandler"
+
+    def _job_name(self, context: StepHandlerContext) -> str:
+        step_key = step_key_of(context)
+        return processing_job_name(context.execute_step_args.run_id, step_key, step_attempt(context, step_key))
+
+    def processing_job_request(self, context: StepHandlerContext) -> dict:
+        """The ``CreateProcessingJob`` request for this step."""
+        step_key = step_key_of(context)
+        profile = get_profile(context.step_tags[step_key].get(PROFILE_TAG, ""))
+        if profile.backend != SAGEMAKER:
+            raise ValueError(f"step '{step_key}': compute profile '{profile.name}' is not a SageMaker profile")
+        step_env = step_command_env(context, step_key)
+        env = {
+            **{name: os.environ[name] for name in self._settings.forward_env if name in os.environ},
+            **self._settings.extra_env,
+            **{k: v for k, v in step_env.items() if k != STEP_ARGS_ENV},
+            **chunk_env(step_env[STEP_ARGS_ENV]),
+        }
+        args = list(context.execute_step_args.get_command_args(skip_serialized_namedtuple=True))
+        request = {
+            "ProcessingJobName": self._job_name(context),
+            "RoleArn": self._settings.role_arn,
+            "AppSpecification": {
+                "ImageUri": self._settings.image_uri,
+                "ContainerEntrypoint": [sys.executable, "-m", "ml_platform.compute.step_entrypoint"],
+                "ContainerArguments": args,
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": profile.sagemaker_instance_count,
+                    "InstanceType": profile.sagemaker_instance_type,
+                    "VolumeSizeInGB": profile.sagemaker_volume_gb,
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": int(profile.max_runtime.total_seconds())},
+            "Environment": env,
+            "Tags": [
+                {"Key": "dagster/run-id", "Value": context.execute_step_args.run_id},
+                {"Key": "dagster/job", "Value": context.dagster_run.job_name},
+                {"Key": "dagster/step-key", "Value": step_key[:256]},
+                {"Key": PROFILE_TAG, "Value": profile.name},
+            ],
+        }
+        if self._settings.subnets:
+            request["NetworkConfig"] = {
+                "VpcConfig": {"Subnets": list(self._settings.subnets), "SecurityGroupIds": list(self._settings.security_group_ids)}
+            }
+        return request
+
+    def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        step_key = step_key_of(step_handler_context)
+        request = self.processing_job_request(step_handler_context)
+        response = self._sagemaker.create_processing_job(**request)
+        yield DagsterEvent.step_worker_starting(
+            step_handler_context.get_step_context(step_key),
+            message=f'Executing step "{step_key}" in SageMaker Processing Job {request["ProcessingJobName"]}.',
+            metadata={
+                "SageMaker Processing Job": request["ProcessingJobName"],
+                "Processing Job ARN": response["ProcessingJobArn"],
+                "Instance type": request["ProcessingResources"]["ClusterConfig"]["InstanceType"],
+            },
+        )
+
+    def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
+        step_key = step_key_of(step_handler_context)
+        job_name = self._job_name(step_handler_context)
+        try:
+            job = self._sagemaker.describe_processing_job(ProcessingJobName=job_name)
+        except self._sagemaker.exceptions.ClientError as error:
+            return CheckStepHealthResult.unhealthy(f"SageMaker Processing Job {job_name} for step {step_key} could not be read: {error}")
+        status = job["ProcessingJobStatus"]
+        if status not in (FAILED, STOPPED):
+            return CheckStepHealthResult.healthy()
+        logs = self._report_logs(step_handler_context, job_name)
+        reason = job.get("FailureReason") or job.get("ExitMessage") or "no reason given"
+        message = f"SageMaker Processing Job {job_name} for step {step_key} is {status}: {reason}"
+        if logs:
+            message += f"\nLast job log lines (CloudWatch {LOG_GROUP}):\n" + "\n".join(logs[-LOG_TAIL_LINES:])
+        return CheckStepHealthResult.unhealthy(message)
+
+    def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
+        step_key = step_key_of(step_handler_context)
+        job_name = self._job_name(step_handler_context)
+        yield DagsterEvent.engine_event(
+            step_handler_context.get_step_context(step_key),
+            message=f"Stopping SageMaker Processing Job {job_name} for step {step_key}",
+            event_specific_data=EngineEventData(),
+        )
+        status = self._sagemaker.describe_processing_job(ProcessingJobName=job_name)["ProcessingJobStatus"]
+        if status == "InProgress":
+            self._sagemaker.stop_processing_job(ProcessingJobName=job_name)
+
+    def job_log_lines(self, job_name: str) -> list[str]:
+        """The job's CloudWatch log lines (every instance's stream), oldest first; [] if none yet."""
+        try:
+            pages = self._logs.get_paginator("filter_log_events").paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/")
+            events = [event for page in pages for event in page.get("events", [])]
+        except self._logs.exceptions.ResourceNotFoundException:
+            return []
+        return [event["message"] for event in sorted(events, key=lambda e: e["timestamp"])]
+
+    def _report_logs(self, context: StepHandlerContext, job_name: str) -> list[str]:
+        """Copy the job's logs into the step's event log once, when the job has ended."""
+        lines = self.job_log_lines(job_name)
+        if lines and job_name not in self._reported_logs:
+            self._reported_logs.add(job_name)
+            context.instance.report_engine_event(
+                f"Logs of SageMaker Processing Job {job_name}",
+                context.dagster_run,
+                EngineEventData(metadata={"CloudWatch logs": dg.MetadataValue.text("\n".join(lines))}),
+                step_key=step_key_of(context),
+            )
+        return lines

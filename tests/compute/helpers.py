@@ -1,0 +1,28 @@
+"""Launching runs of ``step_location`` the way a run worker does: reconstructable, on a persistent instance."""
+
+import os
+
+import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository  # test-only internal
+
+from tests.compute import step_location
+
+ASSET_JOB = "__ASSET_JOB"
+
+
+def reconstructable_job(defs_attribute: str):
+    repository = ReconstructableRepository.for_file(step_location.__file__, defs_attribute, working_directory=os.getcwd())
+    return repository.get_reconstructable_job(ASSET_JOB)
+
+
+def worker_messages(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTING).records
+    return {r.event_log_entry.step_key: r.event_log_entry.dagster_event.message for r in records}
+
+
+def step_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    return {
+        r.event_log_entry.step_key: r.event_log_entry.dagster_event.step_failure_data.error.to_string()
+        for r in records
+    }

@@ -1,0 +1,49 @@
+"""A small code location for executor tests: one asset per backend, loaded by step workers too.
+
+Steps run in other processes (``dagster api execute_step``), which re-import this module, so
+tests load the module-level ``local_defs`` / ``cloud_defs`` as reconstructable repositories.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from ml_platform.compute.routing_executor import routing_executor
+from ml_platform.compute.step_metrics import with_step_metrics
+from ml_platform.declaration import MODEL_IO_MANAGER_KEY, SLO, Model
+
+WEEKLY = SLO("0 6 * * 1", window=timedelta(days=7))
+LIGHT = Model(name="light_counts", product="compute_test", owner="team:platform", slo=WEEKLY, compute="light")
+ON_K8S = Model(name="k8s_scores", product="compute_test", owner="team:platform", slo=WEEKLY, compute="small", retries=0)
+ON_SAGEMAKER = Model(name="sagemaker_model", product="compute_test", owner="team:platform", slo=WEEKLY,
+                     compute="sagemaker_training", retries=0)
+
+
+@dg.asset(**LIGHT.asset_kwargs())
+def light_counts() -> list[int]:
+    return list(range(10))
+
+
+@dg.asset(**ON_K8S.asset_kwargs())
+def k8s_scores(light_counts: list[int]) -> list[float]:
+    return [c / 10 for c in light_counts]
+
+
+@dg.asset(**ON_SAGEMAKER.asset_kwargs())
+def sagemaker_model(light_counts: list[int]) -> dict:
+    return {"weights": [c * 2 for c in light_counts]}
+
+
+def _definitions(real_backends: list[str]) -> dg.Definitions:
+    return dg.Definitions(
+        assets=with_step_metrics([light_counts, k8s_scores, sagemaker_model]),
+        resources={MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()},  # under the instance's storage dir
+        executor=routing_executor.configured(
+            {"real_backends": real_backends, "check_step_health_interval_seconds": 1, "sleep_seconds": 0.1},
+            name="test_routing",
+        ),
+    )
+
+
+local_defs = _definitions([])
+cloud_defs = _definitions(["kubernetes", "sagemaker"])

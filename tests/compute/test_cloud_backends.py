@@ -1,0 +1,71 @@
+"""Runs whose steps go to Kubernetes (kmock), SageMaker (moto) and a local process, for real."""
+
+import dagster as dg
+import kubernetes_validate
+import pytest
+
+from ml_platform.compute.kubernetes import NODE_POOL_LABEL
+from ml_platform.compute.sagemaker import LOG_GROUP
+from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
+from tests.compute.helpers import reconstructable_job, step_failures, worker_messages
+
+pytestmark = pytest.mark.timeout(180)
+
+CAPACITY_ERROR = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
+
+
+def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, sagemaker):
+    controller, _ = kube
+    result = dg.execute_job(reconstructable_job("cloud_defs"), instance=k8s_instance)
+
+    assert result.success
+    messages = worker_messages(k8s_instance, result.run_id)
+    assert "in local process" in messages["light_counts"]
+    assert "in Kubernetes job" in messages["k8s_scores"]
+    assert "in SageMaker Processing Job" in messages["sagemaker_model"]
+
+    (k8s_job,) = controller.wait_until_finished().values()
+    assert k8s_job.exit_code == 0
+    kubernetes_validate.validate(k8s_job.manifest, "1.32", strict=True)
+    pod = k8s_job.manifest["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {NODE_POOL_LABEL: "standard"}
+    assert pod["containers"][0]["resources"]["requests"]["memory"] == "1Gi"
+
+    (sm_job,) = sagemaker.wait_until_finished().values()
+    assert sm_job.statuses == ["InProgress", "Completed"]
+    cluster = sm_job.request["ProcessingResources"]["ClusterConfig"]
+    assert (cluster["InstanceType"], cluster["InstanceCount"], cluster["VolumeSizeInGB"]) == ("ml.m5.xlarge", 1, 50)
+    assert sm_job.request["StoppingCondition"]["MaxRuntimeInSeconds"] == 4 * 3600
+    assert all(len(v) <= 256 for v in sm_job.request["Environment"].values())  # SageMaker's limit
+
+    for name in ("light_counts", "k8s_scores", "sagemaker_model"):
+        event = k8s_instance.get_latest_materialization_event(dg.AssetKey(name))
+        assert event.run_id == result.run_id
+        assert event.asset_materialization.metadata[PEAK_MEMORY_KEY].value > 0
+
+
+def test_failing_sagemaker_job_fails_the_step_with_the_cloud_reason_and_logs(k8s_instance, kube, sagemaker):
+    sagemaker.plans["sagemaker_model"] = ("fail", CAPACITY_ERROR)
+    result = dg.execute_job(reconstructable_job("cloud_defs"), instance=k8s_instance, raise_on_error=False)
+
+    assert not result.success
+    failure = step_failures(k8s_instance, result.run_id)["sagemaker_model"]
+    assert CAPACITY_ERROR in failure
+    assert f"CloudWatch {LOG_GROUP}" in failure and "provisioning failed" in failure
+    assert k8s_instance.get_latest_materialization_event(dg.AssetKey("k8s_scores")).run_id == result.run_id
+
+
+def test_ui_style_single_asset_launch_still_gets_its_profile(k8s_instance, kube, sagemaker):
+    controller, _ = kube
+    job = reconstructable_job("cloud_defs")
+    assert dg.execute_job(job, instance=k8s_instance, asset_selection=[dg.AssetKey("light_counts")]).success
+
+    # As the UI's "Materialize" does: the asset job, one selected asset, no run tags.
+    result = dg.execute_job(job, instance=k8s_instance, asset_selection=[dg.AssetKey("k8s_scores")])
+
+    assert result.success and not result.dagster_run.tags.get("dagster-k8s/config")
+    (k8s_job,) = controller.wait_until_finished().values()
+    resources = k8s_job.manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"] == {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"}
+    assert k8s_job.manifest["spec"]["backoffLimit"] == 0
+    assert not sagemaker.jobs

@@ -1,0 +1,42 @@
+"""Right-sizing recommends from recorded peak memory, flagging over- and under-provisioned assets."""
+
+import dagster as dg
+
+from ml_platform.compute.profiles import PROFILES
+from ml_platform.compute.rightsizing import OK, OVER, UNDER, NO_DATA, p95, recommend, recommend_all
+from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
+from ml_platform.definitions import build_definitions
+
+
+def test_p95_is_nearest_rank():
+    assert p95(list(range(1, 101))) == 95
+    assert p95([7.0]) == 7.0
+
+
+def test_large_asset_using_little_memory_is_over_provisioned_and_gets_the_smallest_fitting_profile():
+    result = recommend("related_articles", PROFILES["large"], [600, 700, 650, 720], margin=0.25)
+    assert (result.verdict, result.recommended) == (OVER, "small")  # 720 MiB * 1.25 = 900 MiB <= 1 GiB
+
+
+def test_asset_whose_p95_exceeds_its_profile_is_under_provisioned():
+    result = recommend("scores", PROFILES["small"], [900] * 19 + [3000], margin=0.25)
+    assert result.p95_peak_mib == 900 and result.verdict == UNDER and result.recommended == "large"
+
+
+def test_gpu_asset_is_only_offered_gpu_profiles_and_no_data_is_reported():
+    assert recommend("m", PROFILES["gpu"], [100], margin=0.25).recommended == "gpu"
+    assert recommend("m", PROFILES["gpu"], [100], margin=0.25).verdict == OK
+    assert recommend("m", PROFILES["small"], [], margin=0.25).verdict == NO_DATA
+
+
+def test_recommendations_read_peaks_recorded_on_materializations(tmp_path):
+    defs = build_definitions("local")
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        for peak in (300, 320, 310):
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("related_articles", metadata={PEAK_MEMORY_KEY: float(peak)})
+            )
+        by_asset = {r.asset: r for r in recommend_all(defs, instance)}
+    assert by_asset["related_articles"].samples == 3
+    assert by_asset["related_articles"].verdict == OVER  # declared 'large' (16Gi)
+    assert by_asset["article_texts"].verdict == NO_DATA
