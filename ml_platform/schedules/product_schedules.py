@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from ml_platform import cron
+from ml_platform.compute.run_limits import run_limit_tags
 from ml_platform.declaration import DeclarationError, MLAsset, read_declaration
 
 HORIZON = timedelta(days=1)
@@ -69,7 +70,12 @@ def _product_schedule(product: str, members: dict[dg.AssetKey, MLAsset]) -> dg.S
         now = context.scheduled_execution_time
         partition = cron.next_tick(first_deadline, now, timezone).strftime("%Y-%m-%d")
         due = [key for key, d in members.items() if _next_deadline(d, now) <= now + HORIZON]
-        return dg.RunRequest(run_key=f"{product}:{partition}", partition_key=partition, asset_selection=due)
+        return dg.RunRequest(
+            run_key=f"{product}:{partition}",
+            partition_key=partition,
+            asset_selection=due,
+            tags=run_limit_tags(members[key].compute for key in due),
+        )
 
     return _schedule
 

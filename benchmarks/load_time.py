@@ -1,0 +1,72 @@
+"""Code-location load time of the synthetic catalog, platform versus plain Dagster, side by side.
+
+Runs ``dagster definitions validate`` on both flavours of the same shape, interleaved, and
+reports the median wall time of each and their ratio (goal: platform / plain <= 1.1).
+
+    python -m benchmarks.load_time --tables 300 1000 --repeats 5
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CATALOG = Path(__file__).with_name("synthetic_catalog.py")
+TABLES_PER_PRODUCT = 10
+GOAL = 1.1
+
+
+def validate_seconds(flavour: str, products: int, env: dict[str, str]) -> float:
+    command = [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-f", str(CATALOG), "-a", f"{flavour}_defs"]
+    started = time.perf_counter()
+    result = subprocess.run(command, env={**env, "ML_PLATFORM_SYNTH_PRODUCTS": str(products)}, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{flavour} catalog with {products} products failed validation:\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def measure(tables: int, repeats: int, env: dict[str, str]) -> dict:
+    products = tables // TABLES_PER_PRODUCT
+    times: dict[str, list[float]] = {"platform": [], "plain": []}
+    validate_seconds("plain", products, env)  # warm the file-system and bytecode caches
+    for i in range(repeats):
+        for flavour in (("platform", "plain") if i % 2 == 0 else ("plain", "platform")):
+            times[flavour].append(validate_seconds(flavour, products, env))
+    platform, plain = statistics.median(times["platform"]), statistics.median(times["plain"])
+    return {
+        "tables": products * TABLES_PER_PRODUCT,
+        "products": products,
+        "platform_median_s": round(platform, 3),
+        "plain_median_s": round(plain, 3),
+        "ratio": round(platform / plain, 3),
+        "goal": GOAL,
+        "met": platform / plain <= GOAL,
+        "platform_runs_s": [round(t, 3) for t in times["platform"]],
+        "plain_runs_s": [round(t, 3) for t in times["plain"]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tables", type=int, nargs="+", default=[300, 1000])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {
+            **os.environ,
+            "ML_PLATFORM_SYNTH_TABLES_PER_PRODUCT": str(TABLES_PER_PRODUCT),
+            "ML_PLATFORM_DUCKDB_PATH": str(Path(home) / "warehouse.duckdb"),
+            "DAGSTER_HOME": home,
+        }
+        results = [measure(n, args.repeats, env) for n in args.tables]
+    print(json.dumps({"benchmark": "code_location_load", "command": "dagster definitions validate", "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

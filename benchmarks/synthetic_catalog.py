@@ -1,0 +1,222 @@
+"""A synthetic catalog at team scale: N products x M tables, as a loadable code location.
+
+Each product has feature tables (a short chain), one weekly model trained on them, and
+prediction tables that read the model and a feature; every third product also reads a feature
+table of the product before it. Deadlines are drawn from a few shared SLOs, compute profiles
+vary by kind, and every prediction table has a row-count check. Bodies are cheap: the catalog
+measures the platform, not the models.
+
+Two flavours of the same shape:
+  platform  declared with ``FeatureTable`` / ``Model`` / ``PredictionTable`` and ``asset_kwargs()``,
+            schedules from ``build_product_schedules``, warehouse IO managers of the platform;
+  plain     the same assets, deps, partitions, retries, checks and one schedule per product,
+            written with Dagster alone.
+
+Load it with::
+
+    ML_PLATFORM_SYNTH_PRODUCTS=30 ML_PLATFORM_SYNTH_TABLES_PER_PRODUCT=10 \\
+        dagster definitions validate -f benchmarks/synthetic_catalog.py -a platform_defs   # or plain_defs
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from ml_platform.declaration import (
+    MODEL_IO_MANAGER_KEY,
+    PARTITIONS_START,
+    SLO,
+    Expectations,
+    FeatureTable,
+    MLAsset,
+    Model,
+    PredictionTable,
+)
+from ml_platform.resources.warehouse import SCHEMA, local_duckdb_path, warehouse_resources
+from ml_platform.schedules.product_schedules import build_product_schedules, schedule_start
+
+TIMEZONE = "Asia/Tokyo"
+FEATURE_SLO = SLO("0 5 * * *", timezone=TIMEZONE)
+MODEL_SLO = SLO("0 4 * * 1", timezone=TIMEZONE, window=timedelta(days=7))
+PREDICTION_SLOS = [  # consumers read at a handful of times: deadlines are shared
+    SLO("0 6 * * *", timezone=TIMEZONE),
+    SLO("0 7 * * *", timezone=TIMEZONE, warn_margin=timedelta(minutes=30)),
+    SLO("0 8 * * *", timezone=TIMEZONE),
+    SLO("30 8 * * *", timezone=TIMEZONE),
+    SLO("0 9 * * *", timezone=TIMEZONE, warn_margin=timedelta(hours=1)),
+]
+FEATURE_PROFILES = ["small", "small", "small", "large"]
+MODEL_PROFILES = ["training", "gpu", "sagemaker_training"]
+PREDICTION_PROFILES = ["small", "large", "small", "gpu"]
+ROWS = 100
+
+
+@dataclass(frozen=True)
+class CatalogShape:
+    products: int
+    tables_per_product: int
+
+    def __post_init__(self):
+        if self.products < 1 or self.tables_per_product < 3:
+            raise ValueError(f"catalog shape {self}: need at least 1 product and 3 tables per product (feature, model, prediction)")
+
+    @property
+    def tables(self) -> int:
+        return self.products * self.tables_per_product
+
+    @staticmethod
+    def from_env() -> "CatalogShape":
+        return CatalogShape(
+            products=int(dg.EnvVar("ML_PLATFORM_SYNTH_PRODUCTS").get_value("30")),
+            tables_per_product=int(dg.EnvVar("ML_PLATFORM_SYNTH_TABLES_PER_PRODUCT").get_value("10")),
+        )
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the shape: its declaration (platform) and its upstream table names."""
+
+    declaration: MLAsset
+    deps: tuple[str, ...]
+    check_row_count: bool
+
+
+def product_tables(shape: CatalogShape, p: int) -> list[Table]:
+    product = f"product_{p:03d}"
+    owner = f"team:squad_{p % 8}"
+    n_predictions = max(1, shape.tables_per_product // 4)
+    n_features = shape.tables_per_product - 1 - n_predictions
+    features = [f"{product}_feature_{i}" for i in range(n_features)]
+    model = f"{product}_model"
+    tables = [
+        Table(
+            FeatureTable(name=name, product=product, owner=owner, slo=FEATURE_SLO,
+                         compute=FEATURE_PROFILES[(p + i) % len(FEATURE_PROFILES)],
+                         expectations=Expectations(key_columns=("user_id",))),
+            deps=(features[i - 1],) if i % 3 and i else (),
+            check_row_count=False,
+        )
+        for i, name in enumerate(features)
+    ]
+    tables.append(
+        Table(
+            Model(name=model, product=product, owner=owner, slo=MODEL_SLO,
+                  compute=MODEL_PROFILES[p % len(MODEL_PROFILES)], retries=1),
+            deps=tuple(features),
+            check_row_count=False,
+        )
+    )
+    upstream_feature = f"product_{p - 1:03d}_feature_0" if p % 3 == 2 and n_features else None
+    for j in range(n_predictions):
+        deps = (model, features[j % n_features]) if n_features else (model,)
+        if upstream_feature and j == 0:
+            deps += (upstream_feature,)
+        tables.append(
+            Table(
+                PredictionTable(
+                    name=f"{product}_predictions_{j}", product=product, owner=owner,
+                    slo=PREDICTION_SLOS[(p + j) % len(PREDICTION_SLOS)],
+                    compute=PREDICTION_PROFILES[(p + j) % len(PREDICTION_PROFILES)],
+                    alert_channel=f"#{product}-alerts" if p % 5 == 0 else None,
+                    expectations=Expectations(key_columns=("user_id",), score_column="score", score_range=(0.0, 1.0)),
+                ),
+                deps=deps,
+                check_row_count=True,
+            )
+        )
+    return tables
+
+
+def catalog_tables(shape: CatalogShape) -> list[Table]:
+    return [table for p in range(shape.products) for table in product_tables(shape, p)]
+
+
+def _compute(declaration: MLAsset):
+    """A cheap body for the table's kind: a small frame (tables) or a small array (models)."""
+    if declaration.KIND == Model.KIND:
+        return lambda context: np.arange(ROWS, dtype="float64")
+    score = declaration.KIND == PredictionTable.KIND
+
+    def body(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        rng = np.random.default_rng(ROWS)
+        frame = pd.DataFrame({"date": pd.Timestamp(context.partition_key), "user_id": np.arange(ROWS, dtype="int64")})
+        frame["score" if score else "value"] = rng.random(ROWS)
+        return frame
+
+    return body
+
+
+def _row_count_check(asset_name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset_name, name=f"{asset_name}_row_count")
+    def row_count(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        records = context.instance.fetch_materializations(dg.AssetKey(asset_name), limit=1).records
+        metadata = records[0].asset_materialization.metadata if records else {}
+        rows = metadata.get("dagster/partition_row_count", metadata.get("dagster/row_count"))
+        count = rows.value if rows is not None else 0
+        return dg.AssetCheckResult(passed=bool(count), metadata={"row_count": count})
+
+    return row_count
+
+
+def platform_asset(table: Table) -> dg.AssetsDefinition:
+    return dg.asset(**table.declaration.asset_kwargs(), deps=list(table.deps))(_compute(table.declaration))
+
+
+@dg.definitions
+def platform_defs() -> dg.Definitions:
+    tables = catalog_tables(CatalogShape.from_env())
+    assets = [platform_asset(t) for t in tables]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
+        schedules=build_product_schedules(assets),
+        resources=warehouse_resources("local"),
+    )
+
+
+def plain_asset(table: Table, partitions_def: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    declaration = table.declaration
+    is_model = declaration.KIND == Model.KIND
+    return dg.asset(
+        name=declaration.name,
+        group_name=declaration.product,
+        deps=list(table.deps),
+        partitions_def=None if is_model else partitions_def,
+        retry_policy=dg.RetryPolicy(max_retries=declaration.retries, delay=60, backoff=dg.Backoff.EXPONENTIAL),
+        metadata={} if is_model else {"partition_expr": "date"},
+        io_manager_key=MODEL_IO_MANAGER_KEY if is_model else "io_manager",
+    )(_compute(declaration))
+
+
+@dg.definitions
+def plain_defs() -> dg.Definitions:
+    tables = catalog_tables(CatalogShape.from_env())
+    partitions_def = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone=TIMEZONE, end_offset=1)
+    by_product: dict[str, list[Table]] = {}
+    for table in tables:
+        by_product.setdefault(table.declaration.product, []).append(table)
+    schedules = []
+    for product, members in by_product.items():
+        hour, minute = min(schedule_start(t.declaration) for t in members if t.declaration.KIND == PredictionTable.KIND)
+        schedules.append(
+            dg.ScheduleDefinition(
+                name=f"{product}_schedule", cron_schedule=f"{minute} {hour} * * *", execution_timezone=TIMEZONE,
+                target=dg.AssetSelection.assets(*(t.declaration.name for t in members)),
+            )
+        )
+    database = local_duckdb_path()
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return dg.Definitions(
+        assets=[plain_asset(t, partitions_def) for t in tables],
+        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
+        schedules=schedules,
+        resources={
+            "io_manager": DuckDBPandasIOManager(database=database, schema=SCHEMA),
+            MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
+        },
+    )

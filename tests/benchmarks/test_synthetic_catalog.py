@@ -1,0 +1,62 @@
+"""The synthetic catalog is a valid code location, and both flavours have the same shape."""
+
+import dagster as dg
+import pytest
+
+from benchmarks import synthetic_catalog as catalog
+from ml_platform.declaration import FeatureTable, Model, PredictionTable, declarations
+
+
+@pytest.fixture
+def small_catalog(monkeypatch, tmp_path):
+    monkeypatch.setenv("ML_PLATFORM_SYNTH_PRODUCTS", "6")
+    monkeypatch.setenv("ML_PLATFORM_SYNTH_TABLES_PER_PRODUCT", "8")
+    monkeypatch.setenv("ML_PLATFORM_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+
+
+def graph_edges(defs: dg.Definitions) -> dict[dg.AssetKey, set[dg.AssetKey]]:
+    graph = defs.resolve_asset_graph()
+    return {node.key: set(node.parent_keys) for node in graph.asset_nodes}
+
+
+def test_platform_catalog_declares_every_table_and_loads(small_catalog):
+    defs = catalog.platform_defs()
+    dg.Definitions.validate_loadable(defs)
+    found = declarations(defs.resolve_asset_graph())
+    assert len(found) == 6 * 8
+    kinds = [d.KIND for d in found.values()]
+    assert kinds.count(Model.KIND) == 6
+    assert kinds.count(PredictionTable.KIND) == 6 * 2
+    assert kinds.count(FeatureTable.KIND) == 6 * 5
+    assert len(defs.schedules) == 6
+    assert len({d.compute for d in found.values()}) >= 4  # profiles vary
+
+
+def test_deadlines_share_freshness_policy_objects(small_catalog):
+    graph = catalog.platform_defs().resolve_asset_graph()
+    policies = {id(node.freshness_policy) for node in graph.asset_nodes}
+    assert len(policies) <= 1 + 1 + len(catalog.PREDICTION_SLOS)
+
+
+def test_some_predictions_read_another_products_features(small_catalog):
+    found = declarations(catalog.platform_defs().resolve_asset_graph())
+    edges = graph_edges(catalog.platform_defs())
+    crossing = [
+        (parent, key)
+        for key, parents in edges.items()
+        for parent in parents
+        if found[parent].product != found[key].product
+    ]
+    assert crossing
+    assert all(found[key].KIND == PredictionTable.KIND for _, key in crossing)
+
+
+def test_plain_flavour_has_the_same_graph_and_checks(small_catalog):
+    platform, plain = catalog.platform_defs(), catalog.plain_defs()
+    dg.Definitions.validate_loadable(plain)
+    assert graph_edges(plain) == graph_edges(platform)
+    assert {k for k in plain.resolve_asset_graph().asset_check_keys} == {
+        k for k in platform.resolve_asset_graph().asset_check_keys
+    }
+    assert all("row_count" in key.name for key in plain.resolve_asset_graph().asset_check_keys)
+    assert not declarations(plain.resolve_asset_graph())

@@ -1,0 +1,91 @@
+"""The production shape: daemon and webserver on a PostgreSQL instance configured by
+deploy/dagster.yaml, running the real code location."""
+
+import os
+import subprocess
+
+import dagster as dg
+import pytest
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+from ml_platform.compute.profiles import PROFILES
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
+from tests.fixtures.dagster_deployment import REPO_ROOT
+from tests.production.conftest import SCHEDULED_PRODUCT
+
+pytestmark = pytest.mark.timeout(600)
+
+SCHEDULED_ASSETS = ["article_texts", "related_articles"]
+# One asset keeps the test fast: each backfill run starts a run worker and a step process.
+BACKFILL_ASSETS = ["article_texts"]
+BACKFILL_PARTITIONS = [f"2026-01-{day:02d}" for day in range(1, 8)]
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+
+
+def test_instance_from_deploy_config_uses_postgres_for_every_storage(deployment):
+    instance = deployment.instance()
+    assert isinstance(instance.run_storage, PostgresRunStorage)
+    assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+    assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+    assert not instance.telemetry_enabled
+    assert instance.run_monitoring_enabled
+    assert instance.run_monitoring_max_runtime_seconds == max(p.max_runtime.total_seconds() for p in PROFILES.values())
+    assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+
+
+def test_pool_limits_script_sets_a_limit_for_every_compute_profile(deployment):
+    subprocess.run(
+        ["bash", str(REPO_ROOT / "deploy" / "set_pool_limits.sh")],
+        env={**deployment.env, "PATH": f"{os.path.dirname(os.sys.executable)}:{deployment.env['PATH']}"},
+        check=True,
+        capture_output=True,
+    )
+    storage = deployment.instance().event_log_storage
+    limits = {name: storage.get_concurrency_info(name).slot_count for name in PROFILES}
+    assert all(limit >= 1 for limit in limits.values()), limits
+    assert limits["training"] < limits["small"]
+
+
+def test_daemon_schedule_tick_launches_a_run_that_materializes_the_product(deployment):
+    instance = deployment.instance()
+    schedule_name = f"{SCHEDULED_PRODUCT}_schedule"
+
+    def finished_scheduled_run():
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": schedule_name}))
+        return next((run for run in runs if run.is_finished), None)
+
+    run = deployment.wait_until(finished_scheduled_run, 300, f"a run launched by {schedule_name}")
+    assert run.status == dg.DagsterRunStatus.SUCCESS, deployment.processes["daemon"].log_tail()
+    assert run.tags[MAX_RUNTIME_TAG] == str(int(PROFILES["large"].max_runtime.total_seconds()))
+    partition = run.tags["dagster/partition"]
+    for name in SCHEDULED_ASSETS:
+        event = instance.get_latest_materialization_event(dg.AssetKey(name))
+        assert event is not None and event.run_id == run.run_id
+        assert event.asset_materialization.partition == partition
+
+
+def test_seven_partition_backfill_launched_like_the_ui_completes_through_the_daemon(deployment):
+    params = {"assetSelection": [{"path": [name]} for name in BACKFILL_ASSETS], "partitionNames": BACKFILL_PARTITIONS}
+    result = deployment.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    instance = deployment.instance()
+
+    def finished_backfill():
+        backfill = instance.get_backfill(result["backfillId"])
+        return backfill if backfill.status.value != "REQUESTED" else None
+
+    backfill = deployment.wait_until(finished_backfill, 420, "the 7-partition backfill", interval=1.0)
+    assert backfill.status.value == "COMPLETED_SUCCESS"
+    for name in BACKFILL_ASSETS:
+        assert set(BACKFILL_PARTITIONS) <= instance.get_materialized_partitions(dg.AssetKey(name))
+    runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]}))
+    assert len(runs) == len(BACKFILL_PARTITIONS)
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
