@@ -1,10 +1,11 @@
-"""``ml-platform``: run the products locally, backfill a date range, open the UI.
+"""``ml-platform``: run the products locally, backfill a date range, open the UI, right-size compute.
 
 Everything runs against a local Dagster instance under ``.ml_platform/dagster_home``
 (telemetry off) unless DAGSTER_HOME is set, so the UI shows the runs these commands made.
 """
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -13,6 +14,10 @@ from datetime import date
 from pathlib import Path
 
 LOCAL_HOME = Path(".ml_platform") / "dagster_home"
+# Commands with their own argument parsers, run against the same local instance.
+DELEGATED = {
+    "rightsize": ("ml_platform.compute.rightsizing:main_rightsize", "recommend a compute profile per asset from observed peak memory"),
+}
 LOCAL_INSTANCE_YAML = """\
 telemetry:
   enabled: false
@@ -78,11 +83,19 @@ def parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on the local instance")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_ui)
+
+    for name, (_, help_text) in DELEGATED.items():
+        commands.add_parser(name, help=help_text, add_help=False)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="dagster")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        ensure_local_home()
+        module, function = DELEGATED[argv[0]][0].split(":")
+        return getattr(importlib.import_module(module), function)(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.handler(args)

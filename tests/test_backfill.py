@@ -1,5 +1,7 @@
 """The documented CLI backfill of a date range works on embedded defaults."""
 
+import json
+
 import dagster as dg
 import duckdb
 
@@ -22,6 +24,15 @@ def test_three_day_backfill_materializes_every_partition_as_recorded_runs(local_
         assert {r.dagster_run.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
         materialized = instance.get_materialized_partitions(dg.AssetKey("article_recommendations"))
         assert materialized == {"2026-11-01", "2026-11-02", "2026-11-03"}
+
+
+def test_rightsize_command_reads_the_backfilled_step_metrics(local_env, capsys):
+    assert main(["backfill", "--start", "2026-11-01", "--end", "2026-11-02", "--product", "propensity"]) == 0
+    capsys.readouterr()
+    assert main(["rightsize", "--json"]) == 0
+    observed = {r["asset"]: r["samples"] for r in json.loads(capsys.readouterr().out)}
+    assert observed["propensity_scores"] == 2 and observed["propensity_model"] == 1
+    assert observed["article_recommendations"] == 0  # not backfilled
 
 
 def test_backfill_rejects_a_reversed_range(local_env, capsys):
