@@ -2,10 +2,12 @@
 
 import dagster as dg
 
+from ml_platform.alerting import AlertSink
 from ml_platform.assets import all_assets
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
+from ml_platform.sensors.slo_alerts import slo_alerts_sensor
 
 
 def current_env() -> str:
@@ -19,7 +21,8 @@ def build_definitions(env: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         schedules=build_product_schedules(assets),
-        resources={**warehouse_resources(env), "synthetic": SyntheticData()},
+        sensors=[slo_alerts_sensor],
+        resources={**warehouse_resources(env), "synthetic": SyntheticData(), "alert_sink": AlertSink()},
     )
 
 
