@@ -76,11 +76,13 @@ def last_planned_runs(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> 
     UI, backfill), unlike a run's asset selection, which is empty for whole-job runs."""
     if not keys:
         return {}
-    run_ids = {
-        record.asset_entry.asset_key.to_user_string(): record.asset_entry.last_planned_materialization_run_id
-        for record in instance.get_asset_records(keys)
-        if record.asset_entry.last_planned_materialization_run_id
-    }
+    run_ids = {}
+    for record in instance.get_asset_records(keys):
+        entry = record.asset_entry
+        # Storages that keep no separate planned-run column record the planned run as last_run_id.
+        run_id = entry.last_planned_materialization_run_id or entry.last_run_id
+        if run_id:
+            run_ids[entry.asset_key.to_user_string()] = run_id
     if not run_ids:
         return {}
     runs = {

@@ -237,8 +237,18 @@ def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url:
             ledger.open.pop(superseded.subject, None)
         alert = _breach_alert(state, causes.find(state, state.deadline), since, ui_url)
         ledger.raise_alert(alert)
+        ledger.state.setdefault("breached", {})[state.asset] = incident
         result.raised.append(alert)
         return
+    if not breaches and _arrived_unseen_late(ledger, state):
+        # Late, but fresh again before any tick saw it failing: still a breach (the consumer
+        # read a stale table at the deadline). Raise it and resolve it at once.
+        late = slo_causes.late_arrival_cause(state.declaration, state.deadline, state.fresh_at)
+        alert = _breach_alert(state, late, state.deadline.timestamp(), ui_url)
+        ledger.raise_alert(alert)
+        ledger.state.setdefault("breached", {})[state.asset] = iso(state.deadline)
+        result.raised.append(alert)
+        breaches = [alert]
     for breach in breaches:
         ledger.resolve(breach.subject, _recovered_title(state, breach))
         result.resolved.append(breach.key)
@@ -253,6 +263,14 @@ def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url:
     for warning in warnings:
         ledger.resolve(warning.subject, f"SLO back on track: {state.asset} is fresh before its {local_time(state.declaration, from_iso(warning.incident))} deadline")
         result.resolved.append(warning.key)
+
+
+def _arrived_unseen_late(ledger: AlertLedger, state: TableState) -> bool:
+    return (
+        state.fresh_at is not None
+        and state.fresh_at > state.deadline.timestamp()
+        and ledger.state.get("breached", {}).get(state.asset) != iso(state.deadline)
+    )
 
 
 def _breach_alert(state: TableState, cause: Cause, since: float, ui_url: str) -> Alert:

@@ -8,6 +8,9 @@ Checked in this order, the first that applies wins:
 4. ``run_succeeded``: the newest run succeeded without materializing the deadline's partition;
 5. ``no_run``: no run for the table since the deadline's window opened — and whether the
    product schedule is stopped.
+
+A table that arrived late between two ticks (fresh again before any tick saw it failing) is
+still a breach, with cause ``materialized_late``.
 """
 
 from dataclasses import dataclass
@@ -69,6 +72,11 @@ def run_cause(declaration: MLAsset, run: RunInfo, now: float, ui_url: str, failu
         run.run_id,
         link,
     )
+
+
+def late_arrival_cause(declaration: MLAsset, deadline: datetime, fresh_at: float) -> Cause:
+    late = _duration(fresh_at - deadline.timestamp())
+    return Cause("materialized_late", f"materialized at {local_time(declaration, fresh_at)}, {late} after the deadline")
 
 
 def no_run_cause(declaration: MLAsset, deadline: datetime, schedule: str | None, stopped: bool) -> Cause:
