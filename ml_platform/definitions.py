@@ -8,6 +8,7 @@ from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
 from ml_platform.sensors.slo_alerts import slo_alerts_sensor
+from ml_platform.slo_report import slo_attainment_report
 
 
 def current_env() -> str:
@@ -19,7 +20,7 @@ def build_definitions(env: str | None = None) -> dg.Definitions:
     env = env or current_env()
     assets = all_assets()
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, slo_attainment_report],
         schedules=build_product_schedules(assets),
         sensors=[slo_alerts_sensor],
         resources={**warehouse_resources(env), "synthetic": SyntheticData(), "alert_sink": AlertSink()},
