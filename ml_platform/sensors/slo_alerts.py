@@ -112,18 +112,21 @@ def evaluate_slo_tick(
 
 
 def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, now: datetime) -> dict[str, TableState]:
-    fresh: dict[str, dict[str, float | None]] = ledger.state.get("fresh", {})
-    windows: dict[str, tuple[datetime, datetime]] = {}
-    for key, declaration in declared.items():
-        asset = key.to_user_string()
-        deadline = latest_deadline(declaration, now)
-        windows[asset] = (deadline, next_deadline(declaration, deadline))
-        known = fresh.get(asset, {})
-        fresh[asset] = {iso(d): known.get(iso(d)) for d in windows[asset]}
-
-    earliest = min((window_start(declared[dg.AssetKey.from_user_string(a)], d) for a, (d, _) in windows.items()), default=now.timestamp())
-    materializations, last_id = instance_reads.materializations_since(instance, ledger.state.get("after"), earliest)
     by_asset = {key.to_user_string(): declaration for key, declaration in declared.items()}
+    deadlines: dict[tuple[str, str], tuple[datetime, datetime]] = {}  # tables share deadlines: compute each once
+    windows: dict[str, tuple[datetime, datetime]] = {}
+    for asset, declaration in by_asset.items():
+        slo = (declaration.slo.deadline_cron, declaration.slo.timezone)
+        if slo not in deadlines:
+            latest = latest_deadline(declaration, now)
+            deadlines[slo] = (latest, next_deadline(declaration, latest))
+        windows[asset] = deadlines[slo]
+    known = ledger.state.get("fresh", {})
+    # Only the two deadlines each table is judged on are kept (and only for declared tables).
+    fresh = {a: {iso(d): known.get(a, {}).get(iso(d)) for d in windows[a]} for a in by_asset}
+
+    earliest = min((window_start(by_asset[a], d) for a, (d, _) in windows.items()), default=now.timestamp())
+    materializations, last_id = instance_reads.materializations_since(instance, ledger.state.get("after"), earliest)
     for materialization in materializations:
         _record(fresh, by_asset, windows, materialization)
     ledger.state["fresh"], ledger.state["after"] = fresh, last_id
