@@ -50,7 +50,7 @@ def test_attainment_asset_shows_the_table_and_plot_in_the_ui():
         record_week(instance)
         defs = build_definitions()
         with freeze_time(tokyo("2026-03-08", "00:00")):
-            result = defs.get_implicit_global_asset_job_def().execute_in_process(
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
                 instance=instance, asset_selection=[slo_attainment_report.key]
             )
         assert result.success

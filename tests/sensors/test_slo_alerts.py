@@ -2,14 +2,12 @@
 
 import json
 
-import dagster as dg
 import pytest
-from dagster._core.test_utils import instance_for_test
 
 from ml_platform.alerting import Alert, AlertSink, DeliveryFailed
 from ml_platform.sensors.slo_alerts import evaluate_slo_tick
 from tests.fixtures import slo_catalog
-from tests.fixtures.slo_simulation import Simulation, tokyo
+from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
 
 
 class FlakySink(AlertSink):
@@ -27,7 +25,7 @@ class FlakySink(AlertSink):
 
 @pytest.fixture
 def instance():
-    with instance_for_test() as instance:
+    with tmpfs_instance() as instance:
         yield instance
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from ml_platform.slo_report import attainment
 from tests.fixtures import slo_catalog
-from tests.fixtures.slo_simulation import Simulation, tokyo
+from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
 
 DAYS = [(date(2026, 3, 1) + timedelta(days=i)).isoformat() for i in range(30)]
 TICKS = ["05:00", "06:30", "07:45", "08:10", "12:00"]
@@ -156,15 +156,13 @@ def as_rows(sim: Simulation) -> list[tuple[str, str, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    from dagster._core.test_utils import instance_for_test
-
     log = tmp_path_factory.mktemp("alerts") / "alerts.jsonl"
     mp = pytest.MonkeyPatch()
     mp.setenv("ML_PLATFORM_TEST_ALERT_LOG", str(log))
     by_day: dict[str, dict[str, str]] = {}
     for day, asset, outcome in SCRIPT:
         by_day.setdefault(day, {})[asset] = outcome
-    with instance_for_test() as instance:
+    with tmpfs_instance() as instance:
         sim = Simulation(instance, log)
         seed_history(sim)
         sim.start()
