@@ -120,9 +120,11 @@ def _judge(declaration: MLAsset, deadline: datetime, materializations: list[Mate
 
 
 def render_text(report: AttainmentReport) -> str:
-    header = f"SLO attainment {report.start:%Y-%m-%d %H:%M} .. {report.end:%Y-%m-%d %H:%M} UTC, target {report.target:.2%}"
+    start, end = report.start.astimezone(timezone.utc), report.end.astimezone(timezone.utc)
+    header = f"SLO attainment {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC, target {report.target:.2%}"
     columns = ("table", "deadlines", "on time", "breaches", "late", "missed", "mean late", "worst late", "budget left")
-    lines = [header, _row(columns)]
+    name_width = max([len(columns[0]), *(len(row.asset) for row in report.rows)])
+    lines = [header, _row(columns, name_width)]
     for row in report.rows:
         lines.append(
             _row(
@@ -136,7 +138,8 @@ def render_text(report: AttainmentReport) -> str:
                     _minutes(row.mean_lateness_minutes),
                     _minutes(row.worst_lateness_minutes),
                     f"{row.budget_left:+.1f}",
-                )
+                ),
+                name_width,
             )
         )
     return "\n".join(lines)
@@ -144,7 +147,7 @@ def render_text(report: AttainmentReport) -> str:
 
 def render_markdown(report: AttainmentReport) -> str:
     lines = [
-        f"SLO attainment over {report.start:%Y-%m-%d} .. {report.end:%Y-%m-%d} (target {report.target:.2%}; budget left = breaches still allowed)",
+        f"SLO attainment over {report.start.astimezone(timezone.utc):%Y-%m-%d} .. {report.end.astimezone(timezone.utc):%Y-%m-%d} UTC (target {report.target:.2%}; budget left = breaches still allowed)",
         "",
         "| table | deadlines | on time | breaches | mean late | worst late | budget left |",
         "|---|---|---|---|---|---|---|",
@@ -167,7 +170,9 @@ def plot(report: AttainmentReport, path: Path) -> Path:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    days = [report.start.date() + timedelta(days=i + 1) for i in range((report.end.date() - report.start.date()).days)]
+    dates = {_local_date(o.deadline) for row in report.rows for o in row.outcomes}
+    first, last = (min(dates), max(dates)) if dates else (report.end.date(), report.end.date())
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     index = {day: i for i, day in enumerate(days)}
     codes = {ON_TIME: 1, LATE: 2, MISSED: 3}
     grid = [[0] * len(days) for _ in report.rows]
@@ -258,6 +263,6 @@ def _minutes(value: float | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
-def _row(cells: Sequence[str]) -> str:
-    widths = (24, 9, 8, 8, 5, 6, 9, 10, 11)
-    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths))
+def _row(cells: Sequence[str], name_width: int) -> str:
+    widths = (name_width, 9, 8, 8, 5, 6, 9, 10, 11)
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
