@@ -129,7 +129,9 @@ def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, 
     materializations, last_id = instance_reads.materializations_since(instance, ledger.state.get("after"), earliest)
     for materialization in materializations:
         _record(fresh, by_asset, windows, materialization)
-    ledger.state["fresh"], ledger.state["after"] = fresh, last_id
+    # The cursor keeps only what was seen: a table with nothing yet for its deadlines costs nothing.
+    ledger.state["fresh"] = {a: {d: t for d, t in f.items() if t is not None} for a, f in fresh.items() if any(f.values())}
+    ledger.state["after"] = last_id
 
     dagster_states = instance_reads.freshness_states(instance, list(declared))
     states = {}
