@@ -11,6 +11,8 @@ from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts
 from ml_platform.sensors.sensor_health import sensor_health_alerts
+from ml_platform.sensors.slo_alerts import slo_alerts_sensor
+from ml_platform.slo_report import slo_attainment_report
 
 
 def current_env() -> str:
@@ -22,9 +24,9 @@ def build_definitions(env: str | None = None) -> dg.Definitions:
     env = env or current_env()
     assets = with_step_metrics(all_assets())
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, slo_attainment_report],
         schedules=build_product_schedules(assets),
-        sensors=[run_failure_alerts, sensor_health_alerts],
+        sensors=[slo_alerts_sensor, run_failure_alerts, sensor_health_alerts],
         resources={**warehouse_resources(env), "synthetic": SyntheticData(), "alert_sink": alert_sink_from_env()},
         executor=executor_for_env(env),
     )

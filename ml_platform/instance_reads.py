@@ -1,0 +1,123 @@
+"""Batched reads of the Dagster instance for SLO evaluation.
+
+Each function is one storage query (or one per page of ``PAGE`` rows) over every asset at
+once, so the SLO sensor's storage calls per tick do not grow with the number of tables.
+Schedule states need Dagster's internal instigator types: they are imported here and nowhere
+else.
+"""
+
+from dataclasses import dataclass
+import dagster as dg
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # internal: see docstring
+
+from ml_platform.slo_deadlines import Materialization
+
+PAGE = 10_000
+
+
+def materializations_since(
+    instance: dg.DagsterInstance, after_storage_id: int | None, after_timestamp: float
+) -> tuple[list[Materialization], int | None]:
+    """Materializations of every asset after a storage id (or, with none, after a time), oldest
+    first, and the last storage id read. One query per page, across all assets."""
+    found: list[Materialization] = []
+    last = after_storage_id
+    while True:
+        records = instance.event_log_storage.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                after_cursor=last,
+                after_timestamp=None if last is not None else after_timestamp,
+            ),
+            limit=PAGE,
+            ascending=True,
+        )
+        for record in records:
+            event = record.event_log_entry.dagster_event
+            found.append(
+                Materialization(
+                    asset=record.asset_key.to_user_string(),
+                    timestamp=record.timestamp,
+                    partition=event.partition if event else None,
+                    storage_id=record.storage_id,
+                    run_id=record.run_id or None,
+                )
+            )
+        if records:
+            last = records[-1].storage_id
+        if len(records) < PAGE:
+            return found, last
+
+
+def freshness_states(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict[str, str]:
+    """The freshness daemon's current state per asset ("PASS", "WARN", "FAIL", "UNKNOWN", ...)."""
+    records = instance.get_freshness_state_records(keys)
+    return {key.to_user_string(): record.freshness_state.value for key, record in records.items() if record}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: str  # DagsterRunStatus value
+    partition: str | None
+    created: float
+    started: float | None
+    ended: float | None
+
+    @property
+    def began(self) -> float:
+        """When the run started, or was created if it has not started yet."""
+        return self.started if self.started is not None else self.created
+
+
+def last_planned_runs(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict[str, RunInfo]:
+    """The newest run that planned to materialize each asset (two calls: the asset records, then
+    those runs). Planned-materialization events name the run whatever launched it (schedule,
+    UI, backfill), unlike a run's asset selection, which is empty for whole-job runs."""
+    if not keys:
+        return {}
+    run_ids = {}
+    for record in instance.get_asset_records(keys):
+        entry = record.asset_entry
+        # Storages that keep no separate planned-run column record the planned run as last_run_id.
+        run_id = entry.last_planned_materialization_run_id or entry.last_run_id
+        if run_id:
+            run_ids[entry.asset_key.to_user_string()] = run_id
+    if not run_ids:
+        return {}
+    runs = {
+        r.dagster_run.run_id: RunInfo(
+            run_id=r.dagster_run.run_id,
+            status=r.dagster_run.status.value,
+            partition=r.dagster_run.tags.get("dagster/partition"),
+            created=r.create_timestamp.timestamp(),
+            started=r.start_time,
+            ended=r.end_time,
+        )
+        for r in instance.get_run_records(dg.RunsFilter(run_ids=sorted(set(run_ids.values()))))
+    }
+    return {asset: runs[run_id] for asset, run_id in run_ids.items() if run_id in runs}
+
+
+def stopped_schedules(instance: dg.DagsterInstance) -> set[str]:
+    """Names of schedules switched off in the UI or CLI (a schedule never touched runs by its code default)."""
+    states = instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+    return {state.name for state in states if state.status == InstigatorStatus.STOPPED}
+
+
+def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The root error of a failed run's first failed step (the run-failure event alone says only
+    "steps failed"). One query, made once per new alert whose cause is a failed run."""
+    events = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE})
+    for entry in events:
+        event = entry.dagster_event
+        if event and event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            if error is not None:
+                return error.message.strip()
+    for entry in events:
+        if entry.dagster_event and entry.dagster_event.message:
+            return entry.dagster_event.message
+    return None

@@ -1,0 +1,367 @@
+"""SLO alerts: fatal when a table misses its deadline, warn when it is at risk, one resolution.
+
+Each tick reads, for all declared assets at once:
+
+* the freshness daemon's states (``get_freshness_state_records``, one call);
+* the materializations stored since the previous tick (one query over all assets, paged);
+* only when a new alert needs its cause: the runs created since the window opened (one call),
+  the schedule states (one call), and the root error of each failed run named (one call each).
+
+Which source decides the state at the latest past deadline ``D``:
+
+* daily-partitioned tables: our own record of the first materialization of ``D``'s partition
+  inside the window (``ml_platform.slo_deadlines``) — Dagster's per-asset state would PASS on a
+  backfill of an old partition (upstream #15551); it is shown in the alert for reference;
+* unpartitioned assets (models): the daemon's state (FAIL → breach, PASS → fresh); when the
+  daemon has no state yet (UNKNOWN, never evaluated) our own record decides;
+* WARN (not fresh for the next deadline within the declaration's ``warn_margin``): ours — the
+  cron freshness policy has no warn window.
+
+The first counting materialization per asset and deadline, the storage id read up to and the
+alert ledger (open incidents, undelivered backlog) live in the cursor, so each breach alerts
+once across ticks, restarts and sink outages.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import dagster as dg
+
+from ml_platform import instance_reads
+from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.declaration import MLAsset, declarations
+from ml_platform.sensors import slo_causes
+from ml_platform.sensors.slo_causes import Cause
+from ml_platform.slo_deadlines import (
+    Materialization,
+    counts_for,
+    deadline_partition,
+    from_iso,
+    iso,
+    latest_deadline,
+    local_time,
+    next_deadline,
+    utc,
+    window_start,
+)
+
+SENSOR_NAME = "slo_alerts"
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+SLO_KINDS = (Kind.SLO_BREACH, Kind.SLO_WARNING)
+
+
+@dataclass
+class TableState:
+    """One asset judged at one tick."""
+
+    asset: str
+    key: dg.AssetKey
+    declaration: MLAsset
+    deadline: datetime  # the latest deadline at or before now
+    upcoming: datetime  # the next deadline
+    fresh_at: float | None  # first materialization counting for ``deadline``
+    upcoming_fresh_at: float | None
+    dagster_state: str | None
+    state: str = PASS
+
+    @property
+    def partition(self) -> str | None:
+        return deadline_partition(self.declaration, self.deadline)
+
+    @property
+    def upcoming_partition(self) -> str | None:
+        return deadline_partition(self.declaration, self.upcoming)
+
+
+@dataclass
+class TickResult:
+    cursor: str
+    states: dict[str, TableState]
+    raised: list[Alert] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+def evaluate_slo_tick(
+    instance: dg.DagsterInstance,
+    asset_graph: Any,
+    cursor: str | None,
+    sink: AlertSink,
+    now: datetime,
+    schedule_names: set[str] = frozenset(),
+) -> TickResult:
+    """One sensor tick, callable without a sensor context (the benchmark and the report use it)."""
+    declared = declarations(asset_graph)
+    ledger = AlertLedger.from_cursor(cursor)
+    states = _judge(instance, declared, ledger, now)
+    needy = [s for s in states.values() if _needs_alert(ledger, s)]
+    causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
+    result = TickResult(cursor="", states=states)
+    for state in states.values():
+        _transition(ledger, state, causes, sink.ui_url, result)
+    report = ledger.deliver(sink, now.timestamp())
+    counts = {s: sum(1 for t in states.values() if t.state == s) for s in (PASS, WARN, FAIL)}
+    result.summary = (
+        f"{len(states)} tables: {counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail;"
+        f" raised {len(result.raised)}, resolved {len(result.resolved)}, delivered {len(report.delivered)},"
+        f" backlog {report.backlog}" + (f" ({report.failed})" if report.failed else "")
+    )
+    result.cursor = ledger.to_cursor()
+    return result
+
+
+def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, now: datetime) -> dict[str, TableState]:
+    by_asset = {key.to_user_string(): declaration for key, declaration in declared.items()}
+    deadlines: dict[tuple[str, str], tuple[datetime, datetime]] = {}  # tables share deadlines: compute each once
+    windows: dict[str, tuple[datetime, datetime]] = {}
+    for asset, declaration in by_asset.items():
+        slo = (declaration.slo.deadline_cron, declaration.slo.timezone)
+        if slo not in deadlines:
+            latest = latest_deadline(declaration, now)
+            deadlines[slo] = (latest, next_deadline(declaration, latest))
+        windows[asset] = deadlines[slo]
+    known = ledger.state.get("fresh", {})
+    # Only the two deadlines each table is judged on are kept (and only for declared tables).
+    fresh = {a: {iso(d): known.get(a, {}).get(iso(d)) for d in windows[a]} for a in by_asset}
+
+    earliest = min((window_start(by_asset[a], d) for a, (d, _) in windows.items()), default=now.timestamp())
+    materializations, last_id = instance_reads.materializations_since(instance, ledger.state.get("after"), earliest)
+    for materialization in materializations:
+        _record(fresh, by_asset, windows, materialization)
+    # The cursor keeps only what was seen: a table with nothing yet for its deadlines costs nothing.
+    ledger.state["fresh"] = {a: {d: t for d, t in f.items() if t is not None} for a, f in fresh.items() if any(f.values())}
+    ledger.state["after"] = last_id
+
+    dagster_states = instance_reads.freshness_states(instance, list(declared))
+    states = {}
+    for key, declaration in sorted(declared.items(), key=lambda item: item[0].to_user_string()):
+        asset = key.to_user_string()
+        deadline, upcoming = windows[asset]
+        state = TableState(
+            asset=asset,
+            key=key,
+            declaration=declaration,
+            deadline=deadline,
+            upcoming=upcoming,
+            fresh_at=fresh[asset][iso(deadline)],
+            upcoming_fresh_at=fresh[asset][iso(upcoming)],
+            dagster_state=dagster_states.get(asset),
+        )
+        state.state = _decide(state, now)
+        states[asset] = state
+    return states
+
+
+def _record(fresh, by_asset: dict[str, MLAsset], windows, materialization: Materialization) -> None:
+    declaration = by_asset.get(materialization.asset)
+    if declaration is None:
+        return
+    for deadline in windows[materialization.asset]:
+        seen = fresh[materialization.asset][iso(deadline)]
+        if counts_for(declaration, deadline, materialization) and (seen is None or materialization.timestamp < seen):
+            fresh[materialization.asset][iso(deadline)] = materialization.timestamp
+
+
+def _decide(state: TableState, now: datetime) -> str:
+    if state.declaration.partition_column or state.dagster_state not in (PASS, FAIL):
+        missed = state.fresh_at is None
+    else:
+        missed = state.dagster_state == FAIL
+    if missed:
+        return FAIL
+    margin = state.declaration.slo.warn_margin
+    if margin is not None and now >= state.upcoming - margin and state.upcoming_fresh_at is None:
+        return WARN
+    return PASS
+
+
+class _Causes:
+    """Finds causes for the tables that raise a new alert this tick. Their planned runs and the
+    schedule states are read once per tick, and only when some table needs a cause."""
+
+    def __init__(self, instance, asset_graph, states: dict[str, TableState], needy: list[TableState], now: datetime, ui_url: str, schedule_names):
+        self.instance, self.asset_graph, self.states, self.needy = instance, asset_graph, states, needy
+        self.now, self.ui_url, self.schedule_names = now, ui_url, set(schedule_names)
+        self._runs: dict[str, instance_reads.RunInfo] | None = None
+        self._stopped: set[str] | None = None
+        self._errors: dict[str, str | None] = {}
+
+    def find(self, state: TableState, deadline: datetime) -> Cause:
+        blocking = (FAIL,) if deadline == state.deadline else (FAIL, WARN)
+        late_parents = [
+            parent.to_user_string()
+            for parent in sorted(self.asset_graph.get(state.key).parent_keys)
+            if parent.to_user_string() in self.states and self.states[parent.to_user_string()].state in blocking
+        ]
+        upstream = slo_causes.upstream_cause(late_parents)
+        if upstream is not None:
+            return upstream
+        run = slo_causes.relevant_run(state.declaration, deadline, self.runs().get(state.asset))
+        if run is not None:
+            message = self.failure_message(run.run_id) if run.status in slo_causes.FAILED else None
+            return slo_causes.run_cause(state.declaration, run, self.now.timestamp(), self.ui_url, message)
+        schedule = f"{state.declaration.product}_schedule"
+        schedule = schedule if schedule in self.schedule_names else None
+        return slo_causes.no_run_cause(state.declaration, deadline, schedule, schedule in self.stopped() if schedule else False)
+
+    def runs(self) -> dict[str, instance_reads.RunInfo]:
+        if self._runs is None:
+            self._runs = instance_reads.last_planned_runs(self.instance, [s.key for s in self.needy])
+        return self._runs
+
+    def stopped(self) -> set[str]:
+        if self._stopped is None:
+            self._stopped = instance_reads.stopped_schedules(self.instance)
+        return self._stopped
+
+    def failure_message(self, run_id: str) -> str | None:
+        if run_id not in self._errors:
+            self._errors[run_id] = instance_reads.run_failure_message(self.instance, run_id)
+        return self._errors[run_id]
+
+
+def _needs_alert(ledger: AlertLedger, state: TableState) -> bool:
+    """Will this table raise a new incident this tick (so its cause must be found)?"""
+    if state.state == PASS:
+        return False
+    kind, incident = (Kind.SLO_BREACH, iso(state.deadline)) if state.state == FAIL else (Kind.SLO_WARNING, iso(state.upcoming))
+    return not any(a.asset == state.asset and a.kind == kind and a.incident == incident for a in ledger.open.values())
+
+
+def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url: str, result: TickResult) -> None:
+    open_alerts = [a for a in ledger.open.values() if a.asset == state.asset and a.kind in SLO_KINDS]
+    breaches = [a for a in open_alerts if a.kind == Kind.SLO_BREACH]
+    warnings = [a for a in open_alerts if a.kind == Kind.SLO_WARNING]
+    if state.state == FAIL:
+        incident = iso(state.deadline)
+        if any(a.incident == incident for a in breaches):
+            return
+        since = min((a.since for a in breaches if a.since), default=state.deadline.timestamp())
+        for superseded in breaches + warnings:  # one open SLO incident per table: the newest
+            ledger.open.pop(superseded.subject, None)
+        alert = _breach_alert(state, causes.find(state, state.deadline), since, ui_url)
+        ledger.raise_alert(alert)
+        ledger.state.setdefault("breached", {})[state.asset] = incident
+        result.raised.append(alert)
+        return
+    if not breaches and _arrived_unseen_late(ledger, state):
+        # Late, but fresh again before any tick saw it failing: still a breach (the consumer
+        # read a stale table at the deadline). Raise it and resolve it at once.
+        late = slo_causes.late_arrival_cause(state.declaration, state.deadline, state.fresh_at)
+        alert = _breach_alert(state, late, state.deadline.timestamp(), ui_url)
+        ledger.raise_alert(alert)
+        ledger.state.setdefault("breached", {})[state.asset] = iso(state.deadline)
+        result.raised.append(alert)
+        breaches = [alert]
+    for breach in breaches:
+        ledger.resolve(breach.subject, _recovered_title(state, breach))
+        result.resolved.append(breach.key)
+    if state.state == WARN:
+        incident = iso(state.upcoming)
+        if any(a.incident == incident for a in warnings):
+            return
+        alert = _warning_alert(state, causes.find(state, state.upcoming), ui_url, causes.now)
+        ledger.raise_alert(alert)
+        result.raised.append(alert)
+        return
+    for warning in warnings:
+        ledger.resolve(warning.subject, f"SLO back on track: {state.asset} is fresh before its {local_time(state.declaration, from_iso(warning.incident))} deadline")
+        result.resolved.append(warning.key)
+
+
+def _arrived_unseen_late(ledger: AlertLedger, state: TableState) -> bool:
+    return (
+        state.fresh_at is not None
+        and state.fresh_at > state.deadline.timestamp()
+        and ledger.state.get("breached", {}).get(state.asset) != iso(state.deadline)
+    )
+
+
+def _breach_alert(state: TableState, cause: Cause, since: float, ui_url: str) -> Alert:
+    declaration, deadline = state.declaration, state.deadline
+    details = [
+        ("deadline", local_time(declaration, deadline)),
+        ("cause", cause.kind),
+        ("why", cause.text),
+        ("window opened", local_time(declaration, utc(window_start(declaration, deadline)))),
+    ]
+    if state.partition:
+        details.append(("partition", state.partition))
+    if cause.run_link:
+        details.append(("run", cause.run_link))
+    details.append(("Dagster freshness", state.dagster_state or "not evaluated"))
+    return Alert(
+        kind=Kind.SLO_BREACH,
+        severity=Severity.FATAL,
+        title=f"SLO breach: {state.asset} missed its {local_time(declaration, deadline)} deadline — {cause.text}",
+        asset=state.asset,
+        partition=state.partition,
+        incident=iso(deadline),
+        owner=declaration.owner,
+        channel=declaration.alert_channel,
+        since=since,
+        run_id=cause.run_id,
+        link=asset_link(ui_url, state.key),
+        details=tuple(details),
+    )
+
+
+def _warning_alert(state: TableState, cause: Cause, ui_url: str, now: datetime) -> Alert:
+    declaration, deadline = state.declaration, state.upcoming
+    minutes = int((deadline - now).total_seconds() // 60)
+    details = [("deadline", local_time(declaration, deadline)), ("cause", cause.kind), ("why", cause.text)]
+    if state.upcoming_partition:
+        details.append(("partition", state.upcoming_partition))
+    if cause.run_link:
+        details.append(("run", cause.run_link))
+    return Alert(
+        kind=Kind.SLO_WARNING,
+        severity=Severity.WARN,
+        title=f"SLO at risk: {state.asset} is not fresh {minutes} min before its {local_time(declaration, deadline)} deadline — {cause.text}",
+        asset=state.asset,
+        partition=state.upcoming_partition,
+        incident=iso(deadline),
+        owner=declaration.owner,
+        channel=declaration.alert_channel,
+        since=now.timestamp(),
+        run_id=cause.run_id,
+        link=asset_link(ui_url, state.key),
+        details=tuple(details),
+    )
+
+
+def _recovered_title(state: TableState, breach: Alert) -> str:
+    missed = from_iso(breach.incident)
+    if missed == state.deadline and state.fresh_at is not None:
+        late = _minutes(state.fresh_at - missed.timestamp())
+        return f"SLO recovered: {state.asset} materialized at {local_time(state.declaration, utc(state.fresh_at))}, {late} after its {local_time(state.declaration, missed)} deadline"
+    return f"SLO recovered: {state.asset} is fresh for its {local_time(state.declaration, state.deadline)} deadline (missed {local_time(state.declaration, missed)})"
+
+
+def asset_link(ui_url: str, key: dg.AssetKey) -> str:
+    return f"{ui_url.rstrip('/')}/assets/{'/'.join(key.path)}"
+
+
+def _minutes(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts when a table misses (fatal) or is about to miss (warn) its SLO deadline, with the cause; resolves once.",
+)
+def slo_alerts_sensor(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SkipReason:
+    result = evaluate_slo_tick(
+        context.instance,
+        context.repository_def.asset_graph,
+        context.cursor,
+        alert_sink,
+        now=datetime.now(timezone.utc),
+        schedule_names={s.name for s in context.repository_def.schedule_defs},
+    )
+    context.update_cursor(result.cursor)
+    return dg.SkipReason(result.summary)

@@ -1,0 +1,95 @@
+"""Why a table is late: the cause an SLO alert states, from what the instance can see.
+
+Checked in this order, the first that applies wins:
+
+1. ``upstream_late``: a declared parent asset is itself failing (or at risk) — name it;
+2. ``run_in_progress``: the newest run for this table's deadline is queued or running;
+3. ``run_failed``: the newest run failed or was canceled — its root error and a link;
+4. ``run_succeeded``: the newest run succeeded without materializing the deadline's partition;
+5. ``no_run``: no run for the table since the deadline's window opened — and whether the
+   product schedule is stopped.
+
+A table that arrived late between two ticks (fresh again before any tick saw it failing) is
+still a breach, with cause ``materialized_late``.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ml_platform.declaration import MLAsset
+from ml_platform.instance_reads import RunInfo
+from ml_platform.slo_deadlines import deadline_partition, local_time, window_start
+
+IN_PROGRESS = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
+FAILED = {"FAILURE", "CANCELED"}
+
+
+@dataclass(frozen=True)
+class Cause:
+    kind: str  # upstream_late | run_in_progress | run_failed | run_succeeded | no_run
+    text: str  # one sentence a person can act on
+    run_id: str | None = None
+    run_link: str | None = None
+
+
+def upstream_cause(late_parents: list[str]) -> Cause | None:
+    if not late_parents:
+        return None
+    names = ", ".join(late_parents)
+    return Cause("upstream_late", f"upstream {'table' if len(late_parents) == 1 else 'tables'} {names} {'is' if len(late_parents) == 1 else 'are'} late too")
+
+
+def relevant_run(declaration: MLAsset, deadline: datetime, run: RunInfo | None) -> RunInfo | None:
+    """The table's newest planned run, if it began after the deadline's window opened (and,
+    for a partitioned table, targets the deadline's partition)."""
+    if run is None or run.began < window_start(declaration, deadline):
+        return None
+    partition = deadline_partition(declaration, deadline)
+    if partition is not None and run.partition not in (None, partition):
+        return None
+    return run
+
+
+def run_cause(declaration: MLAsset, run: RunInfo, now: float, ui_url: str, failure_message: str | None) -> Cause:
+    link = f"{ui_url.rstrip('/')}/runs/{run.run_id}"
+    short = run.run_id[:8]
+    if run.status in IN_PROGRESS:
+        if run.started is None:
+            return Cause("run_in_progress", f"run {short} is {run.status.lower()} since {local_time(declaration, run.created)}, not started yet", run.run_id, link)
+        return Cause(
+            "run_in_progress",
+            f"run {short} in progress: started at {local_time(declaration, run.started)}, running for {_duration(now - run.started)}",
+            run.run_id,
+            link,
+        )
+    if run.status in FAILED:
+        at = f" at {local_time(declaration, run.ended)}" if run.ended else ""
+        error = f": {failure_message}" if failure_message else ""
+        return Cause("run_failed", f"last run {short} {run.status.lower()}{at}{error}", run.run_id, link)
+    return Cause(
+        "run_succeeded",
+        f"last run {short} ended {run.status.lower()} without materializing this table for the deadline",
+        run.run_id,
+        link,
+    )
+
+
+def late_arrival_cause(declaration: MLAsset, deadline: datetime, fresh_at: float) -> Cause:
+    late = _duration(fresh_at - deadline.timestamp())
+    return Cause("materialized_late", f"materialized at {local_time(declaration, fresh_at)}, {late} after the deadline")
+
+
+def no_run_cause(declaration: MLAsset, deadline: datetime, schedule: str | None, stopped: bool) -> Cause:
+    opened = local_time(declaration, window_start(declaration, deadline))
+    if schedule is None:
+        tail = "; no schedule targets it"
+    elif stopped:
+        tail = f"; schedule {schedule} is stopped"
+    else:
+        tail = f"; schedule {schedule} is running but started no run for it"
+    return Cause("no_run", f"no run started since the window opened at {opened}{tail}")
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(max(seconds, 0) // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
