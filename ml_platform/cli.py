@@ -1,4 +1,4 @@
-"""``ml-platform``: run the products locally, backfill a date range, open the UI, right-size compute.
+"""``ml-platform``: run the products locally, backfill a date range, open the UI, report SLOs, right-size compute.
 
 Everything runs against a local Dagster instance under ``.ml_platform/dagster_home``
 (telemetry off) unless DAGSTER_HOME is set, so the UI shows the runs these commands made.
@@ -17,6 +17,7 @@ LOCAL_HOME = Path(".ml_platform") / "dagster_home"
 # Commands with their own argument parsers, run against the same local instance.
 DELEGATED = {
     "rightsize": ("ml_platform.compute.rightsizing:main_rightsize", "recommend a compute profile per asset from observed peak memory"),
+    "slo-report": ("ml_platform.slo_report:main_slo_report", "SLO attainment per table over the last N days, with a plot"),
 }
 LOCAL_INSTANCE_YAML = """\
 telemetry:
