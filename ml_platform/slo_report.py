@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import dagster as dg
 
 from ml_platform import instance_reads
+from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.slo_deadlines import Materialization, counts_for, deadlines_between, window_start
 
@@ -226,6 +227,7 @@ def main_slo_report(argv: Sequence[str] | None = None) -> int:
     group_name="platform",
     description="SLO attainment of every declared table over the last 30 days (table + PNG of on-time status per day).",
     kinds={"matplotlib"},
+    op_tags=PROFILES["light"].op_tags(),  # a cheap read of the instance: runs beside the run worker
 )
 def slo_attainment_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     report = attainment(context.instance, _code_location_graph(context), days=30)
