@@ -3,6 +3,7 @@
 import dagster as dg
 
 from ml_platform.assets import all_assets
+from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
@@ -18,6 +19,7 @@ def build_definitions(env: str | None = None) -> dg.Definitions:
     assets = all_assets()
     return dg.Definitions(
         assets=assets,
+        asset_checks=build_quality_checks(assets),
         schedules=build_product_schedules(assets),
         resources={**warehouse_resources(env), "synthetic": SyntheticData()},
     )
