@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from ml_platform.alerting import AlertSink
 from ml_platform.assets import all_assets
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.product_schedules import build_product_schedules
+from ml_platform.sensors.quality_alerts import data_quality_alerts
 
 
 def current_env() -> str:
@@ -21,7 +23,8 @@ def build_definitions(env: str | None = None) -> dg.Definitions:
         assets=assets,
         asset_checks=build_quality_checks(assets),
         schedules=build_product_schedules(assets),
-        resources={**warehouse_resources(env), "synthetic": SyntheticData()},
+        sensors=[data_quality_alerts],
+        resources={**warehouse_resources(env), "synthetic": SyntheticData(), "alert_sink": AlertSink()},
     )
 
 
