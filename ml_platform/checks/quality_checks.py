@@ -1,15 +1,15 @@
 """Default data-quality checks for every declared table with expectations, added at assembly.
 
-Each table gets two ``@multi_asset_check`` ops, partitioned like the table, so a run that
-materializes partition P checks partition P right after it is written:
+Each table gets one ``@multi_asset_check`` op, ``<table>_quality_checks``, partitioned like the
+table, so a run that materializes partition P checks partition P right after it is written:
 
-* ``<table>_history_checks``: ``row_count_change``, ``row_count_decline`` and
-  ``column_schema_change`` from materialization metadata, in ONE storage call (the latest
-  materializations of this partition and the partitions before it). It never reads the table.
-* ``<table>_content_checks``: ``null_rate``, ``duplicate_keys``, ``score_range``,
-  ``top_k_completeness``, computed on the partition loaded back through the table's own IO
-  manager. A separate check (rather than code inside the asset) keeps product code untouched,
-  lets a check be re-run alone from the UI, and checks what consumers will actually read.
+* history: ``row_count_change``, ``row_count_decline`` and ``column_schema_change`` from the
+  IO manager's materialization metadata, in ONE storage call (the latest materializations of
+  this partition and of the partitions before it);
+* content: ``null_rate``, ``duplicate_keys``, ``score_range``, ``top_k_completeness``, computed
+  on the partition loaded back through the table's own IO manager. A check op (rather than code
+  inside the asset) keeps product code untouched, lets the checks be re-run alone from the UI,
+  and checks what consumers will actually read; the price is one read of the partition.
 
 Every check is ``blocking``: a failed result with ERROR severity stops downstream assets in the
 run (the gate); a WARN result lets them through. Severity is decided per result (see verdicts).
@@ -31,15 +31,15 @@ SCHEMA_KEYS = ("dagster/column_schema", "dataframe_columns")
 REMATERIALIZATIONS = 3  # records fetched per partition looked at, to survive re-runs of one partition
 
 
-def build_quality_checks(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+def build_quality_checks(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetChecksDefinition]:
     """History and content checks for every declared asset that has expectations."""
     checks = []
-    for assets_def in assets:
-        for spec in assets_def.specs:
+    for item in assets:
+        for spec in getattr(item, "specs", [item]):  # an AssetsDefinition or an AssetSpec
             declaration = read_declaration(spec.metadata)
             if declaration is None or declaration.expectations is None:
                 continue
-            checks += [history_checks(spec.key, declaration), content_checks(spec.key, declaration)]
+            checks.append(quality_checks(spec.key, declaration))
     return checks
 
 
@@ -52,41 +52,33 @@ def _specs(key: dg.AssetKey, declaration: MLAsset, names: Sequence[str]) -> list
         ]
 
 
-def history_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefinition:
-    policy = declaration.expectations.row_count
+def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefinition:
+    """One check op per table: a step costs a process under the multiprocess executor, so the
+    history and content checks share one."""
+    expectations = declaration.expectations
     partitions_def = declaration.partitions_def
 
     @dg.multi_asset_check(
-        specs=_specs(key, declaration, HISTORY_CHECKS),
-        name=f"{key.to_python_identifier()}_history_checks",
-        description=f"Row-count history and column schema of {key.to_user_string()}, from materialization metadata.",
-    )
-    def _history(context: dg.AssetCheckExecutionContext):
-        partition = context.partition_key if context.has_partition_key else None
-        records_filter, limit = history_query(key, partitions_def, partition, policy)
-        records = context.instance.fetch_materializations(records_filter, limit=limit).records
-        for verdict in assess_history(records, partition, policy):
-            yield verdict.to_result(key, partition)
-
-    return _history
-
-
-def content_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefinition:
-    expectations = declaration.expectations
-
-    @dg.multi_asset_check(
-        specs=_specs(key, declaration, sanity.table_check_names(expectations)),
-        name=f"{key.to_python_identifier()}_content_checks",
-        description=f"Prediction sanity of {key.to_user_string()}: nulls, duplicates, score range, top-k.",
+        specs=_specs(key, declaration, [*HISTORY_CHECKS, *sanity.table_check_names(expectations)]),
+        name=f"{key.to_python_identifier()}_quality_checks",
+        description=f"Row-count history, column schema and prediction sanity of {key.to_user_string()}.",
         ins={"table": dg.AssetIn(key)},
         op_tags=PROFILES[declaration.compute].op_tags(),
     )
-    def _content(context: dg.AssetCheckExecutionContext, table: pd.DataFrame):
+    def _quality(context: dg.AssetCheckExecutionContext, table: pd.DataFrame):
         partition = context.partition_key if context.has_partition_key else None
-        for verdict in sanity.assess_table(table, expectations):
+        verdicts = evaluate_history(context.instance, key, partitions_def, partition, expectations.row_count)
+        for verdict in [*verdicts, *sanity.assess_table(table, expectations)]:
             yield verdict.to_result(key, partition)
 
-    return _content
+    return _quality
+
+
+def evaluate_history(instance: dg.DagsterInstance, key: dg.AssetKey, partitions_def, partition: str | None, policy) -> list[Verdict]:
+    """The history checks' verdicts for one partition, from one materialization query."""
+    records_filter, limit = history_query(key, partitions_def, partition, policy)
+    records = instance.fetch_materializations(records_filter, limit=limit).records
+    return assess_history(records, partition, policy)
 
 
 def history_query(key: dg.AssetKey, partitions_def, partition: str | None, policy) -> tuple[dg.AssetRecordsFilter, int]:

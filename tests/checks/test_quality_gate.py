@@ -46,10 +46,10 @@ def test_shrunk_upstream_table_blocks_its_consumer_and_the_run_says_why(product_
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "related_articles" in materialized and "article_recommendations" not in materialized
     step_failure = next(e for e in result.all_events if e.is_step_failure)
-    assert step_failure.step_key == "related_articles_history_checks"
+    assert step_failure.step_key == "related_articles_quality_checks"
     assert "row_count_change" in step_failure.event_specific_data.error.to_string()
     why = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.step_key == "article_recommendations"]
-    assert any("failed: ['related_articles_history_checks']. Not executing." in m for m in why)
+    assert any("failed: ['related_articles_quality_checks']. Not executing." in m for m in why)
 
 
 def test_warn_drop_lets_the_consumer_run(product_defs, instance):
