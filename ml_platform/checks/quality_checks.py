@@ -83,8 +83,8 @@ def evaluate_history(instance: dg.DagsterInstance, key: dg.AssetKey, partitions_
 
 def history_query(key: dg.AssetKey, partitions_def, partition: str | None, policy) -> tuple[dg.AssetRecordsFilter, int]:
     """The one materialization query a history evaluation makes: this partition and the
-    ``max(history, decline_window)`` partitions before it (latest materializations first)."""
-    span = max(policy.history, policy.decline_window)
+    ``row_count.history_span(policy)`` partitions before it (latest materializations first)."""
+    span = row_count.history_span(policy)
     if partition is None or partitions_def is None:
         return dg.AssetRecordsFilter(asset_key=key), span + 1
     keys = [partition, *previous_partition_keys(partitions_def, partition, span)]

@@ -106,3 +106,51 @@ def test_tuned_policy_tolerates_a_bigger_drop():
 def test_missing_row_count_for_the_partition_warns_naming_the_metadata_key():
     verdicts = assess_row_counts(days([1000] * 5), "2026-04-01", POLICY)
     assert all(v.outcome == WARN and "dagster/partition_row_count" in v.summary for v in verdicts)
+
+
+SEASONAL = RowCountPolicy(weekly_seasonality=True)
+
+
+def weekend_dip(weeks: int, seed: int = 5) -> list[float]:
+    """Weekdays ~1000 rows, Saturdays and Sundays ~600, with ±3% noise (2026-03-01 is a Sunday)."""
+    rng = np.random.default_rng(seed)
+    start = date(2026, 3, 1)
+    return [
+        (600 if (start + timedelta(days=i)).weekday() >= 5 else 1000) * (1 + rng.uniform(-0.03, 0.03))
+        for i in range(7 * weeks)
+    ]
+
+
+def flagged_days(rows: list[float], policy: RowCountPolicy) -> list[tuple[int, str]]:
+    return [
+        (day, v.check)
+        for day in range(1, len(rows) + 1)
+        for v in verdicts_on_last_day(rows[:day], policy).values()
+        if v.outcome != PASS
+    ]
+
+
+def test_weekend_dip_is_flagged_without_seasonality():
+    assert any(check == CHANGE_CHECK for _, check in flagged_days(weekend_dip(4), POLICY))
+
+
+def test_weekend_dip_is_never_flagged_with_weekly_seasonality():
+    assert flagged_days(weekend_dip(8), SEASONAL) == []
+
+
+def test_seasonal_table_still_catches_a_weekday_drop_against_the_same_weekday():
+    rows = weekend_dip(9)
+    rows[-3] = 600  # a Thursday at weekend level
+    verdict = verdicts_on_last_day(rows[:-2], SEASONAL)[CHANGE_CHECK]
+    assert verdict.outcome == ERROR and "same-weekday" in verdict.summary
+    assert len(verdict.metadata["history"]) == SEASONAL.history
+
+
+def test_seasonal_table_still_catches_a_gradual_decline_by_day_seven():
+    rows = weekend_dip(6)
+    decline = [r * 0.97**d for d, r in enumerate(weekend_dip(2, seed=9)[:10], start=1)]
+    caught = next(
+        (day for day in range(1, 11) if verdicts_on_last_day(rows + decline[:day], SEASONAL)[DECLINE_CHECK].outcome == ERROR),
+        None,
+    )
+    assert caught is not None and caught <= 7
