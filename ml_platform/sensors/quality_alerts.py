@@ -40,6 +40,8 @@ class Evaluation:
 def latest_evaluations(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]) -> list[Evaluation]:
     """One query for the latest execution of every check; checks still running are left out."""
     wanted = set(check_keys)
+    # The event log storage's batched read (one query for all keys); the instance has no public
+    # batch API for check executions, and get_asset_check_summary_records queries once per key.
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     found = []
     for key, record in records.items():
