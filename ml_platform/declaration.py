@@ -113,6 +113,7 @@ class RowCountPolicy:
     spike: float = 0.50  # rise above the median that warns
     decline_window: int = 10  # partitions looked back for a gradual decline
     decline_drop: float = 0.15  # total fall over the window that errors, however small each step
+    weekly_seasonality: bool = False  # compare with the same weekday (e.g. a table that dips at weekends)
 
     def problems(self) -> list[tuple[str, str]]:
         found = []

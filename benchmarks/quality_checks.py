@@ -1,0 +1,194 @@
+"""Data-quality checks at scale: build time, history-check evaluation time and storage calls.
+
+Declares N prediction tables with the real declaration API, injects a history of row counts
+for each, evaluates every table's history checks against a real (SQLite) Dagster instance,
+records the results, then ticks the data-quality alert sensor over all of them. Storage calls
+are counted by wrapping the instance's event log storage (outermost calls only).
+
+    python benchmarks/quality_checks.py [--tables 1000] [--days 8]
+
+Prints one JSON object.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+warnings.filterwarnings("ignore")
+
+import dagster as dg  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ml_platform.alerting import AlertSink  # noqa: E402
+from ml_platform.checks import sanity  # noqa: E402
+from ml_platform.checks.quality_checks import build_quality_checks, evaluate_history  # noqa: E402
+from ml_platform.declaration import SLO, Expectations, PredictionTable  # noqa: E402
+from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
+
+DAY = "2026-03-20"
+
+
+def declare(n: int) -> list[PredictionTable]:
+    return [
+        PredictionTable(
+            name=f"predictions_{i:04d}",
+            product=f"product_{i % 50:02d}",
+            owner="team:bench",
+            slo=SLO("0 8 * * *", timezone="Asia/Tokyo"),
+            compute="small",
+            expectations=Expectations(key_columns=("user_id", "item_id"), score_column="score", score_range=(0.0, 1.0), top_k=10),
+        )
+        for i in range(n)
+    ]
+
+
+def as_asset(declaration: PredictionTable) -> dg.AssetsDefinition:
+    @dg.asset(**declaration.asset_kwargs())
+    def _table() -> None: ...
+
+    return _table
+
+
+class StorageCalls:
+    """Counts outermost calls on the event log storage's read methods, per asset key argument."""
+
+    def __init__(self, storage):
+        self.total, self.by_asset, self.depth = 0, {}, 0
+        for name in dir(type(storage)):
+            if name.startswith(("get_", "fetch_", "has_", "all_")) and callable(getattr(storage, name, None)):
+                setattr(storage, name, self._wrap(getattr(storage, name)))
+
+    def _wrap(self, method):
+        def counted(*args, **kwargs):
+            if self.depth == 0:
+                self.total += 1
+                key = getattr(args[0], "asset_key", args[0]) if args else None
+                if isinstance(key, dg.AssetKey):
+                    self.by_asset[key] = self.by_asset.get(key, 0) + 1
+            self.depth += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.depth -= 1
+
+        return counted
+
+    @contextmanager
+    def measuring(self):
+        self.total, self.by_asset = 0, {}
+        yield self
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=8, help="earlier partitions of injected history per table")
+    args = parser.parse_args()
+    out: dict = {"tables": args.tables, "history_days": args.days}
+
+    started = time.perf_counter()
+    declarations = declare(args.tables)
+    assets = [as_asset(d) for d in declarations]
+    checks = build_quality_checks(assets)
+    out["build_checks_s"] = round(time.perf_counter() - started, 2)
+    out["check_definitions"] = len(checks)
+    out["checks_per_table"] = sum(len(c.check_keys) for c in checks) // args.tables
+    for label, with_checks in (("resolve_graph_without_checks_s", []), ("resolve_graph_with_checks_s", checks)):
+        started = time.perf_counter()
+        dg.Definitions(assets=assets, asset_checks=with_checks).resolve_asset_graph()
+        out[label] = round(time.perf_counter() - started, 2)
+
+    out["content_checks"] = content_check_time(declarations[0].expectations, users=10_000)
+
+    # The instance lives on a RAM disk when there is one: this measures our reads, not fsync.
+    ram = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(dir=ram) as home, dg.instance_for_test(temp_dir=home) as instance:
+        started = time.perf_counter()
+        first = date.fromisoformat(DAY) - timedelta(days=args.days)
+        for i, declaration in enumerate(declarations):
+            for d in range(args.days + 1):
+                partition = (first + timedelta(days=d)).isoformat()
+                rows = 10_000 if d < args.days or i % 10 else 5_000  # every 10th table drops 50% today
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(declaration.name, partition=partition, metadata={"dagster/partition_row_count": rows})
+                )
+        out["inject_history_s"] = round(time.perf_counter() - started, 1)
+
+        calls = StorageCalls(instance.event_log_storage)
+        durations, per_asset, failed = [], [], 0
+        for declaration in declarations:
+            key = dg.AssetKey(declaration.name)
+            with calls.measuring():
+                started = time.perf_counter()
+                verdicts = evaluate_history(instance, key, declaration.partitions_def, DAY, declaration.expectations.row_count)
+                durations.append(time.perf_counter() - started)
+                per_asset.append(calls.total)
+            failed += any(not v.passed for v in verdicts)
+            for verdict in verdicts:
+                instance.report_runless_asset_event(
+                    dg.AssetCheckEvaluation(
+                        asset_key=key,
+                        check_name=verdict.check,
+                        passed=verdict.passed,
+                        metadata=verdict.to_result(key, DAY).metadata,
+                        severity=dg.AssetCheckSeverity.ERROR,
+                        description=verdict.summary,
+                    )
+                )
+        durations_ms = sorted(1000 * d for d in durations)
+        out["history_check_evaluation"] = {
+            "evaluations": len(durations),
+            "total_s": round(sum(durations), 2),
+            "p50_ms": round(statistics.median(durations_ms), 2),
+            "p95_ms": round(durations_ms[int(0.95 * len(durations_ms)) - 1], 2),
+            "storage_calls_per_asset_max": max(per_asset),
+            "storage_calls_per_asset_mean": round(statistics.mean(per_asset), 2),
+            "tables_failing": failed,
+        }
+
+        defs = dg.Definitions(assets=assets, asset_checks=checks, sensors=[data_quality_alerts], resources={"alert_sink": _QuietSink()})
+        context = dg.build_sensor_context(instance=instance, definitions=defs, resources={"alert_sink": _QuietSink()})
+        with calls.measuring():
+            started = time.perf_counter()
+            result = data_quality_alerts.evaluate_tick(context)
+            tick_s = time.perf_counter() - started
+            out["sensor_tick"] = {
+                "seconds": round(tick_s, 2),
+                "storage_calls": calls.total,
+                "skip_reason": result.skip_message,
+            }
+    print(json.dumps(out, indent=2))
+
+
+def content_check_time(expectations, users: int) -> dict:
+    """Null, duplicate, range and top-k checks on a top-10 table of ``users`` users (no storage call)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "user_id": np.repeat(np.arange(users), 10),
+            "item_id": rng.integers(0, 10**9, users * 10),
+            "score": rng.random(users * 10),
+        }
+    )
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        verdicts = sanity.assess_table(frame, expectations)
+        runs.append(time.perf_counter() - started)
+    return {"rows": len(frame), "checks": len(verdicts), "median_ms": round(1000 * statistics.median(runs), 1)}
+
+
+class _QuietSink(AlertSink):
+    def send(self, alert) -> None:  # delivery cost is the Slack sink's business, not the checks'
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""End to end: an upstream prediction table shrinks, its consumer is blocked, Slack hears once,
+and the alert resolves when the table is whole again."""
+
+import dagster as dg
+from slack_sdk import WebClient
+
+from ml_platform.alerting import Alert, AlertSink, DeliveryFailed
+from ml_platform.assets import all_assets
+from ml_platform.checks.quality_checks import build_quality_checks
+from ml_platform.resources.synthetic import SyntheticData
+from ml_platform.resources.warehouse import warehouse_resources
+from ml_platform.sensors.quality_alerts import data_quality_alerts
+from tests.checks.conftest import DAY, inject_history, run_products
+
+UI_URL = "http://dagster.test:3000"
+PRODUCTS = ("article_texts", "related_articles", "user_article_interactions", "article_recs_model", "article_recommendations")
+
+
+class SlackWebSink(AlertSink):
+    """Posts through slack_sdk to ``slack_api_url``: a stand-in until the Slack sink lands."""
+
+    def send(self, alert: Alert) -> None:
+        state = "RESOLVED" if alert.resolved else alert.severity.value.upper()
+        lines = [f"[{state}] {alert.title}", *(f"{label}: {value}" for label, value in alert.details), alert.text]
+        if alert.link:
+            lines.append(f"<{alert.link}|View checks>")
+        try:
+            WebClient(token=self.slack_token, base_url=self.slack_api_url).chat_postMessage(
+                channel=self.channel_for(alert), text="\n".join(line for line in lines if line)
+            )
+        except Exception as error:
+            raise DeliveryFailed(str(error)) from error
+
+
+def product_defs(slack_url: str, n_articles: int) -> dg.Definitions:
+    assets = all_assets()
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=build_quality_checks(assets),
+        sensors=[data_quality_alerts],
+        resources={
+            **warehouse_resources("local"),
+            "synthetic": SyntheticData(n_articles=n_articles),
+            "alert_sink": SlackWebSink(slack_token="xoxb-test", slack_api_url=slack_url, ui_url=UI_URL),
+        },
+    )
+
+
+def tick(defs: dg.Definitions, instance, cursor: str | None) -> str:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources={"alert_sink": defs.resources["alert_sink"]}
+    )
+    return data_quality_alerts.evaluate_tick(context).cursor
+
+
+def test_shrunk_table_blocks_consumer_alerts_once_and_resolves(warehouse, instance, slack_api):
+    slack_url, messages = slack_api
+    inject_history(instance, "related_articles", [7000] * 7)  # the full catalog gives 700 articles x 10
+    partial = product_defs(slack_url, n_articles=400)  # today's catalog upload is incomplete
+
+    result = run_products(partial, instance, DAY, *PRODUCTS)
+    assert not result.success
+    assert "article_recommendations" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+    cursor = tick(partial, instance, None)
+    assert len(messages) == 1
+    message = messages[0]
+    assert message["channel"] == "#content-similarity-alerts"  # the table's own channel
+    assert message["text"].startswith("[ERROR] related_articles 2026-03-10: row_count_change (error) failed")
+    assert "Last row counts: 2026-03-03: 7000" in message["text"] and "2026-03-10: 4000 (now)" in message["text"]
+    assert f"<{UI_URL}/assets/related_articles?view=checks|View checks>" in message["text"]
+
+    cursor = tick(partial, instance, cursor)
+    assert len(messages) == 1  # the same incident alerts once
+
+    whole = product_defs(slack_url, n_articles=700)  # the catalog is re-uploaded in full; rerun the day
+    assert run_products(whole, instance, DAY, *PRODUCTS).success
+    cursor = tick(whole, instance, cursor)
+    assert len(messages) == 2 and messages[1]["text"].startswith("[RESOLVED] related_articles 2026-03-10: row_count_change pass again")
+    tick(whole, instance, cursor)
+    assert len(messages) == 2
