@@ -1,35 +1,21 @@
 """End to end: an upstream prediction table shrinks, its consumer is blocked, Slack hears once,
 and the alert resolves when the table is whole again."""
 
-import dagster as dg
-from slack_sdk import WebClient
+import json
 
-from ml_platform.alerting import Alert, AlertSink, DeliveryFailed
+import dagster as dg
+
+from ml_platform.alerting import AlertSink
 from ml_platform.assets import all_assets
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.sensors.quality_alerts import data_quality_alerts
 from tests.checks.conftest import DAY, inject_history, run_products
+from tests.fixtures.slack_api import TEST_TOKEN
 
 UI_URL = "http://dagster.test:3000"
 PRODUCTS = ("article_texts", "related_articles", "user_article_interactions", "article_recs_model", "article_recommendations")
-
-
-class SlackWebSink(AlertSink):
-    """Posts through slack_sdk to ``slack_api_url``: a stand-in until the Slack sink lands."""
-
-    def send(self, alert: Alert) -> None:
-        state = "RESOLVED" if alert.resolved else alert.severity.value.upper()
-        lines = [f"[{state}] {alert.title}", *(f"{label}: {value}" for label, value in alert.details), alert.text]
-        if alert.link:
-            lines.append(f"<{alert.link}|View checks>")
-        try:
-            WebClient(token=self.slack_token, base_url=self.slack_api_url).chat_postMessage(
-                channel=self.channel_for(alert), text="\n".join(line for line in lines if line)
-            )
-        except Exception as error:
-            raise DeliveryFailed(str(error)) from error
 
 
 def product_defs(slack_url: str, n_articles: int) -> dg.Definitions:
@@ -41,7 +27,7 @@ def product_defs(slack_url: str, n_articles: int) -> dg.Definitions:
         resources={
             **warehouse_resources("local"),
             "synthetic": SyntheticData(n_articles=n_articles),
-            "alert_sink": SlackWebSink(slack_token="xoxb-test", slack_api_url=slack_url, ui_url=UI_URL),
+            "alert_sink": AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_url, ui_url=UI_URL),
         },
     )
 
@@ -54,7 +40,7 @@ def tick(defs: dg.Definitions, instance, cursor: str | None) -> str:
 
 
 def test_shrunk_table_blocks_consumer_alerts_once_and_resolves(warehouse, instance, slack_api):
-    slack_url, messages = slack_api
+    slack_url, messages = slack_api.url, slack_api.messages
     inject_history(instance, "related_articles", [7000] * 7)  # the full catalog gives 700 articles x 10
     partial = product_defs(slack_url, n_articles=400)  # today's catalog upload is incomplete
 
@@ -66,9 +52,10 @@ def test_shrunk_table_blocks_consumer_alerts_once_and_resolves(warehouse, instan
     assert len(messages) == 1
     message = messages[0]
     assert message["channel"] == "#content-similarity-alerts"  # the table's own channel
-    assert message["text"].startswith("[ERROR] related_articles 2026-03-10: row_count_change (error) failed")
-    assert "Last row counts: 2026-03-03: 7000" in message["text"] and "2026-03-10: 4000 (now)" in message["text"]
-    assert f"<{UI_URL}/assets/related_articles?view=checks|View checks>" in message["text"]
+    assert message["text"].startswith("ERROR: related_articles 2026-03-10: row_count_change (error) failed")
+    blocks = json.dumps(message["blocks"])
+    assert "2026-03-03: 7000" in blocks and "2026-03-10: 4000 (now)" in blocks, "the last row counts are shown"
+    assert f"<{UI_URL}/assets/related_articles?view=checks|Open in Dagster>" in blocks
 
     cursor = tick(partial, instance, cursor)
     assert len(messages) == 1  # the same incident alerts once
@@ -76,6 +63,6 @@ def test_shrunk_table_blocks_consumer_alerts_once_and_resolves(warehouse, instan
     whole = product_defs(slack_url, n_articles=700)  # the catalog is re-uploaded in full; rerun the day
     assert run_products(whole, instance, DAY, *PRODUCTS).success
     cursor = tick(whole, instance, cursor)
-    assert len(messages) == 2 and messages[1]["text"].startswith("[RESOLVED] related_articles 2026-03-10: row_count_change pass again")
+    assert len(messages) == 2 and messages[1]["text"].startswith("RESOLVED: related_articles 2026-03-10: row_count_change pass again")
     tick(whole, instance, cursor)
     assert len(messages) == 2
