@@ -207,7 +207,7 @@ class MLAsset:
         return daily_partitions(self.slo.timezone) if self.partition_column else None
 
     def asset_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``@dg.asset`` (or ``dg.AssetSpec``) that carry the declaration."""
+        """Keyword arguments for ``@dg.asset`` that carry the declaration."""
         metadata: dict[str, Any] = {
             DECLARATION_KEY: dg.MetadataValue.json(self.to_dict()),
             "SLO deadline": self.slo.describe(),
@@ -226,6 +226,7 @@ class MLAsset:
                 max_retries=self.retries, delay=self.retry_delay.total_seconds(), backoff=dg.Backoff.EXPONENTIAL
             ),
             op_tags=PROFILES[self.compute].op_tags(),
+            pool=self.compute,  # instance concurrency limit per compute profile (deploy/set_pool_limits.sh)
             tags={KIND_TAG: self.KIND, PRODUCT_TAG: self.product, PROFILE_TAG: self.compute},
             metadata=metadata,
             kinds={"scikitlearn"} if self.KIND == Model.KIND else {"pandas"},

@@ -23,6 +23,7 @@ def describe(defs) -> dict:
             "partitions": str(node.partitions_def) if node.partitions_def else None,
             "freshness": f"{policy.deadline_cron} {policy.timezone} window={policy.lower_bound_delta}" if policy else None,
             "op_tags": {k: v for k, v in sorted(node.assets_def.op.tags.items())},
+            "pools": sorted(node.pools or ()),
             "owners": list(node.owners),
             "tags": {k: v for k, v in sorted(node.tags.items())},
             "checks": sorted(c.name for c in node.check_keys),

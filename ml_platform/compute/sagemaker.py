@@ -164,6 +164,7 @@ class SageMakerStepHandler(StepHandler):
                 "SageMaker Processing Job": request["ProcessingJobName"],
                 "Processing Job ARN": response["ProcessingJobArn"],
                 "Instance type": request["ProcessingResources"]["ClusterConfig"]["InstanceType"],
+                "CloudWatch log streams": f"{LOG_GROUP}/{request['ProcessingJobName']}/*",
             },
         )
 
@@ -206,7 +207,12 @@ class SageMakerStepHandler(StepHandler):
         return [event["message"] for event in sorted(events, key=lambda e: e["timestamp"])]
 
     def _report_logs(self, context: StepHandlerContext, job_name: str) -> list[str]:
-        """Copy the job's logs into the step's event log once, when the job has ended."""
+        """Copy the job's logs into the step's event log once, when the job has failed or stopped.
+
+        Only then: a successful step reports its own success before its container exits, and the
+        executor stops health-checking a step once that event arrives, so no handler call ever
+        sees a Completed job (see docs/compute.md).
+        """
         lines = self.job_log_lines(job_name)
         if lines and job_name not in self._reported_logs:
             self._reported_logs.add(job_name)

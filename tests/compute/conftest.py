@@ -28,7 +28,7 @@ def sagemaker(monkeypatch):
         monkeypatch.setenv("ML_PLATFORM_SAGEMAKER_ROLE_ARN", ROLE_ARN)
         monkeypatch.setenv("ML_PLATFORM_AWS_REGION", REGION)
         monkeypatch.setenv("ML_PLATFORM_SAGEMAKER_ENDPOINT_URL", aws.endpoint_url)
-        with ProcessingJobController(aws.endpoint_url, aws.create_requests) as controller:
+        with ProcessingJobController(aws.endpoint_url, aws.create_requests, stop_requests=aws.stop_requests) as controller:
             yield controller
 
 

@@ -1,6 +1,8 @@
 """Launching runs of ``step_location`` the way a run worker does: reconstructable, on a persistent instance."""
 
 import os
+import time
+from collections.abc import Callable
 
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableRepository  # test-only internal
@@ -26,3 +28,22 @@ def step_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
         r.event_log_entry.step_key: r.event_log_entry.dagster_event.step_failure_data.error.to_string()
         for r in records
     }
+
+
+def worker_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+    """The pid of each local step process, from its STEP_WORKER_STARTING event's metadata."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTING).records
+    pids = {}
+    for record in records:
+        metadata = record.event_log_entry.dagster_event.engine_event_data.metadata
+        if "pid" in metadata:
+            pids[record.event_log_entry.step_key] = int(metadata["pid"].value)
+    return pids
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.2)

@@ -4,6 +4,7 @@ Steps run in other processes (``dagster api execute_step``), which re-import thi
 tests load the module-level ``local_defs`` / ``cloud_defs`` as reconstructable repositories.
 """
 
+import time
 from datetime import timedelta
 
 import dagster as dg
@@ -34,9 +35,31 @@ def sagemaker_model(light_counts: list[int]) -> dict:
     return {"weights": [c * 2 for c in light_counts]}
 
 
-def _definitions(real_backends: list[str]) -> dg.Definitions:
+STEP_SLEEP_SECONDS = 120  # far longer than a test: these steps end only when terminated
+
+
+@dg.asset(**Model(name="slow_local", product="compute_test", owner="team:platform", slo=WEEKLY, compute="light").asset_kwargs())
+def slow_local() -> int:
+    time.sleep(STEP_SLEEP_SECONDS)
+    return 1
+
+
+@dg.asset(**Model(name="slow_k8s", product="compute_test", owner="team:platform", slo=WEEKLY, compute="small", retries=0).asset_kwargs())
+def slow_k8s() -> int:
+    time.sleep(STEP_SLEEP_SECONDS)
+    return 1
+
+
+@dg.asset(**Model(name="slow_sagemaker", product="compute_test", owner="team:platform", slo=WEEKLY,
+                  compute="sagemaker_training", retries=0).asset_kwargs())
+def slow_sagemaker() -> int:
+    time.sleep(STEP_SLEEP_SECONDS)
+    return 1
+
+
+def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sagemaker_model)) -> dg.Definitions:
     return dg.Definitions(
-        assets=with_step_metrics([light_counts, k8s_scores, sagemaker_model]),
+        assets=with_step_metrics(list(assets)),
         resources={MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()},  # under the instance's storage dir
         executor=routing_executor.configured(
             {"real_backends": real_backends, "check_step_health_interval_seconds": 1, "sleep_seconds": 0.1},
@@ -47,3 +70,4 @@ def _definitions(real_backends: list[str]) -> dg.Definitions:
 
 local_defs = _definitions([])
 cloud_defs = _definitions(["kubernetes", "sagemaker"])
+slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
