@@ -4,6 +4,7 @@ Used by the ``ml-platform run`` and ``ml-platform backfill`` commands: each (pro
 one Dagster run recorded in the local instance, so the UI shows it like a scheduled run.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from graphlib import TopologicalSorter
@@ -66,21 +67,30 @@ def run_product(
     members = {k: d for k, d in declarations(graph).items() if d.product == product}
     selected = [k for k in graph.toposorted_asset_keys if k in members and (include_unpartitioned or members[k].partition_column)]
     partition = day.isoformat()
-    result = dg.materialize(
-        defs.assets,
-        selection=selected,
-        partition_key=partition,
-        instance=instance,
-        resources=defs.resources,
-        run_config=QUIET_RUN_CONFIG,
-        tags={"ml_platform/product": product, **(tags or {})},
-        raise_on_error=False,
+    # The code location's own assets and checks, as the product schedule would run them
+    # (in process: the local executor's per-step processes add nothing for a summary run).
+    job = dg.define_asset_job(f"{product}_batch", selection=dg.AssetSelection.assets(*selected))
+    result = (
+        dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+        .resolve_job_def(job.name)
+        .execute_in_process(
+            partition_key=partition,
+            instance=instance,
+            run_config=QUIET_RUN_CONFIG,
+            tags={"ml_platform/product": product, **(tags or {})},
+            raise_on_error=False,
+        )
     )
     rows = {}
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         count = metadata.get("dagster/partition_row_count") or metadata.get("dagster/row_count")
         rows[event.materialization.asset_key] = count.value if count is not None else None
+    failed_checks = defaultdict(list)
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            failed_checks[evaluation.asset_key].append(f"{evaluation.severity.value} {evaluation.check_name}")
+    failed_steps = {event.step_key for event in result.get_step_failure_events()}
     durations = {
         s.step_key: (s.end_time - s.start_time) if s.end_time and s.start_time else None
         for s in instance.get_run_step_stats(result.run_id)
@@ -88,18 +98,23 @@ def run_product(
     outcomes = []
     for key in selected:
         declaration = members[key]
+        step = graph.get(key).assets_def.node_def.name
         deadline = deadline_for(declaration, day)
-        finished = key in rows
-        status = "ok" if finished else "FAILED"
-        if finished and datetime.now(deadline.tzinfo) > deadline and declaration.partition_column:
+        if key not in rows:
+            status = "FAILED" if step in failed_steps else "skipped: upstream check failed"
+        elif failed_checks[key]:
+            status = "checks: " + ", ".join(failed_checks[key])
+        elif declaration.partition_column and datetime.now(deadline.tzinfo) > deadline:
             status = "ok (after deadline)"
+        else:
+            status = "ok"
         outcomes.append(
             AssetOutcome(
                 asset=key.to_user_string(),
                 product=product,
                 partition=partition if declaration.partition_column else "-",
                 rows=rows.get(key),
-                seconds=durations.get(graph.get(key).assets_def.node_def.name),
+                seconds=durations.get(step),
                 deadline=deadline,
                 status=status,
             )

@@ -53,10 +53,10 @@ def _run(args: argparse.Namespace) -> int:
         tags = {"ml_platform/backfill": f"{days[0]}...{days[-1]}"} if args.command == "backfill" else None
         outcomes = run_days(defs, instance, days, products=args.product or None, tags=tags)
     print(format_outcomes(outcomes))
-    failed = [o for o in outcomes if o.status == "FAILED"]
-    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} assets materialized in {time.perf_counter() - started:.1f}s")
+    failed = [o for o in outcomes if not o.status.startswith("ok")]
+    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} assets materialized and passed their checks in {time.perf_counter() - started:.1f}s")
     if failed:
-        print("Open the UI (ml-platform ui) to see why: the failed runs are in the Runs tab.")
+        print("Open the UI (ml-platform ui) to see why: the runs are in the Runs tab, check results on each asset's Checks tab.")
     return 1 if failed else 0
 
 

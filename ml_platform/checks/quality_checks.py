@@ -52,6 +52,10 @@ def _specs(key: dg.AssetKey, declaration: MLAsset, names: Sequence[str]) -> list
         ]
 
 
+def check_op_name(key: dg.AssetKey) -> str:
+    return f"{key.to_python_identifier()}_quality_checks"
+
+
 def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefinition:
     """One check op per table: a step costs a process under the multiprocess executor, so the
     history and content checks share one."""
@@ -60,7 +64,7 @@ def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefi
 
     @dg.multi_asset_check(
         specs=_specs(key, declaration, [*HISTORY_CHECKS, *sanity.table_check_names(expectations)]),
-        name=f"{key.to_python_identifier()}_quality_checks",
+        name=check_op_name(key),
         description=f"Row-count history, column schema and prediction sanity of {key.to_user_string()}.",
         ins={"table": dg.AssetIn(key)},
         op_tags=PROFILES[declaration.compute].op_tags(),

@@ -5,7 +5,8 @@ production:  BigQuery (dagster-gcp-pandas) + pickled models in GCS (dagster-gcp)
 
 The local DuckDB writer wraps dagster-duckdb's delete-then-insert in one transaction and
 refuses an empty frame or one without its partition column, so a failed or killed write
-leaves the previous table or partition as it was.
+leaves the previous table or partition as it was. Both environments' table readers refuse an
+upstream partition that failed an ERROR check or does not exist (``ml_platform.checks.gate``).
 """
 
 from contextlib import contextmanager
@@ -19,6 +20,9 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
 from dagster_gcp import GCSPickleIOManager, GCSResource
 from dagster_gcp_pandas import BigQueryPandasIOManager
+from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
+
+from ml_platform.checks.gate import check_upstream, refuse_missing_partition
 
 SCHEMA = "ml_platform"
 DEFAULT_HOME = ".ml_platform"
@@ -63,6 +67,12 @@ class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
             )
         return super().handle_output(context, table_slice, obj, connection)
 
+    def load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
+        check_upstream(context)
+        frame = super().load_input(context, table_slice, connection)
+        refuse_missing_partition(context, len(frame))
+        return frame
+
 
 class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
     """DuckDBPandasIOManager whose writes are all-or-nothing."""
@@ -82,8 +92,25 @@ class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
         )
 
 
+class _GatedBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
+    def load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
+        check_upstream(context)
+        frame = super().load_input(context, table_slice, connection)
+        refuse_missing_partition(context, len(frame))
+        return frame
+
+
+class GatedBigQueryPandasIOManager(BigQueryPandasIOManager):
+    """BigQueryPandasIOManager that refuses bad or missing upstream partitions (see checks/gate.py)."""
+
+    @staticmethod
+    def type_handlers():
+        return [_GatedBigQueryPandasTypeHandler()]
+
+
 def local_duckdb_path() -> str:
-    return dg.EnvVar("ML_PLATFORM_DUCKDB_PATH").get_value(str(Path(DEFAULT_HOME) / "warehouse.duckdb"))
+    # An empty value counts as unset: an empty DuckDB path would silently mean "in memory".
+    return dg.EnvVar("ML_PLATFORM_DUCKDB_PATH").get_value() or str(Path(DEFAULT_HOME) / "warehouse.duckdb")
 
 
 def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
@@ -98,7 +125,7 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
     if env == "production":
         # Resolved when a run starts, so loading the code location needs no GCP access.
         return {
-            "io_manager": BigQueryPandasIOManager(
+            "io_manager": GatedBigQueryPandasIOManager(
                 project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT"),
                 dataset=dg.EnvVar("ML_PLATFORM_BIGQUERY_DATASET"),
                 location=dg.EnvVar("ML_PLATFORM_GCP_LOCATION"),

@@ -1,11 +1,14 @@
 """All three products materialize one partition into a private warehouse; tables read back right."""
 
+import dagster as dg
 import duckdb
 import pytest
 
 from ml_platform.batch import run_days
 from ml_platform.resources.synthetic import SyntheticData
+from tests.checks.conftest import inject_history
 from datetime import date
+
 
 DAY = date(2026, 11, 20)
 
@@ -51,3 +54,16 @@ def test_propensity_scores_are_probabilities_for_every_user(tables):
     assert scores["user_id"].is_unique
     assert scores["score"].between(0, 1).all()
     assert scores["score"].std() > 0.05, "the model separates users"
+
+
+def test_a_failed_check_blocks_the_consumer_in_another_products_later_run(defs, instance):
+    inject_history(instance, "related_articles", [7000] * 7, before=DAY.isoformat())  # today: 4,000 rows
+    outcomes = {o.asset: o.status for o in run_days(defs, instance, [DAY], products=["related_content", "article_recs"])}
+    assert outcomes["article_texts"].startswith("ok")
+    assert outcomes["related_articles"] == "checks: ERROR row_count_change"
+    assert outcomes["article_recommendations"] == "FAILED"  # article_recs is a separate run
+    [run] = instance.get_run_records(dg.RunsFilter(tags={"ml_platform/product": "article_recs"}))
+    failures = [e for e in instance.all_logs(run.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+    assert "upstream table 'related_articles' partition 2026-11-20 failed its check(s) row_count_change with ERROR" in str(
+        failures[0].dagster_event.event_specific_data.error
+    )

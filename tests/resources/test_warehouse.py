@@ -81,3 +81,22 @@ def test_killed_write_keeps_previous_partition(database):
     done = subprocess.run([sys.executable, "-c", child], cwd=root, timeout=120)
     assert done.returncode == -signal.SIGKILL
     pd.testing.assert_frame_equal(stored(database), GOOD)
+
+
+def test_consumer_refuses_an_upstream_partition_that_was_never_written(database):
+    @dg.asset(partitions_def=PARTITIONS, metadata={"partition_expr": "date"})
+    def top_scores(scores: pd.DataFrame) -> pd.DataFrame:
+        return scores.nlargest(1, "score")
+
+    result = dg.materialize(
+        [scores_asset(GOOD), top_scores],
+        selection=[top_scores],
+        partition_key="2026-11-21",  # scores exists only for 2026-11-20
+        resources={"io_manager": SafeDuckDBPandasIOManager(database=database, schema="ml_platform")},
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert "upstream table 'scores' has no rows for partition 2026-11-21: it has not been materialized yet" in str(
+        failure.event_specific_data.error
+    )

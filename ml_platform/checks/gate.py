@@ -1,0 +1,65 @@
+"""The gate across runs: a consumer never reads a bad or missing upstream partition.
+
+Blocking checks stop consumers in the same run. Products run on their own schedules, so a
+consumer often reads another product's table in a later run: the warehouse IO managers call
+``check_upstream`` before handing a partition to a step. It refuses a partition whose latest
+check evaluations include an ERROR failure, and one that has no rows (not materialized yet),
+so the step fails with the reason — then retries, and the SLO sensor names the upstream.
+Reads of many partitions (a model's training history) are not gated partition by partition.
+"""
+
+import dagster as dg
+from dagster._core.event_api import PartitionKeyFilter  # internal: the batched per-partition read needs it
+
+from ml_platform.checks.quality_checks import HISTORY_CHECKS, check_op_name
+from ml_platform.checks.sanity import table_check_names
+from ml_platform.declaration import read_declaration
+
+
+class UpstreamNotReady(Exception):
+    """The upstream partition does not exist (yet): the step's retries may find it later."""
+
+
+def single_partition(context: dg.InputContext) -> str | None:
+    if not context.has_asset_partitions:
+        return None
+    keys = context.asset_partition_keys
+    return keys[0] if len(keys) == 1 else None
+
+
+def check_upstream(context: dg.InputContext) -> None:
+    """Raise if the one upstream partition this input reads failed an ERROR check."""
+    partition = single_partition(context)
+    upstream = context.upstream_output
+    declaration = read_declaration(upstream.definition_metadata or {}) if upstream else None
+    if partition is None or declaration is None or declaration.expectations is None:
+        return
+    if context.op_def.name == check_op_name(context.asset_key):
+        return  # the table's own checks re-read it: that is how a failed partition gets re-judged
+    names = [*HISTORY_CHECKS, *table_check_names(declaration.expectations)]
+    keys = [dg.AssetCheckKey(context.asset_key, name) for name in names]
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        keys, partition_filter=PartitionKeyFilter(key=partition)
+    )
+    failed = sorted(
+        key.name
+        for key, record in latest.items()
+        if (evaluation := record.evaluation) is not None
+        and not evaluation.passed
+        and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    )
+    if failed:
+        raise dg.Failure(
+            description=f"upstream table '{context.asset_key.to_user_string()}' partition {partition} failed its "
+            f"check(s) {', '.join(failed)} with ERROR: not reading it. Fix or re-run that partition, then re-run this one.",
+            allow_retries=False,  # retrying cannot help until someone re-runs the upstream partition
+        )
+
+
+def refuse_missing_partition(context: dg.InputContext, rows: int) -> None:
+    partition = single_partition(context)
+    if partition is not None and rows == 0:
+        raise UpstreamNotReady(
+            f"upstream table '{context.asset_key.to_user_string()}' has no rows for partition {partition}: "
+            "it has not been materialized yet (or was emptied)."
+        )
