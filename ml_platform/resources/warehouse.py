@@ -28,6 +28,18 @@ SCHEMA = "ml_platform"
 DEFAULT_HOME = ".ml_platform"
 
 
+def _gated(load_input):
+    """A type handler's ``load_input`` that refuses bad or missing upstream partitions first."""
+
+    def gated_load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
+        check_upstream(context)
+        frame = load_input(self, context, table_slice, connection)
+        refuse_missing_partition(context, len(frame))
+        return frame
+
+    return gated_load_input
+
+
 class _TransactionalDuckDbClient(DuckDbClient):
     """Runs each write (delete old slice + insert new rows) as a single DuckDB transaction."""
 
@@ -67,11 +79,7 @@ class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
             )
         return super().handle_output(context, table_slice, obj, connection)
 
-    def load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
-        check_upstream(context)
-        frame = super().load_input(context, table_slice, connection)
-        refuse_missing_partition(context, len(frame))
-        return frame
+    load_input = _gated(DuckDBPandasTypeHandler.load_input)
 
 
 class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
@@ -93,11 +101,7 @@ class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
 
 
 class _GatedBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
-    def load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
-        check_upstream(context)
-        frame = super().load_input(context, table_slice, connection)
-        refuse_missing_partition(context, len(frame))
-        return frame
+    load_input = _gated(BigQueryPandasTypeHandler.load_input)
 
 
 class GatedBigQueryPandasIOManager(BigQueryPandasIOManager):
