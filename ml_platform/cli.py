@@ -63,7 +63,9 @@ def _run(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     home = ensure_local_home()
     print(f"Dagster UI on http://localhost:{args.port} (instance: {home})", flush=True)
-    os.execvp("dagster", ["dagster", "dev", "-w", "workspace.yaml", "-p", str(args.port)])
+    target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "ml_platform.definitions"]
+    # The interpreter running us has dagster installed, whether or not its venv is activated.
+    os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", *target, "-p", str(args.port)])
 
 
 def parser() -> argparse.ArgumentParser:
