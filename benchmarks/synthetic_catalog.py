@@ -8,7 +8,9 @@ measures the platform, not the models.
 
 Two flavours of the same shape:
   platform  declared with ``FeatureTable`` / ``Model`` / ``PredictionTable`` and ``asset_kwargs()``,
-            schedules from ``build_product_schedules``, warehouse IO managers of the platform;
+            assembled by ``ml_platform.assembly.assemble_definitions`` like the real code
+            location (step metrics, product schedules, alert sensors, routing executor,
+            platform IO managers);
   plain     the same assets, deps, partitions, retries, checks and one schedule per product,
             written with Dagster alone.
 
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
+from ml_platform.assembly import assemble_definitions
 from ml_platform.declaration import (
     MODEL_IO_MANAGER_KEY,
     PARTITIONS_START,
@@ -37,8 +40,8 @@ from ml_platform.declaration import (
     Model,
     PredictionTable,
 )
-from ml_platform.resources.warehouse import SCHEMA, local_duckdb_path, warehouse_resources
-from ml_platform.schedules.product_schedules import build_product_schedules, schedule_start
+from ml_platform.resources.warehouse import SCHEMA, local_duckdb_path
+from ml_platform.schedules.product_schedules import schedule_start
 
 TIMEZONE = "Asia/Tokyo"
 FEATURE_SLO = SLO("0 5 * * *", timezone=TIMEZONE)
@@ -169,13 +172,12 @@ def platform_asset(table: Table) -> dg.AssetsDefinition:
 
 @dg.definitions
 def platform_defs() -> dg.Definitions:
+    """Assembled exactly like the platform's own code location (``assemble_definitions``)."""
     tables = catalog_tables(CatalogShape.from_env())
-    assets = [platform_asset(t) for t in tables]
-    return dg.Definitions(
-        assets=assets,
+    return assemble_definitions(
+        [platform_asset(t) for t in tables],
+        env="local",
         asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
-        schedules=build_product_schedules(assets),
-        resources=warehouse_resources("local"),
     )
 
 
