@@ -1,9 +1,11 @@
 """Code-location load time of the synthetic catalog, platform versus plain Dagster, side by side.
 
 Runs ``dagster definitions validate`` on both flavours of the same shape, interleaved, and
-reports the median wall time of each and their ratio (goal: platform / plain <= 1.1).
+reports the median wall time of each, its spread (min, quartiles, max) and the ratio of the
+medians (goal: platform / plain <= 1.1). The ratio of each interleaved pair is reported too:
+pairs run back to back, so they share the machine's load of the moment.
 
-    python -m benchmarks.load_time --tables 300 1000 --repeats 5
+    python -m benchmarks.load_time --tables 300 1000 --repeats 11
 """
 
 import argparse
@@ -39,6 +41,7 @@ def measure(tables: int, repeats: int, env: dict[str, str]) -> dict:
         for flavour in (("platform", "plain") if i % 2 == 0 else ("plain", "platform")):
             times[flavour].append(validate_seconds(flavour, products, env))
     platform, plain = statistics.median(times["platform"]), statistics.median(times["plain"])
+    pair_ratios = [a / b for a, b in zip(times["platform"], times["plain"])]
     return {
         "tables": products * TABLES_PER_PRODUCT,
         "products": products,
@@ -47,9 +50,22 @@ def measure(tables: int, repeats: int, env: dict[str, str]) -> dict:
         "ratio": round(platform / plain, 3),
         "goal": GOAL,
         "met": platform / plain <= GOAL,
+        "pair_ratio_median": round(statistics.median(pair_ratios), 3),
+        "pair_ratio_quartiles": [round(q, 3) for q in _quartiles(pair_ratios)],
+        "platform_spread_s": _spread(times["platform"]),
+        "plain_spread_s": _spread(times["plain"]),
         "platform_runs_s": [round(t, 3) for t in times["platform"]],
         "plain_runs_s": [round(t, 3) for t in times["plain"]],
     }
+
+
+def _quartiles(values: list[float]) -> list[float]:
+    return statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    low, _, high = _quartiles(values)
+    return {"min": round(min(values), 3), "q1": round(low, 3), "q3": round(high, 3), "max": round(max(values), 3)}
 
 
 def main() -> None:
