@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--flavour", choices=("platform", "plain", "both"), default="both")
+    parser.add_argument("--flavour", choices=("platform", "plain", "plain_args", "both"), default="both")
     parser.add_argument("--cprofile", help="write a cProfile of the phases after import (one run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

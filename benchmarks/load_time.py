@@ -33,12 +33,13 @@ def validate_seconds(flavour: str, products: int, env: dict[str, str]) -> float:
     return elapsed
 
 
-def measure(tables: int, repeats: int, env: dict[str, str]) -> dict:
+def measure(tables: int, repeats: int, env: dict[str, str], extra: tuple[str, ...] = ()) -> dict:
     products = tables // TABLES_PER_PRODUCT
-    times: dict[str, list[float]] = {"platform": [], "plain": []}
+    flavours = ("platform", "plain", *extra)
+    times: dict[str, list[float]] = {f: [] for f in flavours}
     validate_seconds("plain", products, env)  # warm the file-system and bytecode caches
     for i in range(repeats):
-        for flavour in (("platform", "plain") if i % 2 == 0 else ("plain", "platform")):
+        for flavour in flavours if i % 2 == 0 else flavours[::-1]:
             times[flavour].append(validate_seconds(flavour, products, env))
     platform, plain = statistics.median(times["platform"]), statistics.median(times["plain"])
     pair_ratios = [a / b for a, b in zip(times["platform"], times["plain"])]
@@ -54,8 +55,9 @@ def measure(tables: int, repeats: int, env: dict[str, str]) -> dict:
         "pair_ratio_quartiles": [round(q, 3) for q in _quartiles(pair_ratios)],
         "platform_spread_s": _spread(times["platform"]),
         "plain_spread_s": _spread(times["plain"]),
-        "platform_runs_s": [round(t, 3) for t in times["platform"]],
-        "plain_runs_s": [round(t, 3) for t in times["plain"]],
+        **{f"{f}_median_s": round(statistics.median(times[f]), 3) for f in extra},
+        **{f"{f}_ratio_to_plain": round(statistics.median(times[f]) / plain, 3) for f in extra},
+        **{f"{f}_runs_s": [round(t, 3) for t in ts] for f, ts in times.items()},
     }
 
 
@@ -72,6 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tables", type=int, nargs="+", default=[300, 1000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--also", nargs="*", default=[], choices=["plain_args"],
+        help="further flavours to interleave, e.g. plain_args (plain Dagster with the platform's per-asset arguments)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {
@@ -80,7 +86,7 @@ def main() -> None:
             "ML_PLATFORM_DUCKDB_PATH": str(Path(home) / "warehouse.duckdb"),
             "DAGSTER_HOME": home,
         }
-        results = [measure(n, args.repeats, env) for n in args.tables]
+        results = [measure(n, args.repeats, env, tuple(args.also)) for n in args.tables]
     print(json.dumps({"benchmark": "code_location_load", "command": "dagster definitions validate", "results": results}, indent=2))
 
 

@@ -13,6 +13,9 @@ Two flavours of the same shape:
             platform IO managers);
   plain     the same assets, deps, partitions, retries, checks and one schedule per product,
             written with Dagster alone.
+  plain_args  plain, but each asset also gets the platform's per-asset Dagster arguments
+            (freshness policy, owners, tags, kinds, op tags, declaration metadata): separates
+            Dagster's own cost for those arguments from the platform's assembly.
 
 Load it with::
 
@@ -221,4 +224,17 @@ def plain_defs() -> dg.Definitions:
             "io_manager": DuckDBPandasIOManager(database=database, schema=SCHEMA),
             MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
         },
+    )
+
+
+@dg.definitions
+def plain_args_defs() -> dg.Definitions:
+    """``plain_defs`` whose assets carry the platform's ``asset_kwargs()``; no platform assembly."""
+    plain = plain_defs()
+    tables = catalog_tables(CatalogShape.from_env())
+    return dg.Definitions(
+        assets=[platform_asset(t) for t in tables],
+        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
+        schedules=plain.schedules,
+        resources=plain.resources,
     )
