@@ -2,6 +2,7 @@
 # Concurrency limit of each compute profile's pool, stored in the instance database.
 # Run once per instance (and after changing a limit) with DAGSTER_HOME pointing at the
 # production dagster.yaml. Pools without a limit here get `concurrency.pools.default_limit`.
+#   light               local subprocesses next to run workers, no pod of their own
 #   small               many cheap pods on the standard node pool
 #   large               highmem nodes are few: keep room for training
 #   gpu                 one step per GPU node
@@ -9,6 +10,7 @@
 #   sagemaker_training  bounded by the account's SageMaker instance quota
 set -euo pipefail
 
+dagster instance concurrency set light 16
 dagster instance concurrency set small 32
 dagster instance concurrency set large 8
 dagster instance concurrency set gpu 4

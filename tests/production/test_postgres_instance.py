@@ -48,7 +48,8 @@ def test_pool_limits_script_sets_a_limit_for_every_compute_profile(deployment):
         check=True,
         capture_output=True,
     )
-    storage = deployment.instance().event_log_storage
+    instance = deployment.instance()  # the storage holds only a weak reference to its instance
+    storage = instance.event_log_storage
     limits = {name: storage.get_concurrency_info(name).slot_count for name in PROFILES}
     assert all(limit >= 1 for limit in limits.values()), limits
     assert limits["training"] < limits["small"]
