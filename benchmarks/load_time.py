@@ -5,7 +5,7 @@ reports the median wall time of each, its spread (min, quartiles, max) and the r
 medians (goal: platform / plain <= 1.1). The ratio of each interleaved pair is reported too:
 pairs run back to back, so they share the machine's load of the moment.
 
-    python -m benchmarks.load_time --tables 300 1000 --repeats 11
+    python -m benchmarks.load_time --tables 300 1000 --repeats 9 --also plain_args
 """
 
 import argparse
