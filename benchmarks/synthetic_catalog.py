@@ -8,9 +8,14 @@ measures the platform, not the models.
 
 Two flavours of the same shape:
   platform  declared with ``FeatureTable`` / ``Model`` / ``PredictionTable`` and ``asset_kwargs()``,
-            schedules from ``build_product_schedules``, warehouse IO managers of the platform;
+            assembled by ``ml_platform.assembly.assemble_definitions`` like the real code
+            location (step metrics, product schedules, alert sensors, routing executor,
+            platform IO managers);
   plain     the same assets, deps, partitions, retries, checks and one schedule per product,
             written with Dagster alone.
+  plain_args  plain, but each asset also gets the platform's per-asset Dagster arguments
+            (freshness policy, owners, tags, kinds, op tags, declaration metadata): separates
+            Dagster's own cost for those arguments from the platform's assembly.
 
 Load it with::
 
@@ -27,6 +32,7 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
+from ml_platform.assembly import assemble_definitions
 from ml_platform.declaration import (
     MODEL_IO_MANAGER_KEY,
     PARTITIONS_START,
@@ -37,8 +43,8 @@ from ml_platform.declaration import (
     Model,
     PredictionTable,
 )
-from ml_platform.resources.warehouse import SCHEMA, local_duckdb_path, warehouse_resources
-from ml_platform.schedules.product_schedules import build_product_schedules, schedule_start
+from ml_platform.resources.warehouse import SCHEMA, local_duckdb_path
+from ml_platform.schedules.product_schedules import schedule_start
 
 TIMEZONE = "Asia/Tokyo"
 FEATURE_SLO = SLO("0 5 * * *", timezone=TIMEZONE)
@@ -99,7 +105,7 @@ def product_tables(shape: CatalogShape, p: int) -> list[Table]:
                          compute=FEATURE_PROFILES[(p + i) % len(FEATURE_PROFILES)],
                          expectations=Expectations(key_columns=("user_id",))),
             deps=(features[i - 1],) if i % 3 and i else (),
-            check_row_count=False,
+            check_row_count=True,  # the platform checks every table with expectations: so does plain
         )
         for i, name in enumerate(features)
     ]
@@ -169,14 +175,10 @@ def platform_asset(table: Table) -> dg.AssetsDefinition:
 
 @dg.definitions
 def platform_defs() -> dg.Definitions:
+    """Assembled exactly like the platform's own code location (``assemble_definitions``),
+    which adds the platform's own quality checks (one check op per table with expectations)."""
     tables = catalog_tables(CatalogShape.from_env())
-    assets = [platform_asset(t) for t in tables]
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
-        schedules=build_product_schedules(assets),
-        resources=warehouse_resources("local"),
-    )
+    return assemble_definitions([platform_asset(t) for t in tables], env="local")
 
 
 def plain_asset(table: Table, partitions_def: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -219,4 +221,17 @@ def plain_defs() -> dg.Definitions:
             "io_manager": DuckDBPandasIOManager(database=database, schema=SCHEMA),
             MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
         },
+    )
+
+
+@dg.definitions
+def plain_args_defs() -> dg.Definitions:
+    """``plain_defs`` whose assets carry the platform's ``asset_kwargs()``; no platform assembly."""
+    plain = plain_defs()
+    tables = catalog_tables(CatalogShape.from_env())
+    return dg.Definitions(
+        assets=[platform_asset(t) for t in tables],
+        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
+        schedules=plain.schedules,
+        resources=plain.resources,
     )

@@ -19,8 +19,7 @@ definition metadata. Sensors, checks and the executor read it back from the asse
 with ``read_declaration``; there is no second registry.
 """
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, ClassVar, Mapping
@@ -236,9 +235,10 @@ class MLAsset:
         return kwargs
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """JSON-ready: time deltas in seconds, tuples as lists, plus the kind."""
+        data = _json_ready(self)
         data["kind"] = self.KIND
-        return json.loads(json.dumps(data, default=_timedelta_seconds))
+        return data
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> "MLAsset":
@@ -338,7 +338,15 @@ def _is_email(owner: str) -> bool:
     return bool(name) and "." in domain and " " not in owner
 
 
-def _timedelta_seconds(value):
+def _json_ready(value):
+    # What a json.dumps/json.loads round trip of ``asdict`` gives, without the round trip:
+    # asset_kwargs() runs once per asset at load, so this is on the code-location load path.
+    if is_dataclass(value):
+        return {f.name: _json_ready(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, timedelta):
         return value.total_seconds()
+    if isinstance(value, (tuple, list)):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     raise TypeError(f"cannot serialise {value!r}")

@@ -5,6 +5,8 @@ theirs on these same internal modules. Every internal import of ``ml_platform.co
 here, so a Dagster upgrade touches one file.
 """
 
+import copy
+
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
 from dagster._core.definitions.op_definition import OpDefinition
@@ -31,6 +33,7 @@ __all__ = [
     "multiple_process_executor_requirements",
     "step_attempt",
     "step_key_of",
+    "with_compute_fn",
 ]
 
 
@@ -45,3 +48,17 @@ def step_attempt(context: StepHandlerContext, step_key: str) -> int:
     """0 for the first attempt; Dagster's retries launch a new worker per attempt."""
     known_state = context.execute_step_args.known_state
     return known_state.get_retry_state().get_attempt_count(step_key) if known_state else 0
+
+
+def with_compute_fn(op: OpDefinition, compute_fn: DecoratedOpFunction) -> OpDefinition:
+    """The same op with another compute function of the same signature.
+
+    Rebuilding the op through its constructor re-resolves inputs, outputs, config and type
+    hints from scratch (most of the cost of wrapping every asset at load); with an unchanged
+    signature all of that would come out the same, so only the function is swapped on a copy.
+    """
+    if compute_fn.positional_inputs() != op.compute_fn.positional_inputs():
+        raise ValueError(f"op '{op.name}': a replacement compute function must keep the inputs of the original")
+    replaced = copy.copy(op)
+    replaced._compute_fn = compute_fn  # noqa: SLF001 - the attribute OpDefinition.compute_fn reads
+    return replaced

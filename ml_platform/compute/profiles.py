@@ -7,6 +7,7 @@ executor routes (see ``ml_platform.compute.routing_executor``). Add a profile he
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 # Tag keys the executor and sensors read back from each step / asset.
 PROFILE_TAG = "ml_platform/compute"
@@ -49,10 +50,16 @@ class ComputeProfile:
         """Step tags that carry the profile to whatever executes the step."""
         tags = {PROFILE_TAG: self.name, BACKEND_TAG: self.backend}
         if self.backend == KUBERNETES:
-            from ml_platform.compute.kubernetes import k8s_step_config  # kubernetes.py imports this module
-
-            tags[K8S_CONFIG_TAG] = json.dumps(k8s_step_config(self), sort_keys=True)
+            tags[K8S_CONFIG_TAG] = _k8s_config_json(self)
         return tags
+
+
+@lru_cache(maxsize=None)
+def _k8s_config_json(profile: ComputeProfile) -> str:
+    # One string per profile, shared by every asset of that profile (profiles are frozen).
+    from ml_platform.compute.kubernetes import k8s_step_config  # kubernetes.py imports this module
+
+    return json.dumps(k8s_step_config(profile), sort_keys=True)
 
 
 _BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition
+from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition, with_compute_fn
 
 PEAK_MEMORY_KEY = "ml_platform/peak_memory_mib"
 DURATION_KEY = "ml_platform/step_duration_s"
@@ -113,18 +113,6 @@ def with_step_metrics(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDe
 
 def _measure(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
     op: OpDefinition = assets_def.node_def  # type: ignore[assignment]
-    measured_op = OpDefinition.dagster_internal_init(
-        name=op.name,
-        ins={d.name: dg.In.from_definition(d) for d in op.input_defs},
-        outs={d.name: dg.Out.from_definition(d) for d in op.output_defs},
-        compute_fn=DecoratedOpFunction(_measured(op.compute_fn.decorated_fn)),
-        config_schema=op.config_schema,
-        description=op.description,
-        tags=op.tags,
-        required_resource_keys=op.required_resource_keys,
-        code_version=op.version,
-        retry_policy=op.retry_policy,
-        version=None,
-        pool=op.pool,
+    return dg.AssetsDefinition.dagster_internal_init(
+        **{**assets_def.get_attributes_dict(), "node_def": with_compute_fn(op, DecoratedOpFunction(_measured(op.compute_fn.decorated_fn)))}
     )
-    return dg.AssetsDefinition.dagster_internal_init(**{**assets_def.get_attributes_dict(), "node_def": measured_op})

@@ -60,3 +60,11 @@ def test_plain_flavour_has_the_same_graph_and_checks(small_catalog):
     }
     assert all("row_count" in key.name for key in plain.resolve_asset_graph().asset_check_keys)
     assert not declarations(plain.resolve_asset_graph())
+
+
+def test_plain_args_flavour_carries_the_platform_arguments_without_its_assembly(small_catalog):
+    plain_args, platform = catalog.plain_args_defs(), catalog.platform_defs()
+    dg.Definitions.validate_loadable(plain_args)
+    assert graph_edges(plain_args) == graph_edges(platform)
+    assert declarations(plain_args.resolve_asset_graph()) == declarations(platform.resolve_asset_graph())
+    assert not plain_args.sensors and platform.sensors

@@ -1,0 +1,43 @@
+"""Turns a catalog of declared assets into the platform's code location.
+
+Every catalog goes through this one path — the example products (``definitions.py``), a
+team's own products, the synthetic benchmark catalog — so what is measured and tested is
+what users load. It imports no product module.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import dagster as dg
+
+from ml_platform.alerting.sink import alert_sink_from_env
+from ml_platform.checks.quality_checks import build_quality_checks
+from ml_platform.compute.routing_executor import executor_for_env
+from ml_platform.compute.step_metrics import with_step_metrics
+from ml_platform.resources.warehouse import warehouse_resources
+from ml_platform.schedules.product_schedules import build_product_schedules
+from ml_platform.sensors.quality_alerts import data_quality_alerts
+from ml_platform.sensors.run_failure_alerts import run_failure_alerts
+from ml_platform.sensors.sensor_health import sensor_health_alerts
+from ml_platform.sensors.slo_alerts import slo_alerts_sensor
+from ml_platform.slo_report import slo_attainment_report
+
+
+def assemble_definitions(
+    assets: Iterable[dg.AssetsDefinition],
+    env: str,
+    asset_checks: Iterable[dg.AssetChecksDefinition] = (),
+    resources: Mapping[str, Any] | None = None,
+) -> dg.Definitions:
+    """Step metrics on every asset, the quality checks of every table with expectations, one
+    schedule per product, the SLO report, the alert sensors, the environment's warehouse IO
+    managers and alert sink, and the routing executor."""
+    assets = with_step_metrics(assets)
+    return dg.Definitions(
+        assets=[*assets, slo_attainment_report],
+        asset_checks=[*build_quality_checks(assets), *asset_checks],
+        schedules=build_product_schedules(assets),
+        sensors=[slo_alerts_sensor, data_quality_alerts, run_failure_alerts, sensor_health_alerts],
+        resources={**warehouse_resources(env), "alert_sink": alert_sink_from_env(), **(resources or {})},
+        executor=executor_for_env(env),
+    )
