@@ -2,8 +2,12 @@
 
 Declares N prediction tables with the real declaration API, injects a history of row counts
 for each, evaluates every table's history checks against a real (SQLite) Dagster instance,
-records the results, then ticks the data-quality alert sensor over all of them. Storage calls
-are counted by wrapping the instance's event log storage (outermost calls only).
+records the results together with the content checks' results (so every check of every table
+has an evaluation; every 10th table fails a row-count check, every 25th its score range), then
+ticks the data-quality alert sensor over all of them three times, the way the daemon would
+(cursor carried): ``cold`` (empty cursor: raises every incident), ``steady`` (nothing changed),
+``after_fixes`` (the failing checks of 50 tables pass again: resolutions). Storage calls are
+counted by wrapping the instance's event log, run and schedule storages (outermost calls only).
 
     python benchmarks/quality_checks.py [--tables 1000] [--days 8]
 
@@ -27,12 +31,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ml_platform.alerting import AlertSink  # noqa: E402
-from ml_platform.checks import sanity  # noqa: E402
+from ml_platform.checks import row_count, sanity  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks, evaluate_history  # noqa: E402
+from ml_platform.checks.verdict import PASS, Verdict  # noqa: E402
 from ml_platform.declaration import SLO, Expectations, PredictionTable  # noqa: E402
 from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
 
 DAY = "2026-03-20"
+ROW_DROP_EVERY = 10  # every 10th table loses half its rows on DAY (row_count_change fails)
+OUT_OF_RANGE_EVERY = 25  # every 25th table has scores above its range (score_range fails)
+FIXED = 50  # failing tables whose checks pass again before the third tick
 
 
 def declare(n: int) -> list[PredictionTable]:
@@ -57,13 +65,14 @@ def as_asset(declaration: PredictionTable) -> dg.AssetsDefinition:
 
 
 class StorageCalls:
-    """Counts outermost calls on the event log storage's read methods, per asset key argument."""
+    """Counts outermost calls on the storages' read methods, per asset key argument."""
 
-    def __init__(self, storage):
+    def __init__(self, *storages):
         self.total, self.by_asset, self.depth = 0, {}, 0
-        for name in dir(type(storage)):
-            if name.startswith(("get_", "fetch_", "has_", "all_")) and callable(getattr(storage, name, None)):
-                setattr(storage, name, self._wrap(getattr(storage, name)))
+        for storage in storages:
+            for name in dir(type(storage)):
+                if name.startswith(("get_", "fetch_", "has_", "all_")) and callable(getattr(storage, name, None)):
+                    setattr(storage, name, self._wrap(getattr(storage, name)))
 
     def _wrap(self, method):
         def counted(*args, **kwargs):
@@ -115,7 +124,7 @@ def main() -> None:
         for i, declaration in enumerate(declarations):
             for d in range(args.days + 1):
                 partition = (first + timedelta(days=d)).isoformat()
-                rows = 10_000 if d < args.days or i % 10 else 5_000  # every 10th table drops 50% today
+                rows = 10_000 if d < args.days or i % ROW_DROP_EVERY else 5_000
                 instance.report_runless_asset_event(
                     dg.AssetMaterialization(declaration.name, partition=partition, metadata={"dagster/partition_row_count": rows})
                 )
@@ -123,7 +132,8 @@ def main() -> None:
 
         calls = StorageCalls(instance.event_log_storage)
         durations, per_asset, failed = [], [], 0
-        for declaration in declarations:
+        content = content_verdicts(declarations[0].expectations)
+        for i, declaration in enumerate(declarations):
             key = dg.AssetKey(declaration.name)
             with calls.measuring():
                 started = time.perf_counter()
@@ -131,17 +141,7 @@ def main() -> None:
                 durations.append(time.perf_counter() - started)
                 per_asset.append(calls.total)
             failed += any(not v.passed for v in verdicts)
-            for verdict in verdicts:
-                instance.report_runless_asset_event(
-                    dg.AssetCheckEvaluation(
-                        asset_key=key,
-                        check_name=verdict.check,
-                        passed=verdict.passed,
-                        metadata=verdict.to_result(key, DAY).metadata,
-                        severity=dg.AssetCheckSeverity.ERROR,
-                        description=verdict.summary,
-                    )
-                )
+            record_verdicts(instance, key, [*verdicts, *content[i % OUT_OF_RANGE_EVERY == 0]])
         durations_ms = sorted(1000 * d for d in durations)
         out["history_check_evaluation"] = {
             "evaluations": len(durations),
@@ -154,17 +154,63 @@ def main() -> None:
         }
 
         defs = dg.Definitions(assets=assets, asset_checks=checks, sensors=[data_quality_alerts], resources={"alert_sink": _QuietSink()})
-        context = dg.build_sensor_context(instance=instance, definitions=defs, resources={"alert_sink": _QuietSink()})
+        out["alert_sensor"] = alert_sensor_ticks(instance, defs, declarations, content[False])
+    print(json.dumps(out, indent=2))
+
+
+def record_verdicts(instance: dg.DagsterInstance, key: dg.AssetKey, verdicts) -> None:
+    """Store check results as a check op would (one evaluation event per check)."""
+    for verdict in verdicts:
+        result = verdict.to_result(key, DAY)
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=verdict.check,
+                passed=verdict.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                description=verdict.summary,
+            )
+        )
+
+
+def content_verdicts(expectations) -> dict[bool, list]:
+    """The content checks' verdicts on a small top-10 table: {failing: verdicts}; the failing
+    table has scores above the declared range."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"user_id": np.repeat(np.arange(100), 10), "item_id": np.arange(1000), "score": rng.random(1000)})
+    broken = frame.assign(score=frame["score"] + 1.0)
+    return {False: sanity.assess_table(frame, expectations), True: sanity.assess_table(broken, expectations)}
+
+
+def alert_sensor_ticks(instance: dg.DagsterInstance, defs: dg.Definitions, declarations, passing_content) -> dict:
+    """Three ticks with the cursor carried between them, as the daemon would run them."""
+    graph = defs.resolve_asset_graph()
+    evaluated = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(graph.asset_check_keys))
+    out = {"check_keys": len(graph.asset_check_keys), "check_keys_evaluated": len(evaluated)}
+    calls = StorageCalls(instance.event_log_storage, instance.run_storage, instance.schedule_storage)
+    cursor = None
+    failing = [d for i, d in enumerate(declarations) if i % ROW_DROP_EVERY == 0 or i % OUT_OF_RANGE_EVERY == 0]
+    for tick in ("cold", "steady", "after_fixes"):
+        if tick == "after_fixes":
+            for declaration in failing[:FIXED]:  # their checks pass again (as after a re-run)
+                key = dg.AssetKey(declaration.name)
+                passing = [Verdict(c, PASS, "back to normal") for c in (row_count.CHANGE_CHECK, row_count.DECLINE_CHECK)]
+                record_verdicts(instance, key, [*passing, *passing_content])
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"alert_sink": _QuietSink()})
         with calls.measuring():
             started = time.perf_counter()
             result = data_quality_alerts.evaluate_tick(context)
-            tick_s = time.perf_counter() - started
-            out["sensor_tick"] = {
-                "seconds": round(tick_s, 2),
-                "storage_calls": calls.total,
-                "skip_reason": result.skip_message,
-            }
-    print(json.dumps(out, indent=2))
+            seconds = time.perf_counter() - started
+        cursor = result.cursor
+        out[tick] = {
+            "seconds": round(seconds, 2),
+            "storage_calls": calls.total,
+            "skip_reason": result.skip_message,
+            "cursor_kib": round(len(cursor or "") / 1024, 1),
+        }
+    out["tables_failing"] = len(failing)
+    return out
 
 
 def content_check_time(expectations, users: int) -> dict:

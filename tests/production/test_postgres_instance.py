@@ -2,15 +2,22 @@
 deploy/dagster.yaml, running the real code location."""
 
 import os
+import re
 import subprocess
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from ml_platform.alerting import AlertLedger, Kind
+from ml_platform.assets.propensity import PROPENSITY_SCORES, USER_FEATURES
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
-from tests.fixtures.dagster_deployment import REPO_ROOT
+from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
+from ml_platform.sensors.slo_alerts import SENSOR_NAME as SLO_SENSOR
+from ml_platform.slo_deadlines import deadline_partition, latest_deadline
+from tests.fixtures.dagster_deployment import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME
 from tests.production.conftest import SCHEDULED_PRODUCT
 
 pytestmark = pytest.mark.timeout(600)
@@ -28,6 +35,22 @@ mutation ($params: LaunchBackfillParams!) {
     ... on UnauthorizedError { message }
   }
 }"""
+SENSOR_TICKS = """
+query ($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor {
+      sensorState {
+        status
+        typeSpecificData { ... on SensorData { lastCursor } }
+        ticks(limit: 20) { status skipReason error { message } }
+      }
+    }
+    ... on PythonError { message }
+  }
+}"""
+# Never materialized in this deployment (their product has no run here): breached at their last deadline.
+ROOT_TABLE, DOWNSTREAM_TABLE = USER_FEATURES, PROPENSITY_SCORES
 
 
 def test_instance_from_deploy_config_uses_postgres_for_every_storage(deployment):
@@ -89,3 +112,49 @@ def test_seven_partition_backfill_launched_like_the_ui_completes_through_the_dae
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]}))
     assert len(runs) == len(BACKFILL_PARTITIONS)
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+
+
+def sensor_state(deployment, name: str) -> dict:
+    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": REPOSITORY_NAME, "sensorName": name}
+    sensor = deployment.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]
+    assert sensor["__typename"] == "Sensor", sensor
+    return sensor["sensorState"]
+
+
+def finished_ticks(deployment, name: str) -> list[dict]:
+    return [t for t in sensor_state(deployment, name)["ticks"] if t["status"] != "STARTED"]
+
+
+@pytest.mark.parametrize(
+    "sensor, summary",
+    [
+        (SLO_SENSOR, r"^\d+ tables: \d+ pass, \d+ warn, \d+ fail; raised \d+, resolved \d+, delivered \d+, backlog 0$"),
+        (QUALITY_SENSOR, r"^\d+ open data-quality incident\(s\); delivered \d+, backlog 0$"),
+    ],
+)
+def test_daemon_ticks_the_alert_sensor_on_postgres_without_failure(deployment, sensor, summary):
+    """Both alert sensors are RUNNING by default: the daemon ticks them with no start needed."""
+    ticks = deployment.wait_until(lambda: finished_ticks(deployment, sensor), 180, f"a finished tick of {sensor}")
+    assert sensor_state(deployment, sensor)["status"] == "RUNNING"
+    assert [t for t in ticks if t["status"] == "FAILURE"] == [], ticks
+    assert {t["status"] for t in ticks} <= {"SUCCESS", "SKIPPED"}
+    assert all(re.match(summary, t["skipReason"] or "") for t in ticks), [t["skipReason"] for t in ticks]
+
+
+def test_slo_sensor_on_postgres_raises_one_breach_per_never_materialized_table_with_its_cause(deployment):
+    deployment.wait_until(lambda: finished_ticks(deployment, SLO_SENSOR), 180, f"a finished tick of {SLO_SENSOR}")
+    now = datetime.now(timezone.utc)
+    ledger = AlertLedger.from_cursor(sensor_state(deployment, SLO_SENSOR)["typeSpecificData"]["lastCursor"])
+    breaches = {}
+    for table in (ROOT_TABLE, DOWNSTREAM_TABLE):
+        found = [a for a in ledger.open_alerts(Kind.SLO_BREACH) if a.asset == table.name]
+        assert len(found) == 1, (table.name, ledger.open_alerts())
+        breaches[table.name] = found[0]
+        # The deadline judged at the tick: the latest before now, or the one before if a deadline just passed.
+        latest = latest_deadline(table, now)
+        previous = latest_deadline(table, latest - timedelta(seconds=1))
+        assert found[0].partition in {deadline_partition(table, d) for d in (latest, previous)}
+    root, downstream = (dict(breaches[t.name].details) for t in (ROOT_TABLE, DOWNSTREAM_TABLE))
+    assert root["cause"] == "no_run" and f"{ROOT_TABLE.product}_schedule" in root["why"], root
+    assert downstream["cause"] == "upstream_late" and ROOT_TABLE.name in downstream["why"], downstream
+    assert ledger.outbox == []  # delivered: the deployment has no Slack token, so to the console sink

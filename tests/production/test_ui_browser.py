@@ -8,6 +8,7 @@ import pytest
 
 from ml_platform.declaration import PredictionTable, declarations
 from ml_platform.definitions import build_definitions
+from ml_platform.sensors.quality_alerts import latest_evaluations
 from tests.fixtures.browser import CHROMIUM, chromium_page, screenshot
 
 pytestmark = [
@@ -49,6 +50,28 @@ def test_asset_page_shows_freshness_policy_and_latest_materialization(deployment
         page.get_by_text("0 6 * * * Asia/Tokyo").first.wait_for(timeout=UI_TIMEOUT_MS)  # the declared SLO deadline
         assert page.get_by_text("Never materialized").count() == 0
         screenshot(page, "asset_related_articles_overview")
-        page.goto(f"{deployment.webserver_url}/assets/{asset}?view=checks")
+
+
+def test_asset_checks_tab_lists_the_tables_checks_and_their_passed_results(deployment):
+    asset = dg.AssetKey("related_articles")  # its checks run after it in the scheduled run of its product
+    check_keys = sorted(k for k in build_definitions("local").resolve_asset_graph().asset_check_keys if k.asset_key == asset)
+    assert {"row_count_change", "row_count_decline", "score_range", "top_k_completeness"} <= {k.name for k in check_keys}
+    instance = deployment.instance()
+    evaluations = deployment.wait_until(
+        lambda: (found := latest_evaluations(instance, check_keys)) and len(found) == len(check_keys) and found,
+        300,
+        f"every check of {asset.to_user_string()} to be evaluated",
+    )
+    assert all(e.passed for e in evaluations), [(e.check, e.summary) for e in evaluations if not e.passed]
+    with chromium_page() as page:
+        page.goto(f"{deployment.webserver_url}/assets/{asset.to_user_string()}?view=checks")
         page.get_by_role("tab", name="Checks").first.wait_for(timeout=UI_TIMEOUT_MS)
+        for key in check_keys:
+            page.get_by_text(key.name, exact=True).first.wait_for(timeout=UI_TIMEOUT_MS)
+        # The list marks each check with its latest status; the selected check shows its result.
+        page.get_by_text("Succeeded", exact=True).nth(len(check_keys) - 1).wait_for(timeout=UI_TIMEOUT_MS)
+        assert page.get_by_text("Succeeded", exact=True).count() == len(check_keys)
+        page.get_by_text("Passed", exact=True).first.wait_for(timeout=UI_TIMEOUT_MS)
+        assert page.get_by_text("Not evaluated", exact=True).count() == 0
+        assert page.get_by_text("Failed", exact=True).count() == 0
         screenshot(page, "asset_related_articles_checks")
