@@ -33,6 +33,8 @@ import pandas as pd
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from ml_platform.assembly import assemble_definitions
+from ml_platform.checks.quality_checks import HISTORY_CHECKS
+from ml_platform.checks.sanity import table_check_names
 from ml_platform.declaration import (
     MODEL_IO_MANAGER_KEY,
     PARTITIONS_START,
@@ -89,7 +91,7 @@ class Table:
 
     declaration: MLAsset
     deps: tuple[str, ...]
-    check_row_count: bool
+    has_checks: bool
 
 
 def product_tables(shape: CatalogShape, p: int) -> list[Table]:
@@ -105,7 +107,7 @@ def product_tables(shape: CatalogShape, p: int) -> list[Table]:
                          compute=FEATURE_PROFILES[(p + i) % len(FEATURE_PROFILES)],
                          expectations=Expectations(key_columns=("user_id",))),
             deps=(features[i - 1],) if i % 3 and i else (),
-            check_row_count=True,  # the platform checks every table with expectations: so does plain
+            has_checks=True,  # the platform checks every table with expectations: so does plain
         )
         for i, name in enumerate(features)
     ]
@@ -114,7 +116,7 @@ def product_tables(shape: CatalogShape, p: int) -> list[Table]:
             Model(name=model, product=product, owner=owner, slo=MODEL_SLO,
                   compute=MODEL_PROFILES[p % len(MODEL_PROFILES)], retries=1),
             deps=tuple(features),
-            check_row_count=False,
+            has_checks=False,
         )
     )
     upstream_feature = f"product_{p - 1:03d}_feature_0" if p % 3 == 2 and n_features else None
@@ -132,7 +134,7 @@ def product_tables(shape: CatalogShape, p: int) -> list[Table]:
                     expectations=Expectations(key_columns=("user_id",), score_column="score", score_range=(0.0, 1.0)),
                 ),
                 deps=deps,
-                check_row_count=True,
+                has_checks=True,
             )
         )
     return tables
@@ -157,16 +159,24 @@ def _compute(declaration: MLAsset):
     return body
 
 
-def _row_count_check(asset_name: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset_name, name=f"{asset_name}_row_count")
-    def row_count(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        records = context.instance.fetch_materializations(dg.AssetKey(asset_name), limit=1).records
+def _plain_checks(table: Table) -> dg.AssetChecksDefinition:
+    """The same checks (names, blocking, one op per table) written by hand in plain Dagster."""
+    key = dg.AssetKey(table.declaration.name)
+    names = [*HISTORY_CHECKS, *table_check_names(table.declaration.expectations)]
+
+    @dg.multi_asset_check(
+        specs=[dg.AssetCheckSpec(name, asset=key, blocking=True) for name in names],
+        name=f"{key.to_python_identifier()}_checks",
+    )
+    def checks(context: dg.AssetCheckExecutionContext):
+        records = context.instance.fetch_materializations(key, limit=1).records
         metadata = records[0].asset_materialization.metadata if records else {}
         rows = metadata.get("dagster/partition_row_count", metadata.get("dagster/row_count"))
         count = rows.value if rows is not None else 0
-        return dg.AssetCheckResult(passed=bool(count), metadata={"row_count": count})
+        for name in names:
+            yield dg.AssetCheckResult(asset_key=key, check_name=name, passed=bool(count), metadata={"row_count": count})
 
-    return row_count
+    return checks
 
 
 def platform_asset(table: Table) -> dg.AssetsDefinition:
@@ -215,7 +225,7 @@ def plain_defs() -> dg.Definitions:
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
         assets=[plain_asset(t, partitions_def) for t in tables],
-        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
+        asset_checks=[_plain_checks(t) for t in tables if t.has_checks],
         schedules=schedules,
         resources={
             "io_manager": DuckDBPandasIOManager(database=database, schema=SCHEMA),
@@ -231,7 +241,7 @@ def plain_args_defs() -> dg.Definitions:
     tables = catalog_tables(CatalogShape.from_env())
     return dg.Definitions(
         assets=[platform_asset(t) for t in tables],
-        asset_checks=[_row_count_check(t.declaration.name) for t in tables if t.check_row_count],
+        asset_checks=[_plain_checks(t) for t in tables if t.has_checks],
         schedules=plain.schedules,
         resources=plain.resources,
     )
