@@ -8,12 +8,12 @@ sensor tick stays short and the ledger decides when to try again.
 
 import http.client
 import json
-from urllib.parse import quote, urlencode
 
 import dagster as dg
 from pydantic import Field
 from slack_sdk.errors import SlackApiError
 
+from ml_platform.alerting import links
 from ml_platform.alerting.alert import Alert, DeliveryReport, Severity
 from ml_platform.alerting.ledger import DeliveryFailed
 from ml_platform.alerting.message import RenderedAlert, render
@@ -47,15 +47,13 @@ class AlertSink(dg.ConfigurableResource):
     # Deep links into the Dagster UI, for senders that fill ``Alert.link``.
 
     def run_url(self, run_id: str) -> str:
-        return f"{self._ui()}/runs/{quote(run_id)}"
+        return links.run_url(self.ui_url, run_id)
 
     def asset_url(self, asset_key: dg.AssetKey | str, partition: str | None = None) -> str:
-        path = asset_key.path if isinstance(asset_key, dg.AssetKey) else asset_key.split("/")
-        url = f"{self._ui()}/assets/{'/'.join(quote(part, safe='') for part in path)}"
-        return url + ("?" + urlencode({"view": "partitions", "partition": partition}) if partition else "")
+        return links.asset_url(self.ui_url, asset_key, partition)
 
     def sensor_url(self, sensor_name: str, location_name: str) -> str:
-        return f"{self._ui()}/locations/{quote(location_name)}/sensors/{quote(sensor_name)}"
+        return links.sensor_url(self.ui_url, sensor_name, location_name)
 
     def link_for(self, alert: Alert) -> str | None:
         """The alert's own link, else its run's page, else its asset's page."""
@@ -104,9 +102,6 @@ class AlertSink(dg.ConfigurableResource):
     def _print(self, rendered: RenderedAlert) -> None:
         dg.get_dagster_logger().warning(rendered.console)
         print(rendered.console, flush=True)
-
-    def _ui(self) -> str:
-        return self.ui_url.rstrip("/")
 
 
 class SlackDeliveryFailed(DeliveryFailed):

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import dagster as dg
 
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.links import asset_url
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
 
@@ -64,10 +65,6 @@ def latest_evaluations(instance: dg.DagsterInstance, check_keys: list[dg.AssetCh
     return found
 
 
-def check_link(ui_url: str, asset_key: dg.AssetKey) -> str:
-    return f"{ui_url.rstrip('/')}/assets/{'/'.join(asset_key.path)}?view=checks"
-
-
 def row_counts_line(evaluations: list[Evaluation]) -> str | None:
     """'2026-03-03: 7000, …, 2026-03-10: 4000 (now)' from the row_count_change metadata."""
     change = next((e for e in evaluations if e.check == CHANGE_CHECK and isinstance(e.metadata.get("history"), dict)), None)
@@ -100,7 +97,7 @@ def incident_alert(
         owner=declaration.owner,
         channel=declaration.alert_channel,
         run_id=failed[0].run_id,
-        link=check_link(ui_url, key),
+        link=asset_url(ui_url, key, view="checks"),
         details=tuple(details),
         text="\n".join(f"{e.check}: {e.summary}" for e in failed),
     )

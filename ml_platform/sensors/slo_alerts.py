@@ -30,6 +30,7 @@ import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.links import asset_url
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.sensors import slo_causes
 from ml_platform.sensors.slo_causes import Cause
@@ -302,7 +303,7 @@ def _breach_alert(state: TableState, cause: Cause, since: float, ui_url: str) ->
         channel=declaration.alert_channel,
         since=since,
         run_id=cause.run_id,
-        link=asset_link(ui_url, state.key),
+        link=asset_url(ui_url, state.key),
         details=tuple(details),
     )
 
@@ -326,7 +327,7 @@ def _warning_alert(state: TableState, cause: Cause, ui_url: str, now: datetime) 
         channel=declaration.alert_channel,
         since=now.timestamp(),
         run_id=cause.run_id,
-        link=asset_link(ui_url, state.key),
+        link=asset_url(ui_url, state.key),
         details=tuple(details),
     )
 
@@ -339,8 +340,6 @@ def _recovered_title(state: TableState, breach: Alert) -> str:
     return f"SLO recovered: {state.asset} is fresh for its {local_time(state.declaration, state.deadline)} deadline (missed {local_time(state.declaration, missed)})"
 
 
-def asset_link(ui_url: str, key: dg.AssetKey) -> str:
-    return f"{ui_url.rstrip('/')}/assets/{'/'.join(key.path)}"
 
 
 def _minutes(seconds: float) -> str:

@@ -16,6 +16,7 @@ still a breach, with cause ``materialized_late``.
 from dataclasses import dataclass
 from datetime import datetime
 
+from ml_platform.alerting.links import run_url
 from ml_platform.declaration import MLAsset
 from ml_platform.instance_reads import RunInfo
 from ml_platform.slo_deadlines import deadline_partition, local_time, window_start
@@ -51,7 +52,7 @@ def relevant_run(declaration: MLAsset, deadline: datetime, run: RunInfo | None) 
 
 
 def run_cause(declaration: MLAsset, run: RunInfo, now: float, ui_url: str, failure_message: str | None) -> Cause:
-    link = f"{ui_url.rstrip('/')}/runs/{run.run_id}"
+    link = run_url(ui_url, run.run_id)
     short = run.run_id[:8]
     if run.status in IN_PROGRESS:
         if run.started is None:
