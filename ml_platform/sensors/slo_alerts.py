@@ -281,54 +281,48 @@ def _arrived_unseen_late(ledger: AlertLedger, state: TableState) -> bool:
 
 def _breach_alert(state: TableState, cause: Cause, since: float, ui_url: str) -> Alert:
     declaration, deadline = state.declaration, state.deadline
-    details = [
-        ("deadline", local_time(declaration, deadline)),
-        ("cause", cause.kind),
-        ("why", cause.text),
-        ("window opened", local_time(declaration, utc(window_start(declaration, deadline)))),
-    ]
-    if state.partition:
-        details.append(("partition", state.partition))
+    extra = [("window opened", local_time(declaration, utc(window_start(declaration, deadline))))]
+    return _slo_alert(
+        Kind.SLO_BREACH, Severity.FATAL, state, state.partition, deadline, cause, since, ui_url,
+        title=f"SLO breach: {state.asset} missed its {local_time(declaration, deadline)} deadline — {cause.text}",
+        extra=extra,
+        trailing=[("Dagster freshness", state.dagster_state or "not evaluated")],
+    )
+
+
+def _warning_alert(state: TableState, cause: Cause, ui_url: str, now: datetime) -> Alert:
+    deadline = state.upcoming
+    minutes = int((deadline - now).total_seconds() // 60)
+    return _slo_alert(
+        Kind.SLO_WARNING, Severity.WARN, state, state.upcoming_partition, deadline, cause, now.timestamp(), ui_url,
+        title=f"SLO at risk: {state.asset} is not fresh {minutes} min before its {local_time(state.declaration, deadline)} deadline — {cause.text}",
+    )
+
+
+def _slo_alert(
+    kind: Kind, severity: Severity, state: TableState, partition: str | None, deadline: datetime, cause: Cause,
+    since: float, ui_url: str, title: str, extra=(), trailing=(),
+) -> Alert:
+    """One SLO incident per (table, deadline); details read deadline, cause, why, ..., partition, run."""
+    declaration = state.declaration
+    details = [("deadline", local_time(declaration, deadline)), ("cause", cause.kind), ("why", cause.text), *extra]
+    if partition:
+        details.append(("partition", partition))
     if cause.run_link:
         details.append(("run", cause.run_link))
-    details.append(("Dagster freshness", state.dagster_state or "not evaluated"))
     return Alert(
-        kind=Kind.SLO_BREACH,
-        severity=Severity.FATAL,
-        title=f"SLO breach: {state.asset} missed its {local_time(declaration, deadline)} deadline — {cause.text}",
+        kind=kind,
+        severity=severity,
+        title=title,
         asset=state.asset,
-        partition=state.partition,
+        partition=partition,
         incident=iso(deadline),
         owner=declaration.owner,
         channel=declaration.alert_channel,
         since=since,
         run_id=cause.run_id,
         link=asset_url(ui_url, state.key),
-        details=tuple(details),
-    )
-
-
-def _warning_alert(state: TableState, cause: Cause, ui_url: str, now: datetime) -> Alert:
-    declaration, deadline = state.declaration, state.upcoming
-    minutes = int((deadline - now).total_seconds() // 60)
-    details = [("deadline", local_time(declaration, deadline)), ("cause", cause.kind), ("why", cause.text)]
-    if state.upcoming_partition:
-        details.append(("partition", state.upcoming_partition))
-    if cause.run_link:
-        details.append(("run", cause.run_link))
-    return Alert(
-        kind=Kind.SLO_WARNING,
-        severity=Severity.WARN,
-        title=f"SLO at risk: {state.asset} is not fresh {minutes} min before its {local_time(declaration, deadline)} deadline — {cause.text}",
-        asset=state.asset,
-        partition=state.upcoming_partition,
-        incident=iso(deadline),
-        owner=declaration.owner,
-        channel=declaration.alert_channel,
-        since=now.timestamp(),
-        run_id=cause.run_id,
-        link=asset_url(ui_url, state.key),
-        details=tuple(details),
+        details=(*details, *trailing),
     )
 
 
