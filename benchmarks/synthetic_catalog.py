@@ -33,8 +33,7 @@ import pandas as pd
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from ml_platform.assembly import assemble_definitions
-from ml_platform.checks.quality_checks import HISTORY_CHECKS
-from ml_platform.checks.sanity import table_check_names
+from ml_platform.checks.quality_checks import check_names
 from ml_platform.declaration import (
     MODEL_IO_MANAGER_KEY,
     PARTITIONS_START,
@@ -162,7 +161,7 @@ def _compute(declaration: MLAsset):
 def _plain_checks(table: Table) -> dg.AssetChecksDefinition:
     """The same checks (names, blocking, one op per table) written by hand in plain Dagster."""
     key = dg.AssetKey(table.declaration.name)
-    names = [*HISTORY_CHECKS, *table_check_names(table.declaration.expectations)]
+    names = check_names(table.declaration.expectations)
 
     @dg.multi_asset_check(
         specs=[dg.AssetCheckSpec(name, asset=key, blocking=True) for name in names],

@@ -11,8 +11,7 @@ Reads of many partitions (a model's training history) are not gated partition by
 import dagster as dg
 from dagster._core.event_api import PartitionKeyFilter  # internal: the batched per-partition read needs it
 
-from ml_platform.checks.quality_checks import HISTORY_CHECKS, check_op_name
-from ml_platform.checks.sanity import table_check_names
+from ml_platform.checks.quality_checks import check_names, check_op_name
 from ml_platform.declaration import read_declaration
 
 
@@ -36,15 +35,14 @@ def check_upstream(context: dg.InputContext) -> None:
         return
     if context.op_def.name == check_op_name(context.asset_key):
         return  # the table's own checks re-read it: that is how a failed partition gets re-judged
-    names = [*HISTORY_CHECKS, *table_check_names(declaration.expectations)]
-    keys = [dg.AssetCheckKey(context.asset_key, name) for name in names]
+    keys = [dg.AssetCheckKey(context.asset_key, name) for name in check_names(declaration.expectations)]
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
         keys, partition_filter=PartitionKeyFilter(key=partition)
     )
     failed = sorted(
         key.name
         for key, record in latest.items()
-        if (evaluation := record.evaluation) is not None
+        if isinstance(evaluation := record.evaluation, dg.AssetCheckEvaluation)  # not a planned (running) one
         and not evaluation.passed
         and evaluation.severity == dg.AssetCheckSeverity.ERROR
     )

@@ -24,7 +24,7 @@ import pandas as pd
 from ml_platform.checks import row_count, sanity
 from ml_platform.checks.verdict import Verdict
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, read_declaration
+from ml_platform.declaration import MLAsset, declared_specs
 
 HISTORY_CHECKS = (row_count.CHANGE_CHECK, row_count.DECLINE_CHECK, sanity.SCHEMA_CHECK)
 SCHEMA_KEYS = ("dagster/column_schema", "dataframe_columns")
@@ -33,14 +33,7 @@ REMATERIALIZATIONS = 3  # records fetched per partition looked at, to survive re
 
 def build_quality_checks(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetChecksDefinition]:
     """History and content checks for every declared asset that has expectations."""
-    checks = []
-    for item in assets:
-        for spec in getattr(item, "specs", [item]):  # an AssetsDefinition or an AssetSpec
-            declaration = read_declaration(spec.metadata)
-            if declaration is None or declaration.expectations is None:
-                continue
-            checks.append(quality_checks(spec.key, declaration))
-    return checks
+    return [quality_checks(key, d) for key, d in declared_specs(assets).items() if d.expectations is not None]
 
 
 def _specs(key: dg.AssetKey, declaration: MLAsset, names: Sequence[str]) -> list[dg.AssetCheckSpec]:
@@ -50,6 +43,11 @@ def _specs(key: dg.AssetKey, declaration: MLAsset, names: Sequence[str]) -> list
             dg.AssetCheckSpec(name, asset=key, blocking=True, partitions_def=declaration.partitions_def, description=DESCRIPTIONS[name])
             for name in names
         ]
+
+
+def check_names(expectations) -> list[str]:
+    """Every check a table with these expectations gets, in evaluation order."""
+    return [*HISTORY_CHECKS, *sanity.table_check_names(expectations)]
 
 
 def check_op_name(key: dg.AssetKey) -> str:
@@ -63,7 +61,7 @@ def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefi
     partitions_def = declaration.partitions_def
 
     @dg.multi_asset_check(
-        specs=_specs(key, declaration, [*HISTORY_CHECKS, *sanity.table_check_names(expectations)]),
+        specs=_specs(key, declaration, check_names(expectations)),
         name=check_op_name(key),
         description=f"Row-count history, column schema and prediction sanity of {key.to_user_string()}.",
         ins={"table": dg.AssetIn(key)},
