@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ml_platform import cron
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import PRODUCT_TAG, MLAsset, declarations
 
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -77,7 +77,7 @@ def run_product(
             partition_key=partition,
             instance=instance,
             run_config=QUIET_RUN_CONFIG,
-            tags={"ml_platform/product": product, **(tags or {})},
+            tags={PRODUCT_TAG: product, **(tags or {})},
             raise_on_error=False,
         )
     )

@@ -22,7 +22,7 @@ with ``read_declaration``; there is no second registry.
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
@@ -258,11 +258,12 @@ class MLAsset:
                     "row_count": RowCountPolicy(**expectations["row_count"]),
                 }
             )
+        names = _field_names(cls)
         return cls(
             slo=SLO(**slo),
             expectations=expectations,
             retry_delay=timedelta(seconds=data.pop("retry_delay")),
-            **{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}},
+            **{k: v for k, v in data.items() if k in names},
         )
 
 
@@ -311,6 +312,11 @@ class Model(MLAsset):
         return found
 
 
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 _KINDS: dict[str, type[MLAsset]] = {c.KIND: c for c in (PredictionTable, FeatureTable, Model)}
 
 
@@ -331,6 +337,16 @@ def declarations(asset_graph) -> dict[dg.AssetKey, MLAsset]:
         if declaration is not None:
             found[node.key] = declaration
     return found
+
+
+def declared_specs(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> dict[dg.AssetKey, MLAsset]:
+    """Every declared asset among assets definitions or specs (before Definitions exist)."""
+    return {
+        spec.key: declaration
+        for item in assets
+        for spec in getattr(item, "specs", [item])
+        if (declaration := read_declaration(spec.metadata)) is not None
+    }
 
 
 def _is_email(owner: str) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # internal: see docstring
 
+from ml_platform.alerting.failure_content import root_cause
 from ml_platform.slo_deadlines import Materialization
 
 PAGE = 10_000
@@ -39,8 +40,6 @@ def materializations_since(
                     asset=record.asset_key.to_user_string(),
                     timestamp=record.timestamp,
                     partition=event.partition if event else None,
-                    storage_id=record.storage_id,
-                    run_id=record.run_id or None,
                 )
             )
         if records:
@@ -113,10 +112,8 @@ def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None
         event = entry.dagster_event
         if event and event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
-            while error is not None and error.cause is not None:
-                error = error.cause
             if error is not None:
-                return error.message.strip()
+                return root_cause(error).message.strip()
     for entry in events:
         if entry.dagster_event and entry.dagster_event.message:
             return entry.dagster_event.message

@@ -26,8 +26,6 @@ class Materialization:
     asset: str  # asset key as "a/b"
     timestamp: float
     partition: str | None
-    storage_id: int = 0
-    run_id: str | None = None
 
 
 def latest_deadline(declaration: MLAsset, now: datetime) -> datetime:

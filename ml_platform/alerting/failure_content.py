@@ -24,9 +24,9 @@ def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
     return error
 
 
-def summarize(error: SerializableErrorInfo, lines: int = TRACEBACK_LINES) -> FailureSummary:
+def summarize(error: SerializableErrorInfo) -> FailureSummary:
     root = root_cause(error)
     message = root.message.strip() or (root.cls_name or "error")
     frames = "".join(root.stack).rstrip().splitlines()
-    tail = "\n".join([*frames[-lines:], message])
+    tail = "\n".join([*frames[-TRACEBACK_LINES:], message])
     return FailureSummary(headline=message.splitlines()[0][:300], traceback_tail=tail)

@@ -51,14 +51,14 @@ def recommend(asset: str, profile: ComputeProfile, peaks_mib: Sequence[float], m
         (p for p in catalog.values() if p.backend == profile.backend and p.gpu >= profile.gpu and p.memory_bytes >= needed * MIB),
         key=lambda p: (p.memory_bytes, p.gpu),
     )
-    best = candidates[0].name if candidates else None
+    best = candidates[0] if candidates else None
     if profile.memory_bytes < needed * MIB:
         verdict = UNDER
-    elif best is not None and PROFILES[best].memory_bytes < profile.memory_bytes:
+    elif best is not None and best.memory_bytes < profile.memory_bytes:
         verdict = OVER
     else:
         verdict = OK
-    return Recommendation(asset, profile.name, len(peaks_mib), round(peak, 1), round(needed, 1), best, verdict)
+    return Recommendation(asset, profile.name, len(peaks_mib), round(peak, 1), round(needed, 1), best.name if best else None, verdict)
 
 
 def peak_history(instance: dg.DagsterInstance, key: dg.AssetKey, history: int) -> list[float]:

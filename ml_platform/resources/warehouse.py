@@ -23,6 +23,7 @@ from dagster_gcp_pandas import BigQueryPandasIOManager
 from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
 
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+from ml_platform.declaration import MODEL_IO_MANAGER_KEY
 
 SCHEMA = "ml_platform"
 DEFAULT_HOME = ".ml_platform"
@@ -124,7 +125,7 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         return {
             "io_manager": SafeDuckDBPandasIOManager(database=database, schema=SCHEMA),
-            "model_io_manager": dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
+            MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
         }
     if env == "production":
         # Resolved when a run starts, so loading the code location needs no GCP access.
@@ -134,7 +135,7 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
                 dataset=dg.EnvVar("ML_PLATFORM_BIGQUERY_DATASET"),
                 location=dg.EnvVar("ML_PLATFORM_GCP_LOCATION"),
             ),
-            "model_io_manager": GCSPickleIOManager(
+            MODEL_IO_MANAGER_KEY: GCSPickleIOManager(
                 gcs=GCSResource(project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT")),
                 gcs_bucket=dg.EnvVar("ML_PLATFORM_MODEL_BUCKET"),
                 gcs_prefix="ml_platform/models",

@@ -13,18 +13,9 @@ import dagster as dg
 
 from ml_platform import cron
 from ml_platform.compute.run_limits import run_limit_tags
-from ml_platform.declaration import DeclarationError, MLAsset, read_declaration
+from ml_platform.declaration import PRODUCT_TAG, DeclarationError, MLAsset, declared_specs
 
 HORIZON = timedelta(days=1)
-
-
-def declared_specs(assets: list[dg.AssetsDefinition]) -> dict[dg.AssetKey, MLAsset]:
-    return {
-        spec.key: declaration
-        for assets_def in assets
-        for spec in assets_def.specs
-        if (declaration := read_declaration(spec.metadata)) is not None
-    }
 
 
 def build_product_schedules(assets: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
@@ -54,8 +45,9 @@ def _product_schedule(product: str, members: dict[dg.AssetKey, MLAsset]) -> dg.S
     daily = {key: d for key, d in members.items() if d.slo.is_daily and d.partition_column}
     if not daily:
         raise DeclarationError(f"product '{product}': no daily-partitioned asset with a daily 'M H * * *' deadline to schedule from")
-    hour, minute = min(schedule_start(d) for d in daily.values())
-    first_deadline = min(daily.values(), key=schedule_start).slo.deadline_cron
+    first = min(daily.values(), key=schedule_start)
+    hour, minute = schedule_start(first)
+    first_deadline = first.slo.deadline_cron
 
     @dg.schedule(
         name=f"{product}_schedule",
@@ -64,7 +56,7 @@ def _product_schedule(product: str, members: dict[dg.AssetKey, MLAsset]) -> dg.S
         target=dg.AssetSelection.assets(*members),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Materializes {product} before its SLO deadlines ({timezone}).",
-        tags={"ml_platform/product": product},
+        tags={PRODUCT_TAG: product},
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         now = context.scheduled_execution_time
