@@ -1,9 +1,9 @@
-"""Batched reads of the Dagster instance for SLO evaluation.
+"""Batched reads of the Dagster instance for the platform's sensors.
 
 Each function is one storage query (or one per page of ``PAGE`` rows) over every asset at
 once, so the SLO sensor's storage calls per tick do not grow with the number of tables.
-Schedule states need Dagster's internal instigator types: they are imported here and nowhere
-else.
+Schedule and sensor states need Dagster's internal instigator types: they are imported here and
+nowhere else.
 """
 
 from dataclasses import dataclass
@@ -118,3 +118,8 @@ def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None
         if entry.dagster_event and entry.dagster_event.message:
             return entry.dagster_event.message
     return None
+
+
+def sensor_states(instance: dg.DagsterInstance) -> list:
+    """Every sensor's stored state (filtered in storage: one query)."""
+    return list(instance.all_instigator_state(instigator_type=InstigatorType.SENSOR))

@@ -12,12 +12,13 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sink import tick_summary
 
-# Tick and instigator statuses compared by value: their enums live in dagster._core.scheduler.
-FAILED, IN_PROGRESS, SENSOR = "FAILURE", "STARTED", "SENSOR"
+# Tick statuses compared by value: their enum lives in dagster._core.scheduler.
+FAILED, IN_PROGRESS = "FAILURE", "STARTED"
 
 
 def build_sensor_health_sensor(
@@ -53,9 +54,8 @@ def _latest_ticks(context: dg.SensorEvaluationContext, location: str | None) -> 
     names = {sensor.name for sensor in context.repository_def.sensor_defs}
     states = [
         state
-        for state in context.instance.all_instigator_state()
-        if state.instigator_type.value == SENSOR
-        and state.name in names
+        for state in instance_reads.sensor_states(context.instance)
+        if state.name in names
         and (location is None or state.origin.repository_origin.code_location_origin.location_name == location)
     ]
     # Two per sensor: the newest may be a tick still in progress (e.g. this sensor's own).
