@@ -32,6 +32,7 @@ from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.declaration import MLAsset, declarations
+from ml_platform.schedules.cross_product_launch import SENSOR_NAME as LAUNCH_SENSOR
 from ml_platform.sensors import slo_causes
 from ml_platform.sensors.slo_causes import Cause
 from ml_platform.slo_deadlines import (
@@ -191,24 +192,27 @@ class _Causes:
     def find(self, state: TableState, deadline: datetime) -> Cause:
         blocking = (FAIL,) if deadline == state.deadline else (FAIL, WARN)
         late_parents = [
-            parent.to_user_string()
+            self.states[parent.to_user_string()]
             for parent in sorted(self.asset_graph.get(state.key).parent_keys)
             if parent.to_user_string() in self.states and self.states[parent.to_user_string()].state in blocking
         ]
-        upstream = slo_causes.upstream_cause(late_parents)
+        upstream = slo_causes.upstream_cause([(p.asset, self.find(p, p.deadline if p.state == FAIL else p.upcoming)) for p in late_parents])
         if upstream is not None:
             return upstream
         run = slo_causes.relevant_run(state.declaration, deadline, self.runs().get(state.asset))
         if run is not None:
             message = self.failure_message(run.run_id) if run.status in slo_causes.FAILED else None
             return slo_causes.run_cause(state.declaration, run, self.now.timestamp(), self.ui_url, message)
+        if self.asset_graph.get(state.key).automation_condition is not None:
+            return slo_causes.no_run_cause(state.declaration, deadline, None, False, launcher=LAUNCH_SENSOR)
         schedule = f"{state.declaration.product}_schedule"
         schedule = schedule if schedule in self.schedule_names else None
         return slo_causes.no_run_cause(state.declaration, deadline, schedule, schedule in self.stopped() if schedule else False)
 
     def runs(self) -> dict[str, instance_reads.RunInfo]:
         if self._runs is None:
-            self._runs = instance_reads.last_planned_runs(self.instance, [s.key for s in self.needy])
+            # every late table, not only the needy ones: a cause may name an upstream's run
+            self._runs = instance_reads.last_planned_runs(self.instance, [s.key for s in self.states.values() if s.state != PASS])
         return self._runs
 
     def stopped(self) -> set[str]:

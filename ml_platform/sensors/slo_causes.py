@@ -2,7 +2,8 @@
 
 Checked in this order, the first that applies wins:
 
-1. ``upstream_late``: a declared parent asset is itself failing (or at risk) — name it;
+1. ``upstream_late``: a declared parent asset is itself failing (or at risk) — name it and
+   its own cause (found the same way, up the chain), linking the run it names;
 2. ``run_in_progress``: the newest run for this table's deadline is queued or running;
 3. ``run_failed``: the newest run failed or was canceled — its root error and a link;
 4. ``run_succeeded``: the newest run succeeded without materializing the deadline's partition;
@@ -33,11 +34,20 @@ class Cause:
     run_link: str | None = None
 
 
-def upstream_cause(late_parents: list[str]) -> Cause | None:
+def upstream_cause(late_parents: list[tuple[str, Cause]]) -> Cause | None:
+    """``late_parents``: each late parent with its own cause."""
     if not late_parents:
         return None
-    names = ", ".join(late_parents)
-    return Cause("upstream_late", f"upstream {'table' if len(late_parents) == 1 else 'tables'} {names} {'is' if len(late_parents) == 1 else 'are'} late too")
+    one = len(late_parents) == 1
+    names = ", ".join(name for name, _ in late_parents)
+    why = "; ".join(f"{name}: {cause.kind}, {cause.text}" for name, cause in late_parents)
+    linked = next((cause for _, cause in late_parents if cause.run_link), None)
+    return Cause(
+        "upstream_late",
+        f"upstream {'table' if one else 'tables'} {names} {'is' if one else 'are'} late too — {why}",
+        linked.run_id if linked else None,
+        linked.run_link if linked else None,
+    )
 
 
 def relevant_run(declaration: MLAsset, deadline: datetime, run: RunInfo | None) -> RunInfo | None:
@@ -80,9 +90,12 @@ def late_arrival_cause(declaration: MLAsset, deadline: datetime, fresh_at: float
     return Cause("materialized_late", f"materialized at {local_time(declaration, fresh_at)}, {late} after the deadline")
 
 
-def no_run_cause(declaration: MLAsset, deadline: datetime, schedule: str | None, stopped: bool) -> Cause:
+def no_run_cause(declaration: MLAsset, deadline: datetime, schedule: str | None, stopped: bool, launcher: str | None = None) -> Cause:
+    """``launcher``: the sensor that launches the table on data (instead of a schedule), if any."""
     opened = local_time(declaration, window_start(declaration, deadline))
-    if schedule is None:
+    if launcher is not None:
+        tail = f"; sensor {launcher} launches it once its inputs for the date are materialized and their blocking checks passed"
+    elif schedule is None:
         tail = "; no schedule targets it"
     elif stopped:
         tail = f"; schedule {schedule} is stopped"

@@ -21,7 +21,9 @@ from ml_platform.assets.article_recs import INTERACTIONS as INTERACTIONS_DECLARA
 from ml_platform.assets.article_recs import RECOMMENDATIONS
 from ml_platform.assets.related_content import RELATED_ARTICLES
 from ml_platform.checks.quality_checks import check_names
-from ml_platform.schedules.cross_product_launch import SENSOR_NAME, data_launched
+from ml_platform.declaration import SLO, Expectations, Model, PredictionTable
+from ml_platform.schedules.cross_product_launch import SENSOR_NAME, data_launched, with_launch_conditions
+from ml_platform.schedules.product_schedules import build_product_schedules
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 TODAY = "2026-03-10"
@@ -203,3 +205,33 @@ def test_a_new_day_launches_only_the_new_date(ticks, upstream):
     upstream.materialize(RELATED, tomorrow)
     upstream.checks(RELATED, RELATED_ARTICLES, tomorrow)
     assert ticks.tick(at("04:30", tomorrow)) == {RECOMMENDATIONS.name: {tomorrow}}
+
+
+def test_a_chain_behind_a_cross_product_read_is_launched_on_data_but_a_model_keeps_its_schedule():
+    def declared(name, product, kind=PredictionTable, deps=()):
+        extra = {"expectations": Expectations(key_columns=("id",))} if kind is PredictionTable else {}
+        spec = kind(name=name, product=product, owner="team:t", slo=SLO("0 8 * * 1" if kind is Model else "0 8 * * *"), compute="small", **extra)
+
+        @dg.asset(**spec.asset_kwargs(), deps=list(deps))
+        def _asset():
+            return None
+
+        return _asset
+
+    assets = [
+        declared("source", "a"),
+        declared("reads_source", "b", deps=["source"]),
+        declared("reads_reader", "b", deps=["reads_source"]),  # same product, behind a cross-product read
+        declared("own_only", "b"),
+        declared("model_on_source", "b", kind=Model, deps=["source"]),  # reads history: stays on the clock
+    ]
+    assert data_launched(assets) == {dg.AssetKey("reads_source"), dg.AssetKey("reads_reader")}
+    launched = with_launch_conditions(assets)
+    defs = dg.Definitions(
+        assets=launched, schedules=build_product_schedules(launched), resources={"model_io_manager": dg.FilesystemIOManager()}
+    )
+    assert {s.name for s in defs.schedules} == {"a_schedule", "b_schedule"}
+    monday = datetime(2026, 3, 9, 6, tzinfo=ZoneInfo("UTC"))  # the model is due
+    context = dg.build_schedule_context(scheduled_execution_time=monday, repository_def=defs.get_repository_def())
+    [request] = defs.resolve_schedule_def("b_schedule").evaluate_tick(context).run_requests
+    assert set(request.asset_selection) == {dg.AssetKey("own_only"), dg.AssetKey("model_on_source")}

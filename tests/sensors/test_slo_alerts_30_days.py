@@ -28,6 +28,7 @@ NEVER = "never"  # no run at all
 SLOW = "slow"  # a run starts at 06:30 and materializes at 09:00
 STUCK = "stuck"  # a run starts at 06:30 and hangs
 OLD_BACKFILL = "old_backfill"  # only the partition of ten days earlier is materialized, at 07:00
+AFTER_LATE_UPSTREAM = "after_late_upstream"  # launched on data once its late upstream landed: materialized at 10:20
 
 SCRIPT = [
     ("2026-03-03", "table_01", LATE),
@@ -47,6 +48,10 @@ SCRIPT = [
     ("2026-03-16", "table_16", NEVER),  # a second missed deadline: a new breach
     ("2026-03-16", "weekly_model", LATE),
     ("2026-03-16", "table_13", LATE),
+    ("2026-03-18", "features", LATE),  # another product's table, hours late: its consumers wait
+    ("2026-03-18", "table_10", AFTER_LATE_UPSTREAM),
+    ("2026-03-18", "table_11", AFTER_LATE_UPSTREAM),
+    ("2026-03-18", "table_12", AFTER_LATE_UPSTREAM),
     ("2026-03-20", "table_20", LATE),
     ("2026-03-22", "table_04", FAILED),
     ("2026-03-25", "table_22", LATE_BETWEEN_TICKS),
@@ -86,6 +91,14 @@ EXPECTED = [
     ("03-16 12:00", "resolved", "table_13", "2026-03-16", ""),
     ("03-16 12:00", "resolved", "weekly_model", "2026-03-16", ""),
     ("03-17 08:10", "resolved", "table_16", "2026-03-16", ""),
+    ("03-18 06:30", "breach", "features", "2026-03-18", "no_run"),
+    ("03-18 08:10", "breach", "table_10", "2026-03-18", "upstream_late"),
+    ("03-18 08:10", "breach", "table_11", "2026-03-18", "upstream_late"),
+    ("03-18 08:10", "breach", "table_12", "2026-03-18", "upstream_late"),
+    ("03-18 12:00", "resolved", "features", "2026-03-18", ""),
+    ("03-18 12:00", "resolved", "table_10", "2026-03-18", ""),
+    ("03-18 12:00", "resolved", "table_11", "2026-03-18", ""),
+    ("03-18 12:00", "resolved", "table_12", "2026-03-18", ""),
     ("03-20 08:10", "breach", "table_20", "2026-03-20", "no_run"),
     ("03-20 12:00", "resolved", "table_20", "2026-03-20", ""),
     ("03-22 07:45", "warning", "table_04", "2026-03-22", "run_failed"),
@@ -113,8 +126,8 @@ def play_day(sim: Simulation, day: str, outcomes: dict[str, str]) -> None:
         partition = None if asset == "weekly_model" else day
         if outcome is None:
             events += [(t, 1, lambda t=t, a=a, p=p: sim.materialize(tokyo(day, t), a, p)) for t, a, p in on_time(asset, day)]
-        elif outcome in (LATE, LATE_BETWEEN_TICKS):
-            at = {LATE: "09:00" if asset == "weekly_model" else "10:00", LATE_BETWEEN_TICKS: "08:05"}[outcome]
+        elif outcome in (LATE, LATE_BETWEEN_TICKS, AFTER_LATE_UPSTREAM):
+            at = {LATE: "09:00" if asset == "weekly_model" else "10:00", LATE_BETWEEN_TICKS: "08:05", AFTER_LATE_UPSTREAM: "10:20"}[outcome]
             events.append((at, 1, lambda at=at, a=asset, p=partition: sim.materialize(tokyo(day, at), a, p)))
         elif outcome in (FAILED, FAILED_RETRIED):
             events.append(("06:40", 1, lambda a=asset, p=partition: sim.fail_run(tokyo(day, "06:40"), ASSET_DEFS[a], p)))
@@ -228,6 +241,18 @@ def test_alert_goes_to_the_tables_own_channel_and_names_the_upstream(simulated):
     assert "weekly_model" in dict(table_13.details)["why"]
     stuck = next(s.alert for s in sim.sent if s.alert.asset == "table_09")
     assert "started at 2026-03-10 06:30 JST, running for 1h40m" in dict(stuck.details)["why"]
+
+
+def test_consumer_of_a_late_product_breaches_once_naming_the_upstream_and_its_cause(simulated):
+    sim, _, _ = simulated
+    incident = "2026-03-18T08:00:00+09:00"
+    for table in sorted(slo_catalog.ON_FEATURES):
+        alerts = [s.alert for s in sim.sent if s.alert.asset == table and s.alert.incident == incident]
+        assert [a.resolved for a in alerts] == [False, True]  # one breach, one resolution once it landed
+        why = dict(alerts[0].details)["why"]
+        assert why.startswith("upstream table features is late too — features: no_run, no run started")
+        assert "schedule feeds_schedule is running but started no run for it" in why  # the upstream's own cause
+        assert alerts[1].title.startswith(f"SLO recovered: {table} materialized at 2026-03-18 10:20 JST")
 
 
 def test_report_numbers_match_the_scripted_history(simulated):
