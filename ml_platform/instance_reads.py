@@ -3,7 +3,8 @@
 Each function is one storage query (or one per page of ``PAGE`` rows) over every asset at
 once, so the SLO sensor's storage calls per tick do not grow with the number of tables.
 Schedule and sensor states need Dagster's internal instigator types: they are imported here and
-nowhere else.
+nowhere else. The instance's key-value store (``daemon_cursor_storage``, where Dagster's own
+daemons keep their cursors) holds state written rarely, outside the per-tick sensor cursor.
 """
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # internal: see docstring
 
 from ml_platform.alerting.failure_content import root_cause
+from ml_platform.compute.step_metrics import DURATION_KEY
 from ml_platform.slo_deadlines import Materialization
 
 PAGE = 10_000
@@ -35,11 +37,13 @@ def materializations_since(
         )
         for record in records:
             event = record.event_log_entry.dagster_event
+            duration = record.asset_materialization.metadata.get(DURATION_KEY) if record.asset_materialization else None
             found.append(
                 Materialization(
                     asset=record.asset_key.to_user_string(),
                     timestamp=record.timestamp,
                     partition=event.partition if event else None,
+                    duration=float(duration.value) if duration is not None else None,
                 )
             )
         if records:
@@ -118,6 +122,15 @@ def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None
         if entry.dagster_event and entry.dagster_event.message:
             return entry.dagster_event.message
     return None
+
+
+def stored_value(instance: dg.DagsterInstance, key: str) -> str | None:
+    """A value kept in the instance's key-value store (written rarely, read once per tick)."""
+    return instance.daemon_cursor_storage.get_cursor_values({key}).get(key)
+
+
+def store_value(instance: dg.DagsterInstance, key: str, value: str) -> None:
+    instance.daemon_cursor_storage.set_cursor_values({key: value})
 
 
 def sensor_states(instance: dg.DagsterInstance) -> list:

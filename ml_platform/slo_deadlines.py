@@ -26,6 +26,7 @@ class Materialization:
     asset: str  # asset key as "a/b"
     timestamp: float
     partition: str | None
+    duration: float | None = None  # the step's compute time, when recorded (compute.step_metrics)
 
 
 def latest_deadline(declaration: MLAsset, now: datetime) -> datetime:

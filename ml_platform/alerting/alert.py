@@ -14,6 +14,7 @@ class Severity(str, Enum):
 class Kind(str, Enum):
     SLO_BREACH = "slo_breach"
     SLO_WARNING = "slo_warning"
+    SLO_AT_RISK = "slo_at_risk"  # predicted to miss the deadline, or drifting toward it
     RUN_FAILURE = "run_failure"
     DATA_QUALITY = "data_quality"
     SENSOR_FAILURE = "sensor_failure"

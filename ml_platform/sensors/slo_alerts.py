@@ -23,6 +23,7 @@ once across ticks, restarts and sink outages.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +35,7 @@ from ml_platform.alerting.links import asset_url
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.schedules.cross_product_launch import SENSOR_NAME as LAUNCH_SENSOR
 from ml_platform.sensors import slo_causes
+from ml_platform.sensors.slo_at_risk_alerts import AtRisk
 from ml_platform.sensors.slo_causes import Cause
 from ml_platform.slo_deadlines import (
     Materialization,
@@ -99,9 +101,14 @@ def evaluate_slo_tick(
     states = _judge(instance, declared, ledger, now)
     needy = [s for s in states.values() if _needs_alert(ledger, s)]
     causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
+    risk = AtRisk(instance, asset_graph, states, now)
+    if risk.watched:
+        causes.watched |= risk.watched
+        risk.refine(causes.runs())
     result = TickResult(cursor="", states=states)
     for state in states.values():
         _transition(ledger, state, causes, sink.ui_url, result)
+        risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
     report = ledger.deliver(sink, now.timestamp())
     counts = {s: sum(1 for t in states.values() if t.state == s) for s in (PASS, WARN, FAIL)}
     result.summary = (
@@ -185,6 +192,7 @@ class _Causes:
     def __init__(self, instance, asset_graph, states: dict[str, TableState], needy: list[TableState], now: datetime, ui_url: str, schedule_names):
         self.instance, self.asset_graph, self.states, self.needy = instance, asset_graph, states, needy
         self.now, self.ui_url, self.schedule_names = now, ui_url, set(schedule_names)
+        self.watched: set[str] = set()  # other tables whose runs are needed (at-risk predictions)
         self._runs: dict[str, instance_reads.RunInfo] | None = None
         self._stopped: set[str] | None = None
         self._errors: dict[str, str | None] = {}
@@ -212,7 +220,8 @@ class _Causes:
     def runs(self) -> dict[str, instance_reads.RunInfo]:
         if self._runs is None:
             # every late table, not only the needy ones: a cause may name an upstream's run
-            self._runs = instance_reads.last_planned_runs(self.instance, [s.key for s in self.states.values() if s.state != PASS])
+            keys = [s.key for s in self.states.values() if s.state != PASS or s.asset in self.watched]
+            self._runs = instance_reads.last_planned_runs(self.instance, keys)
         return self._runs
 
     def stopped(self) -> set[str]:
@@ -264,7 +273,8 @@ def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url:
         result.resolved.append(breach.key)
     if state.state == WARN:
         incident = iso(state.upcoming)
-        if any(a.incident == incident for a in warnings):
+        at_risk = [a for a in ledger.open.values() if a.asset == state.asset and a.kind == Kind.SLO_AT_RISK]
+        if any(a.incident == incident for a in warnings + at_risk):  # already warned, by prediction or margin
             return
         alert = _warning_alert(state, causes.find(state, state.upcoming), ui_url, causes.now)
         ledger.raise_alert(alert)
