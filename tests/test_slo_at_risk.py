@@ -1,0 +1,75 @@
+"""Predictions and drift, as pure functions over durations and completion times."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ml_platform.declaration import SLO, Expectations, PredictionTable
+from ml_platform.slo_at_risk import Predictor, at_risk, build_history, detect_drift, p90
+from ml_platform.slo_deadlines import Materialization
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+TABLE = PredictionTable(
+    name="t", product="p", owner="team:p", slo=SLO("0 8 * * *", timezone="Asia/Tokyo"), compute="small",
+    expectations=Expectations(key_columns=("id",)),
+)
+
+
+def at(day: str, hhmm: str) -> float:
+    return datetime.fromisoformat(f"{day}T{hhmm}").replace(tzinfo=TOKYO).timestamp()
+
+
+def test_p90_is_the_nearest_rank():
+    assert p90([10, 20, 30, 40, 50, 60, 70, 80, 90, 100]) == 90
+    assert p90([5]) == 5 and p90([]) is None
+
+
+def test_prediction_follows_the_slowest_unfinished_upstream():
+    now = at("2026-03-10", "06:30")
+    parents = {"recs": ["related", "interactions"], "related": ["texts"], "interactions": [], "texts": []}
+    landed = {"interactions": True, "texts": False, "related": False}
+    p90s = {"recs": 1200, "related": 2400, "texts": 600, "interactions": 300}
+    predictor = Predictor(now, p90s, parents.__getitem__, lambda asset, _: landed[asset])
+    prediction = predictor.predict("recs", "2026-03-10")
+    assert [s.asset for s in prediction.path] == ["texts", "related", "recs"]
+    assert prediction.finish == now + 600 + 2400 + 1200  # 07:40
+    deadline = datetime.fromtimestamp(at("2026-03-10", "08:00"), TOKYO)
+    assert not at_risk(prediction, deadline)  # 07:40 is before 08:00 minus the margin
+    assert at_risk(prediction, deadline - timedelta(minutes=15))
+
+
+def test_a_running_run_counts_from_its_start_and_an_overdue_one_from_now():
+    now = at("2026-03-10", "07:30")
+    predictor = Predictor(now, {"t": 1800}, lambda _: [], lambda *_: True, started={"t": at("2026-03-10", "07:10")})
+    assert predictor.predict("t", "2026-03-10").finish == at("2026-03-10", "07:40")
+    overdue = Predictor(now, {"t": 600}, lambda _: [], lambda *_: True, started={"t": at("2026-03-10", "06:00")})
+    assert overdue.predict("t", "2026-03-10").finish == now
+
+
+def test_no_recorded_duration_no_prediction():
+    assert Predictor(0.0, {}, lambda _: [], lambda *_: True).predict("t", None) is None
+
+
+def test_drift_warns_days_ahead_and_ignores_flat_noise_and_one_late_day():
+    rising = [(day, -60 + 4 * day) for day in range(14)]  # 07:00, 07:04, ... 07:52 for an 08:00 deadline
+    drift = detect_drift(rising)
+    assert drift is not None and drift.slope_minutes == 4 and drift.crosses_in_days == 2
+    assert detect_drift([(day, -60 + (day % 3)) for day in range(14)]) is None  # noise
+    one_late = [(day, 120 if day == 12 else -60) for day in range(14)]
+    assert detect_drift(one_late) is None
+    assert detect_drift([(day, -60 + 4 * day) for day in range(6)]) is None  # too few days
+    assert detect_drift([(day, -120 + 2 * day) for day in range(14)]) is None  # crosses in more than a week
+    assert detect_drift([(day, -50 + 5 * day) for day in range(14)]) is None  # already late: the breach path has it
+
+
+def test_history_takes_the_last_durations_and_each_deadlines_first_landing():
+    now = datetime(2026, 3, 20, 12, tzinfo=TOKYO)
+    found = []
+    for i in range(14):
+        day = (now.date() - timedelta(days=14 - i)).isoformat()
+        found.append(Materialization("t", at(day, "07:00") + 240 * i, day, duration=600.0 + 60 * i))
+        found.append(Materialization("t", at(day, "09:00"), day, duration=9999.0))  # a later re-run counts for p90 only
+    history = build_history(found, {"t": TABLE}, now)
+    assert history.p90["t"] == 9999.0
+    assert history.drifting["t"].slope_minutes == 4.0
+    durations_only = build_history(found[::2], {"t": TABLE}, now)
+    assert durations_only.p90["t"] == p90([600.0 + 60 * i for i in range(4, 14)])
