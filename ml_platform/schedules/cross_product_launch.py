@@ -8,13 +8,13 @@ product that is itself launched this way) gets ``launch_on_inputs()`` as its Dag
 ``AutomationCondition`` and leaves its product's schedule. The ``cross_product_launch`` sensor
 (an ``AutomationConditionSensorDefinition``, running by default) evaluates it in the daemon:
 
-* only the partition of the current date (``in_latest_time_window``: partitions end one day
-  ahead, so the latest window is today's) — old partitions are never launched, not even at the
-  first evaluation;
-* once per trigger: the partition appeared (a new day), an input was updated, or the condition
-  is evaluated for the first time while the partition is missing; a request or a
-  materialization by any other path (UI, backfill) resets it, so a failed run is not retried
-  in a loop;
+* only the partition of the current date, or of the day before while its inputs are still
+  landing (an upstream late past midnight) — older partitions never, and at the first evaluation
+  only today's;
+* once per trigger: today's partition appeared (a new day, or the first evaluation) or an input
+  of that date was updated (a retrained model re-launches only today's); a request or a
+  materialization by any other path (UI, backfill) resets it, so a failed run is not retried in
+  a loop;
 * only when every input partition of that date exists, none is being written, and every
   blocking check on them has passed (a check still running has not passed);
 * never while the table itself is in a run or a backfill.
@@ -24,6 +24,7 @@ assets (models) keep their product's schedule: they read history, not one date.
 """
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 import dagster as dg
 
@@ -32,14 +33,20 @@ from ml_platform.declaration import MLAsset, declared_specs
 SENSOR_NAME = "cross_product_launch"
 
 
-def launch_on_inputs() -> dg.AutomationCondition:
+def launch_on_inputs(unpartitioned: Iterable[dg.AssetKey] = ()) -> dg.AutomationCondition:
+    """``unpartitioned``: assets (models) whose update re-launches only today's partition."""
     ac = dg.AutomationCondition
-    trigger = (ac.newly_missing() | ac.any_deps_updated() | (ac.initial_evaluation() & ac.missing())).since(
+    # Partitions end one day ahead (declaration.PARTITIONS_START): the latest window is today's.
+    today, two_days = ac.in_latest_time_window(), ac.in_latest_time_window(lookback_delta=timedelta(days=2))
+    # newly_missing is true for every missing partition at the first evaluation: only today's counts.
+    # newly_updated is empty at the first evaluation, so inputs landed before trigger nothing.
+    dated_input_updated = ac.any_deps_updated().ignore(dg.AssetSelection.assets(*unpartitioned))
+    trigger = ((today & (ac.newly_missing() | ac.any_deps_updated())) | dated_input_updated).since(
         ac.newly_requested() | ac.newly_updated()
     )
     return (
-        ac.in_latest_time_window()
-        & trigger.with_label("missing or an input updated, since last requested or updated")
+        two_days
+        & trigger.with_label("today's partition appeared or an input of its date updated, since last requested or updated")
         & ~ac.any_deps_missing()
         & ~ac.any_deps_in_progress()
         & ac.all_deps_blocking_checks_passed()
@@ -75,7 +82,8 @@ def with_launch_conditions(assets: Iterable[dg.AssetsDefinition]) -> list[dg.Ass
     launched = data_launched(assets)
     if not launched:
         return assets
-    condition = launch_on_inputs()  # one shared object
+    unpartitioned = [key for key, d in declared_specs(assets).items() if not d.partition_column]
+    condition = launch_on_inputs(unpartitioned)  # one shared object
 
     def _apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         return spec.replace_attributes(automation_condition=condition) if spec.key in launched else spec

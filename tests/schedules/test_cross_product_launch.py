@@ -183,6 +183,30 @@ def test_first_evaluation_launches_today_when_its_inputs_are_already_ready(ticks
     assert ticks.tick(at("09:00")) == {RECOMMENDATIONS.name: {TODAY}}  # e.g. the sensor was just switched on
 
 
+def test_an_input_landing_after_midnight_still_launches_its_date_but_never_an_older_one(ticks, upstream):
+    three_days_ago, two_days_ago, yesterday = past(3)
+    upstream.history([three_days_ago], consumer=True)
+    upstream.history([two_days_ago], consumer=False)  # its inputs landed, its consumer never ran
+    upstream.own_product_ready(yesterday)
+    assert ticks.tick(at("23:00", yesterday)) == {}  # yesterday's related_articles is late; two days ago is history
+    upstream.materialize(RELATED, two_days_ago)  # a re-run of an older date: not launched again
+    upstream.checks(RELATED, RELATED_ARTICLES, two_days_ago)
+    upstream.materialize(RELATED, yesterday)  # lands after midnight
+    upstream.checks(RELATED, RELATED_ARTICLES, yesterday)
+    assert ticks.tick(at("00:30")) == {RECOMMENDATIONS.name: {yesterday}}
+
+
+def test_a_retrained_model_relaunches_today_only(ticks, upstream):
+    upstream.history(past(3), consumer=True)
+    upstream.own_product_ready()
+    upstream.materialize(RELATED, TODAY)
+    upstream.checks(RELATED, RELATED_ARTICLES, TODAY)
+    upstream.materialize(CONSUMER, TODAY)
+    assert ticks.tick(at("05:00")) == {}
+    upstream.materialize(MODEL, None)
+    assert ticks.tick(at("05:30")) == {RECOMMENDATIONS.name: {TODAY}}  # not yesterday's, read by nobody now
+
+
 def test_waits_for_an_input_of_its_own_product_too(ticks, upstream):
     upstream.history(past(3), consumer=True)
     upstream.materialize(RELATED, TODAY)
