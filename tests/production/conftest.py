@@ -9,8 +9,13 @@ from tests.fixtures.dagster_deployment import DagsterDeployment, dagster_deploym
 from tests.fixtures.postgres import find_bin_dir, postgres_server
 from tests.fixtures.schedule_catch_up import backdate_schedule
 
-# The product whose schedule the daemon runs at start (cheapest of the example products).
+# The products whose schedules the daemon runs at start, both at the same (caught-up) 04:00 tick:
+# article_recs reads related_content's table, so its consumer waits for it (launched on data).
 SCHEDULED_PRODUCT = "related_content"
+SCHEDULED_PRODUCTS = (SCHEDULED_PRODUCT, "article_recs")
+# A first day run with the local CLI before the daemon starts: the weekly model exists, as it would
+# after a deployment's first Monday.
+FIRST_DAY = "2026-02-01"
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +30,8 @@ def postgres():
 def deployment(postgres) -> DagsterDeployment:
     with dagster_deployment(postgres) as deployment:
         deployment.start_webserver()
-        backdate_schedule(deployment, f"{SCHEDULED_PRODUCT}_schedule")
+        deployment.cli("ml-platform", "run", "--date", FIRST_DAY, *(f"--product={p}" for p in SCHEDULED_PRODUCTS))
+        for product in SCHEDULED_PRODUCTS:
+            backdate_schedule(deployment, f"{product}_schedule")
         deployment.start_daemon()
         yield deployment

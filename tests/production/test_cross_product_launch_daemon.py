@@ -1,0 +1,54 @@
+"""Both product schedules fire at the same daemon tick; the table that reads the other product's
+table is launched on data, after its input for the same date landed and passed its checks."""
+
+import re
+
+import dagster as dg
+import pytest
+
+from ml_platform.assets.article_recs import RECOMMENDATIONS
+from ml_platform.assets.related_content import RELATED_ARTICLES
+from ml_platform.schedules.cross_product_launch import SENSOR_NAME
+from ml_platform.sensors.run_failure_alerts import run_failure_alerts
+from tests.production.conftest import FIRST_DAY, SCHEDULED_PRODUCTS
+from tests.production.test_postgres_instance import finished_ticks
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_consumer_of_another_product_runs_after_its_input_for_the_same_date_with_no_failed_run(deployment):
+    instance = deployment.instance()
+
+    def scheduled_runs():
+        runs = {p: instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": f"{p}_schedule"})) for p in SCHEDULED_PRODUCTS}
+        return runs if all(runs.values()) else None
+
+    runs = deployment.wait_until(scheduled_runs, 180, "a run from each product schedule")
+    [related_run], [recs_run] = (runs[p] for p in SCHEDULED_PRODUCTS)
+    partition = related_run.tags["dagster/partition"]
+    assert recs_run.tags["dagster/partition"] == partition  # the same tick, the same date
+    assert dg.AssetKey(RECOMMENDATIONS.name) not in (recs_run.asset_selection or set())  # not on the clock
+
+    def consumer_materialized():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(dg.AssetKey(RECOMMENDATIONS.name), asset_partitions=[partition]), limit=1
+        ).records
+        return records[0] if records else None
+
+    consumer = deployment.wait_until(consumer_materialized, 420, f"{RECOMMENDATIONS.name} {partition}", interval=2.0)
+    [upstream] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(dg.AssetKey(RELATED_ARTICLES.name), asset_partitions=[partition]), limit=1
+    ).records
+    assert consumer.timestamp > upstream.timestamp
+    consumer_run = deployment.wait_until(
+        lambda: (run := instance.get_run_by_id(consumer.run_id)).is_finished and run, 180, "the consumer's run to finish"
+    )
+    assert consumer_run.tags.get("dagster/sensor_name") == SENSOR_NAME  # launched on data, by the automation sensor
+    assert consumer_run.status == dg.DagsterRunStatus.SUCCESS
+
+    everything = instance.get_runs()
+    assert [r.run_id for r in everything if r.status == dg.DagsterRunStatus.FAILURE] == []
+    assert not any(r.tags.get("dagster/partition") == FIRST_DAY and r.status != dg.DagsterRunStatus.SUCCESS for r in everything)
+    name = run_failure_alerts.name
+    ticks = deployment.wait_until(lambda: finished_ticks(deployment, name), 120, f"a tick of {name}")
+    assert all(re.search(r"\braised 0\b", t["skipReason"] or "") for t in ticks), ticks
