@@ -7,7 +7,8 @@ A synthetic catalog of N daily prediction tables is declared with the real decla
 materialized for every table except 5 % (breaches, whose causes must be found), and the
 freshness state of every table is stored as the freshness daemon would. Then three ticks:
 
-* ``cold``: empty cursor (first tick after deploy): reads the window's history and raises alerts;
+* ``cold``: empty cursor (first tick after deploy): reads the window's history, builds the at-risk
+  history (p90 durations, drift; rebuilt every 6 h) and raises alerts;
 * ``steady``: 30 s later, nothing changed (the common case);
 * ``after_updates``: 50 late partitions arrived since the last tick (resolutions).
 
@@ -30,12 +31,14 @@ import dagster as dg
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange  # benchmark only: seed daemon states
 
 from ml_platform.alerting import AlertSink
+from ml_platform.compute.step_metrics import DURATION_KEY
 from ml_platform.declaration import SLO, Expectations, PredictionTable
 from ml_platform.sensors.slo_alerts import evaluate_slo_tick
 
 TZ = ZoneInfo("Asia/Tokyo")
 DEADLINES = ["0 6 * * *", "0 7 * * *", "0 8 * * *", "30 8 * * *"]
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=TZ)
+STEP_METRICS = {DURATION_KEY: 600.0}  # recorded on every materialization: the at-risk predictions read them
 
 
 class QuietSink(AlertSink):
@@ -108,11 +111,11 @@ def seed(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> list[dg.Asset
     missing = keys[::20]
     with _frozen(NOW - timedelta(days=1, hours=4)):
         for key in keys:
-            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=yesterday))
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=yesterday, metadata=STEP_METRICS))
     with _frozen(NOW - timedelta(hours=4)):
         for key in keys:
             if key not in missing:
-                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today))
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today, metadata=STEP_METRICS))
             instance._report_runless_asset_event(  # noqa: SLF001 - what the freshness daemon writes
                 FreshnessStateChange(
                     key=key,

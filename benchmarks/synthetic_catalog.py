@@ -1,8 +1,9 @@
 """A synthetic catalog at team scale: N products x M tables, as a loadable code location.
 
 Each product has feature tables (a short chain), one weekly model trained on them, and
-prediction tables that read the model and a feature; every third product also reads a feature
-table of the product before it. Deadlines are drawn from a few shared SLOs, compute profiles
+prediction tables that read the model and a feature; every third product (every
+``ML_PLATFORM_SYNTH_CROSS_EVERY``-th) also reads a feature table of the product before it: those
+prediction tables are launched on data by the platform. Deadlines are drawn from a few shared SLOs, compute profiles
 vary by kind, and every prediction table has a row-count check. Bodies are cheap: the catalog
 measures the platform, not the models.
 
@@ -67,6 +68,7 @@ ROWS = 100
 class CatalogShape:
     products: int
     tables_per_product: int
+    cross_every: int = 3  # every n-th product's first prediction table reads the previous product
 
     def __post_init__(self):
         if self.products < 1 or self.tables_per_product < 3:
@@ -81,6 +83,7 @@ class CatalogShape:
         return CatalogShape(
             products=int(dg.EnvVar("ML_PLATFORM_SYNTH_PRODUCTS").get_value("30")),
             tables_per_product=int(dg.EnvVar("ML_PLATFORM_SYNTH_TABLES_PER_PRODUCT").get_value("10")),
+            cross_every=int(dg.EnvVar("ML_PLATFORM_SYNTH_CROSS_EVERY").get_value("3")),
         )
 
 
@@ -118,7 +121,8 @@ def product_tables(shape: CatalogShape, p: int) -> list[Table]:
             has_checks=False,
         )
     )
-    upstream_feature = f"product_{p - 1:03d}_feature_0" if p % 3 == 2 and n_features else None
+    crosses = p > 0 and p % shape.cross_every == shape.cross_every - 1
+    upstream_feature = f"product_{p - 1:03d}_feature_0" if crosses and n_features else None
     for j in range(n_predictions):
         deps = (model, features[j % n_features]) if n_features else (model,)
         if upstream_feature and j == 0:
