@@ -114,7 +114,7 @@ class AtRisk:
             return
         deadline = self._at(state, state.upcoming.timestamp())
         text = (
-            f"it lands {drift.slope_minutes:.1f} min later each day (fit of its last {drift.days} deadlines) and last landed"
+            f"lands {drift.slope_minutes:.1f} min later each day (fit of its last {drift.days} deadlines) and last landed"
             f" {-drift.last_minutes:.0f} min before the deadline: at this rate it misses its {deadline} deadline in about"
             f" {drift.crosses_in_days:.0f} day(s)"
         )
@@ -123,7 +123,7 @@ class AtRisk:
             title=f"SLO drifting: {state.asset} {text}",
             extra=[("trend", f"+{drift.slope_minutes:.1f} min/day over {drift.days} days")],
         )
-        alert = replace(alert, incident=f"{self.now.date().isoformat()}/{DRIFT}", source=DRIFT)
+        alert = replace(alert, incident=f"{local_time(state.declaration, self.now)[:10]}/{DRIFT}", source=DRIFT)
         ledger.raise_alert(alert)
         result.raised.append(alert)
 

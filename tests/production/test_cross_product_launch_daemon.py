@@ -1,5 +1,6 @@
 """Both product schedules fire at the same daemon tick; the table that reads the other product's
-table is launched on data, after its input for the same date landed and passed its checks."""
+table is launched on data, after its input for the same date landed and passed its checks. A
+backfill launched like the UI's across dates and both products runs in dependency order."""
 
 import re
 
@@ -11,7 +12,7 @@ from ml_platform.assets.related_content import RELATED_ARTICLES
 from ml_platform.schedules.cross_product_launch import SENSOR_NAME
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts
 from tests.production.conftest import FIRST_DAY, SCHEDULED_PRODUCTS
-from tests.production.test_postgres_instance import finished_ticks
+from tests.production.test_postgres_instance import LAUNCH_BACKFILL, finished_ticks
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -52,3 +53,24 @@ def test_consumer_of_another_product_runs_after_its_input_for_the_same_date_with
     name = run_failure_alerts.name
     ticks = deployment.wait_until(lambda: finished_ticks(deployment, name), 120, f"a tick of {name}")
     assert all(re.search(r"\braised 0\b", t["skipReason"] or "") for t in ticks), ticks
+
+
+def test_ui_backfill_across_dates_and_both_products_runs_in_dependency_order(deployment):
+    assets = ["article_texts", RELATED_ARTICLES.name, "user_article_interactions", RECOMMENDATIONS.name]
+    partitions = ["2026-02-02", "2026-02-03"]
+    params = {"assetSelection": [{"path": [name]} for name in assets], "partitionNames": partitions}
+    launched = deployment.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    instance = deployment.instance()
+    backfill = deployment.wait_until(
+        lambda: (b := instance.get_backfill(launched["backfillId"])).status.value != "REQUESTED" and b, 420, "the backfill", interval=1.0
+    )
+    runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]}))
+    assert backfill.status.value == "COMPLETED_SUCCESS", [(r.run_id, r.status) for r in runs]
+    assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}  # no gate refused a missing input
+    for partition in partitions:
+        landed = {
+            name: instance.fetch_materializations(dg.AssetRecordsFilter(dg.AssetKey(name), asset_partitions=[partition]), limit=1).records[0]
+            for name in (RELATED_ARTICLES.name, RECOMMENDATIONS.name)
+        }
+        assert landed[RECOMMENDATIONS.name].timestamp > landed[RELATED_ARTICLES.name].timestamp
