@@ -1,14 +1,13 @@
 import base64
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import pytest
 import yaml
 
 from tests.fixtures.kubernetes_cluster import JobController, KmockServer
 from tests.fixtures.postgres import find_bin_dir, postgres_server
-from tests.fixtures.sagemaker_cloud import REGION, MotoAws, ProcessingJobController
+from tests.fixtures.sagemaker_cloud import REGION, MotoAws, ProcessingJobController, harness_client
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/ml-platform-sagemaker"
 DEPLOY_INSTANCE = Path(__file__).parents[2] / "deploy" / "dagster.yaml"
@@ -59,7 +58,7 @@ def aws(monkeypatch):
 @pytest.fixture
 def sagemaker(monkeypatch, aws, postgres):
     """A processing-job controller; the step's PostgreSQL password is a Secrets Manager secret."""
-    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=aws.endpoint_url)
+    secrets = harness_client("secretsmanager", aws.endpoint_url)
     arn = secrets.create_secret(Name=PG_PASSWORD_SECRET, SecretString=postgres.dagster_env()["DAGSTER_PG_PASSWORD"])["ARN"]
     monkeypatch.setenv("ML_PLATFORM_SAGEMAKER_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-platform:1.0")
     monkeypatch.setenv("ML_PLATFORM_SAGEMAKER_ROLE_ARN", ROLE_ARN)
