@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(180)
 CAPACITY_ERROR = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
 
 
-def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, sagemaker):
+def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, sagemaker, postgres):
     controller, _ = kube
     result = dg.execute_job(reconstructable_job("cloud_defs"), instance=k8s_instance)
 
@@ -39,7 +39,8 @@ def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, 
     environment = sm_job.request["Environment"]
     assert all(len(v) <= 256 for v in environment.values())  # SageMaker's limit
     assert "DAGSTER_PG_PASSWORD" not in environment and sm_job.request["AppSpecification"]["ContainerEntrypoint"][0] == "python"
-    assert "DAGSTER_PG_PASSWORD" not in str(k8s_job.manifest)  # only the Secret's name: envFrom
+    password = postgres.dagster_env()["DAGSTER_PG_PASSWORD"]
+    assert password not in str(k8s_job.manifest) and password not in str(environment)  # only names: envFrom, ARNs
 
     for name in ("light_counts", "k8s_scores", "sagemaker_model"):
         event = k8s_instance.get_latest_materialization_event(dg.AssetKey(name))
