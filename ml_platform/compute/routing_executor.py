@@ -158,6 +158,9 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
         max_concurrent=config.get("max_concurrent"),
         check_step_health_interval_seconds=config["check_step_health_interval_seconds"],
         sleep_seconds=config["sleep_seconds"],
+        # As dagster-k8s's executor: a step worker started twice for one attempt (a retried
+        # CreateProcessingJob, a rescheduled pod) refuses to run the step again.
+        should_verify_step=True,
     )
 
 
