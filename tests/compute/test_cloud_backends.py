@@ -70,6 +70,15 @@ def test_sagemaker_step_whose_secret_is_missing_fails_naming_the_secret(k8s_inst
     assert k8s_instance.get_latest_materialization_event(dg.AssetKey("k8s_scores")).run_id == result.run_id
 
 
+def test_throttled_create_processing_job_is_retried_with_backoff(k8s_instance, kube, sagemaker, aws):
+    aws.server.throttle_creates = 2  # CreateProcessingJob's rate limit is low; SageMaker answers ThrottlingException
+    job = reconstructable_job("cloud_defs")
+    result = dg.execute_job(job, instance=k8s_instance, asset_selection=[dg.AssetKey("sagemaker_model")])
+
+    assert result.success and aws.server.create_attempts == 3
+    assert k8s_instance.get_latest_materialization_event(dg.AssetKey("sagemaker_model")).run_id == result.run_id
+
+
 def test_ui_style_single_asset_launch_still_gets_its_profile(k8s_instance, kube, sagemaker):
     controller, _ = kube
     job = reconstructable_job("cloud_defs")
