@@ -34,7 +34,8 @@ CHART_KEYS = {
     "sensors.num_workers": "dagsterDaemon.sensors.numWorkers",
     "retention.schedule.purge_after_days": "retention.schedule.purgeAfterDays",
     "telemetry.enabled": "telemetry.enabled",
-    "backfills": "additionalInstanceConfig.backfills",
+    "backfills.use_threads": "dagsterDaemon.backfills.useThreads",
+    "backfills.num_workers": "dagsterDaemon.backfills.numWorkers",
     "nux": "additionalInstanceConfig.nux",
 }
 
@@ -73,6 +74,9 @@ def test_run_queue_and_sensor_retention_match():
 def test_values_use_the_official_chart_key_names():
     schema = json.loads((Path(__file__).parent / "dagster_chart_values.schema.json").read_text())
     jsonschema.validate(VALUES, schema)
+    misspelled = {**VALUES, "dagsterDaemon": {**VALUES["dagsterDaemon"], "runRetry": {"enabled": True}}}
+    with pytest.raises(jsonschema.ValidationError, match="runRetry"):
+        jsonschema.validate(misspelled, schema)
 
 
 def test_one_namespace_everywhere():
