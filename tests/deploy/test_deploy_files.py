@@ -17,6 +17,7 @@ NAMESPACE = "ml-platform"
 
 # deploy/dagster.yaml setting -> the official chart's key for it (helm/dagster templates).
 CHART_KEYS = {
+    "storage.postgres.postgres_db.scheme": "postgresql.postgresqlScheme",
     "concurrency.runs.max_concurrent_runs": "concurrency.runs.maxConcurrentRuns",
     "concurrency.pools.default_limit": "concurrency.pools.defaultLimit",
     "concurrency.pools.granularity": "concurrency.pools.granularity",
@@ -92,6 +93,9 @@ def test_pool_limits_job_uses_the_chart_instance_and_the_code_image():
     configmaps = {v["configMap"]["name"] for v in pod["volumes"]}
     assert "ml-platform-dagster-instance" in configmaps  # the chart's <release>-dagster-instance
     assert "set_pool_limits.sh" in " ".join(pod["containers"][0]["command"])
+    assert pod["serviceAccountName"] == VALUES["global"]["serviceAccountName"]
+    password = next(e for e in pod["containers"][0]["env"] if e["name"] == "DAGSTER_PG_PASSWORD")  # the chart's instance reads it
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "dagster-postgresql-secret", "key": "postgresql-password"}
     assert "deploy/k8s/pool-limits-job.yaml" in OPERATIONS
 
 
