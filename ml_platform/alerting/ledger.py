@@ -44,22 +44,29 @@ class AlertLedger:
     dropped: int = 0  # alerts dropped because the backlog was full (kept visible)
     state: dict[str, Any] = field(default_factory=dict)  # free room for the owning sensor's own cursor data
 
-    def raise_alert(self, alert: Alert) -> bool:
-        """Queue ``alert`` unless the same incident is already open. True if queued."""
+    def raise_alert(self, alert: Alert, notify: bool = True) -> bool:
+        """Queue ``alert`` unless the same incident is already open. True if it is new.
+        ``notify=False`` opens the incident without a message of its own (a grouped one is sent)."""
         current = self.open.get(alert.subject)
         if current is not None and current.key == alert.key:
             return False
         self.open[alert.subject] = alert
-        self._enqueue(alert)
+        if notify:
+            self._enqueue(alert)
         return True
 
-    def resolve(self, subject: str, title: str, **changes: Any) -> bool:
+    def resolve(self, subject: str, title: str, notify: bool = True, **changes: Any) -> bool:
         """Queue one resolution for the open incident of ``subject``. True if there was one."""
         current = self.open.pop(subject, None)
         if current is None:
             return False
-        self._enqueue(current.resolution(title, **changes))
+        if notify:
+            self._enqueue(current.resolution(title, **changes))
         return True
+
+    def notify(self, alert: Alert) -> None:
+        """Queue a message that opens no incident, e.g. one grouping many partitions' alerts."""
+        self._enqueue(alert)
 
     def open_alerts(self, kind: Kind | None = None) -> list[Alert]:
         return [a for a in self.open.values() if kind is None or a.kind == kind]
