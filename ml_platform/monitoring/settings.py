@@ -1,6 +1,6 @@
 """What a prediction table declares about its monitoring; every field has a default."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 
@@ -29,4 +29,3 @@ class Monitoring:
     metric_floor: float | None = None
     decay_window: int = 7  # partitions over which a sustained fall is measured
     max_decay: float = 0.05  # absolute fall of the metric over decay_window that alerts
-    extra: dict = field(default_factory=dict, compare=False)
