@@ -15,6 +15,7 @@ from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.resources.warehouse import warehouse_resources
+from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
 from ml_platform.sensors.quality_alerts import data_quality_alerts
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts
@@ -30,14 +31,21 @@ def assemble_definitions(
     resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
     """Step metrics on every asset, the quality checks of every table with expectations, one
-    schedule per product, the SLO report, the alert sensors, the environment's warehouse IO
-    managers and alert sink, and the routing executor."""
-    assets = with_step_metrics(assets)
+    schedule per product, a launch on data for tables that read another product's tables, the
+    SLO report, the alert sensors, the environment's warehouse IO managers and alert sink, and
+    the routing executor."""
+    assets = with_launch_conditions(with_step_metrics(assets))
     return dg.Definitions(
         assets=[*assets, slo_attainment_report],
         asset_checks=[*build_quality_checks(assets), *asset_checks],
         schedules=build_product_schedules(assets),
-        sensors=[slo_alerts_sensor, data_quality_alerts, run_failure_alerts, sensor_health_alerts],
+        sensors=[
+            *cross_product_launch_sensor(assets),
+            slo_alerts_sensor,
+            data_quality_alerts,
+            run_failure_alerts,
+            sensor_health_alerts,
+        ],
         resources={**warehouse_resources(env), "alert_sink": alert_sink_from_env(), **(resources or {})},
         executor=executor_for_env(env),
     )

@@ -27,6 +27,7 @@ def describe(defs) -> dict:
             "owners": list(node.owners),
             "tags": {k: v for k, v in sorted(node.tags.items())},
             "checks": sorted(c.name for c in node.check_keys),
+            **({"automation": node.automation_condition.get_label()} if node.automation_condition else {}),
         }
     schedules = {s.name: f"{s.cron_schedule} {s.execution_timezone}" for s in sorted(defs.schedules, key=lambda s: s.name)}
     sensors = sorted(s.name for s in defs.sensors or [])

@@ -4,6 +4,10 @@ The schedule fires ``start_before`` ahead of the product's earliest daily deadli
 requests the partition of that deadline's date. Each tick selects the product's assets whose
 next deadline falls within the coming day, so a weekly model is retrained only on the tick
 before its weekly deadline, in the same run as (and upstream of) the daily predictions.
+
+Assets with an automation condition (the platform gives one to every table that reads another
+product's table, see ``cross_product_launch``) are launched by it, not by the clock: a product's
+schedule targets only the rest, and a product launched entirely on data has no schedule.
 """
 
 from collections import defaultdict
@@ -14,14 +18,17 @@ import dagster as dg
 from ml_platform import cron
 from ml_platform.compute.run_limits import run_limit_tags
 from ml_platform.declaration import PRODUCT_TAG, DeclarationError, MLAsset, declared_specs
+from ml_platform.schedules.cross_product_launch import launched_keys
 
 HORIZON = timedelta(days=1)
 
 
 def build_product_schedules(assets: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
+    on_data = set(launched_keys(assets))
     by_product: dict[str, dict[dg.AssetKey, MLAsset]] = defaultdict(dict)
     for key, declaration in declared_specs(assets).items():
-        by_product[declaration.product][key] = declaration
+        if key not in on_data:
+            by_product[declaration.product][key] = declaration
     deps = {spec.key: [dep.asset_key for dep in spec.deps] for a in assets for spec in a.specs}
     return [_product_schedule(product, members, deps) for product, members in sorted(by_product.items())]
 
