@@ -136,3 +136,59 @@ def store_value(instance: dg.DagsterInstance, key: str, value: str) -> None:
 def sensor_states(instance: dg.DagsterInstance) -> list:
     """Every sensor's stored state (filtered in storage: one query)."""
     return list(instance.all_instigator_state(instigator_type=InstigatorType.SENSOR))
+
+
+def check_evaluations_since(
+    instance: dg.DagsterInstance, cursor: dict, after_timestamp: float
+) -> tuple[list[tuple[str, dg.AssetCheckEvaluation]], dict]:
+    """Completed check evaluations of every check after ``cursor`` (with none, after a time),
+    oldest first, with their run ids, and the new cursor. One query per page on PostgreSQL.
+    Planned (still running) executions are another event type, so they are never read.
+    The instance has no public read of check evaluations across checks after a cursor
+    (``get_asset_check_execution_history`` is one query per check): the event log storage's is used."""
+    if _run_sharded(instance):
+        return _check_evaluations_by_time(instance, max(cursor.get("after_time", 0.0), after_timestamp))
+    found: list[tuple[str, dg.AssetCheckEvaluation]] = []
+    last = cursor.get("after")
+    while True:
+        records = instance.event_log_storage.get_event_records(
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+                after_cursor=last,
+                after_timestamp=None if last is not None else after_timestamp,
+            ),
+            limit=PAGE,
+            ascending=True,
+        )
+        found.extend(_evaluations(records))
+        if records:
+            last = records[-1].storage_id
+        if len(records) < PAGE:
+            return found, ({} if last is None else {"after": last})
+
+
+def _evaluations(records) -> list[tuple[str, dg.AssetCheckEvaluation]]:
+    found = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.event_specific_data if event else None
+        if isinstance(data, dg.AssetCheckEvaluation):
+            found.append((record.event_log_entry.run_id, data))
+    return found
+
+
+def _run_sharded(instance: dg.DagsterInstance) -> bool:
+    # internal: the default local SQLite storage keeps one database per run, so its storage ids
+    # are not comparable across runs; only a time cursor works there.
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    return type(instance.event_log_storage) is SqliteEventLogStorage
+
+
+def _check_evaluations_by_time(instance: dg.DagsterInstance, after: float) -> tuple[list[tuple[str, dg.AssetCheckEvaluation]], dict]:
+    """Run-sharded SQLite (local development): every evaluation after a time, ordered by time."""
+    records = instance.event_log_storage.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_timestamp=after), ascending=True
+    )
+    records = sorted(records, key=lambda r: r.timestamp)
+    return _evaluations(records), {"after_time": records[-1].timestamp if records else after}

@@ -36,6 +36,7 @@ def describe(defs) -> dict:
 
 def test_asset_graph_matches_snapshot(defs):
     current = json.dumps(describe(defs), indent=2, sort_keys=False, default=str) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(current)
+    assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing: generate it with UPDATE_SNAPSHOTS=1 and review it"
     assert current == SNAPSHOT.read_text(), "asset graph changed: review the diff, then UPDATE_SNAPSHOTS=1"

@@ -22,7 +22,7 @@ def test_definitions_load_with_no_environment_variables(monkeypatch, local_env):
 def test_production_definitions_load_without_cloud_access(monkeypatch, local_env):
     monkeypatch.setenv("ML_PLATFORM_ENV", "production")
     loaded = lazy_defs()
-    assert type(loaded.resources["io_manager"]).__name__ == "GatedBigQueryPandasIOManager"
+    assert type(loaded.resources["io_manager"]).__name__ == "AtomicBigQueryPandasIOManager"
 
 
 def test_dagster_definitions_validate_passes(local_env):

@@ -79,3 +79,6 @@ class DeliveryReport:
     failed: str | None = None  # why the backlog could not be drained this tick
     backlog: int = 0
     dropped: int = 0
+    deferred: int = 0  # left in the backlog because the tick's sending budget was spent
+    dead_lettered: list[str] = field(default_factory=list)  # refused for good this tick: "key: reason"
+    dead_letters: int = 0  # held in the dead-letter list

@@ -23,6 +23,11 @@ DEFAULT_UI_URL = "http://localhost:3000"
 
 # Errors that concern one channel, not Slack as a whole: post to the severity's channel instead.
 _CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
+# Errors about this message's content: retried once as trimmed plain text.
+_CONTENT_ERRORS = {"msg_too_long", "invalid_blocks", "invalid_blocks_format", "too_many_blocks"}
+# Errors that no retry of this message can fix (Slack itself is fine): the ledger skips it.
+_PERMANENT_ERRORS = _CHANNEL_ERRORS | _CONTENT_ERRORS | {"no_text", "invalid_arguments", "restricted_action"}
+PLAIN_TEXT_LIMIT = 3000
 
 
 class AlertSink(dg.ConfigurableResource):
@@ -35,6 +40,11 @@ class AlertSink(dg.ConfigurableResource):
     error_channel: str = "#ml-error"
     warn_channel: str = "#ml-warn"
     slack_timeout_seconds: int = 10
+    tick_budget_seconds: float = Field(
+        default=20.0,
+        description="A sensor tick stops sending after this long; the rest waits for the next tick. "
+        "A tick then lasts at most this plus one Slack timeout, below Dagster's 60 s sensor limit.",
+    )
 
     def channel_for(self, alert: Alert) -> str:
         return alert.channel or self.severity_channel(alert.severity)
@@ -78,21 +88,28 @@ class AlertSink(dg.ConfigurableResource):
         try:
             self._post(rendered)
         except SlackDeliveryFailed as failure:
-            if not (alert.channel and failure.slack_error in _CHANNEL_ERRORS):
-                raise
+            self._post(self._fallback(alert, rendered, failure))
+        dg.get_dagster_logger().info(f"alert sent to {rendered.channel}: {rendered.text}")
+
+    def _fallback(self, alert: Alert, rendered: RenderedAlert, failure: "SlackDeliveryFailed") -> RenderedAlert:
+        """The one retry a refused message gets, or ``failure`` raised again."""
+        if alert.channel and failure.slack_error in _CHANNEL_ERRORS:
             # A wrong per-asset channel must not block the whole backlog: use the severity's channel.
             note = f"(could not post to {alert.channel}: {failure.slack_error})"
             blocks = [*rendered.blocks, {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}]
-            fallback = self.severity_channel(alert.severity)
-            self._post(RenderedAlert(channel=fallback, text=rendered.text, blocks=blocks, console=rendered.console))
-        dg.get_dagster_logger().info(f"alert sent to {rendered.channel}: {rendered.text}")
+            return RenderedAlert(channel=self.severity_channel(alert.severity), text=rendered.text, blocks=blocks, console=rendered.console)
+        if failure.slack_error in _CONTENT_ERRORS:
+            # Too long or malformed blocks: the same alert as trimmed plain text.
+            text = rendered.console if len(rendered.console) <= PLAIN_TEXT_LIMIT else rendered.console[: PLAIN_TEXT_LIMIT - 1] + "…"
+            return RenderedAlert(channel=rendered.channel, text=text, blocks=[], console=rendered.console)
+        raise failure
 
     def _post(self, rendered: RenderedAlert) -> None:
         client = SlackApiResource(
             token=self.slack_token or "", base_url=self.slack_api_url, timeout_seconds=self.slack_timeout_seconds
         ).get_client()
         try:
-            client.chat_postMessage(channel=rendered.channel, text=rendered.text, blocks=rendered.blocks, unfurl_links=False)
+            client.chat_postMessage(channel=rendered.channel, text=rendered.text, blocks=rendered.blocks or None, unfurl_links=False)
         except SlackApiError as error:
             raise _api_failure(error, rendered.channel) from None
         except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out (URLError is an OSError)
@@ -108,7 +125,7 @@ class SlackDeliveryFailed(DeliveryFailed):
     """Slack answered but refused; ``slack_error`` is its error code (e.g. ``channel_not_found``)."""
 
     def __init__(self, reason: str, slack_error: str, retry_after: float | None = None):
-        super().__init__(reason, retry_after)
+        super().__init__(reason, retry_after, permanent=slack_error in _PERMANENT_ERRORS)
         self.slack_error = slack_error
 
 
@@ -146,7 +163,13 @@ def alert_sink_from_env() -> AlertSink:
 def tick_summary(report: DeliveryReport, raised: int = 0, resolved: int = 0) -> str:
     """One line for a sensor's tick output: what was raised and sent, and what still waits."""
     parts = [f"raised {raised}", f"resolved {resolved}", f"delivered {len(report.delivered)}", f"backlog {report.backlog}"]
+    if report.deferred:
+        parts.append(f"{report.deferred} deferred (tick budget spent)")
     if report.dropped:
         parts.append(f"dropped {report.dropped} (backlog full)")
+    if report.dead_letters:
+        parts.append(f"dead letters {report.dead_letters}")
     line = "alerts: " + ", ".join(parts)
+    if report.dead_lettered:
+        line += "; refused for good: " + "; ".join(report.dead_lettered)
     return line + (f"; delivery failing: {report.failed}" if report.failed else "")

@@ -12,6 +12,8 @@ from dagster._core.definitions.executor_definition import multiple_process_execu
 from dagster._core.definitions.op_definition import OpDefinition
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.retries import RetryMode, get_retries_config
+from dagster._grpc.types import ExecuteStepArgs
+from dagster._record import copy as copy_record
 from dagster._core.executor.step_delegating import (
     CheckStepHealthResult,
     StepDelegatingExecutor,
@@ -31,6 +33,7 @@ __all__ = [
     "StepHandlerContext",
     "get_retries_config",
     "multiple_process_executor_requirements",
+    "step_args_without_instance_ref",
     "step_attempt",
     "step_key_of",
     "with_compute_fn",
@@ -62,3 +65,8 @@ def with_compute_fn(op: OpDefinition, compute_fn: DecoratedOpFunction) -> OpDefi
     replaced = copy.copy(op)
     replaced._compute_fn = compute_fn  # noqa: SLF001 - the attribute OpDefinition.compute_fn reads
     return replaced
+
+
+def step_args_without_instance_ref(context: StepHandlerContext) -> ExecuteStepArgs:
+    """The step's arguments minus the launcher's instance ref: the step loads its own DAGSTER_HOME."""
+    return copy_record(context.execute_step_args, instance_ref=None)

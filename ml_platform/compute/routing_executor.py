@@ -35,6 +35,13 @@ PRODUCTION = "production"
 
 _OPTIONAL_STRING = dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None)
 
+
+def _names(description: str) -> dg.Field:
+    return dg.Field([str], is_required=False, default_value=[], description=description)
+
+
+_ENV_VARS = _names('Extra plaintext env: "NAME=value", or "NAME" to copy the launching process\'s value. No secrets.')
+
 ROUTING_CONFIG_SCHEMA = {
     "real_backends": dg.Field([str], default_value=[], description=f"Backends that exist here, of {BACKENDS}."),
     "kubernetes": dg.Field(
@@ -44,6 +51,9 @@ ROUTING_CONFIG_SCHEMA = {
             "job_namespace": _OPTIONAL_STRING,
             "load_incluster_config": dg.Field(dg.Noneable(bool), is_required=False, default_value=None),
             "kubeconfig_file": _OPTIONAL_STRING,
+            "env_vars": _ENV_VARS,
+            "env_config_maps": _names("ConfigMaps whose keys become env vars of every step pod (envFrom)."),
+            "env_secrets": _names("Kubernetes Secrets whose keys become env vars of every step pod (envFrom)."),
         },
         is_required=False,
     ),
@@ -55,7 +65,8 @@ ROUTING_CONFIG_SCHEMA = {
             "subnets": _OPTIONAL_STRING,
             "security_group_ids": _OPTIONAL_STRING,
             "endpoint_url": _OPTIONAL_STRING,
-            "forward_env": dg.Field(dg.Noneable([str]), is_required=False, default_value=None),
+            "env_vars": _ENV_VARS,
+            "secret_arns": _names("Secrets Manager ARNs read in the job's container with its IAM role; name -> env var."),
         },
         is_required=False,
     ),
@@ -115,7 +126,12 @@ def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepH
         kubeconfig = config.get("kubeconfig_file") or (None if in_cluster else launcher.kubeconfig_file)
         return K8sStepHandler(
             image=config.get("job_image"),
-            container_context=K8sContainerContext(namespace=config.get("job_namespace")),
+            container_context=K8sContainerContext(
+                namespace=config.get("job_namespace"),
+                env_vars=config.get("env_vars"),
+                env_config_maps=config.get("env_config_maps"),
+                env_secrets=config.get("env_secrets"),
+            ),
             load_incluster_config=launcher.load_incluster_config if in_cluster is None else in_cluster,
             kubeconfig_file=kubeconfig,
         )
@@ -142,6 +158,9 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
         max_concurrent=config.get("max_concurrent"),
         check_step_health_interval_seconds=config["check_step_health_interval_seconds"],
         sleep_seconds=config["sleep_seconds"],
+        # As dagster-k8s's executor: a step worker started twice for one attempt (a retried
+        # CreateProcessingJob, a rescheduled pod) refuses to run the step again.
+        should_verify_step=True,
     )
 
 

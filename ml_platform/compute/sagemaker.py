@@ -1,20 +1,24 @@
 """Run a step as a SageMaker Processing Job, modeled on dagster-aws's ``ecs_executor``.
 
-The job runs ``dagster api execute_step`` in the code-location image; the step reports its
-events to the Dagster instance itself, like a Kubernetes step pod. Sizing (instance type,
-count, volume, max runtime) comes from the step's compute profile; image, role, region and
-network from ``SageMakerSettings`` (``ML_PLATFORM_SAGEMAKER_*`` env vars).
+The job runs ``dagster api execute_step`` with the image's own ``python``; the step reports its
+events to the Dagster instance itself, like a Kubernetes step pod. The job is self-sufficient:
+the step loads its instance from the image's ``DAGSTER_HOME/dagster.yaml`` (not the launcher's
+instance ref), which reads its connection settings from env vars; plaintext settings come from
+``env_vars``, secrets from Secrets Manager by ARN at container start (``step_entrypoint``),
+credentials from the job's IAM role. Sizing (instance type, count, volume, max runtime) comes
+from the step's compute profile; image, role, region, network, env and secrets from
+``SageMakerSettings`` (executor config or ``ML_PLATFORM_SAGEMAKER_*`` env vars).
 """
 
 import hashlib
 import os
 import re
-import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import boto3
 import dagster as dg
+from botocore.config import Config
 
 from ml_platform.compute._dagster_step_api import (
     CheckStepHealthResult,
@@ -22,16 +26,19 @@ from ml_platform.compute._dagster_step_api import (
     EngineEventData,
     StepHandler,
     StepHandlerContext,
+    step_args_without_instance_ref,
     step_attempt,
     step_key_of,
 )
-from ml_platform.compute.local_process import step_command_env
 from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
-from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env
+from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env, secret_arn_env
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 LOG_TAIL_LINES = 50
 FAILED, STOPPED = "Failed", "Stopped"
+STEP_COMMAND = ["python", "-m", "ml_platform.compute.step_entrypoint"]  # the image's python, not ours
+# Throttled or briefly failing API calls (CreateProcessingJob has a low rate limit) back off and retry.
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8})
 
 
 def _env(name: str) -> str | None:
@@ -48,8 +55,10 @@ class SageMakerSettings:
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     endpoint_url: str | None = None  # a SageMaker-compatible endpoint (VPC endpoint, or moto in tests)
-    forward_env: tuple[str, ...] = ("ML_PLATFORM_ENV",)  # run-worker env vars copied into each job
-    extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Plaintext job env, as dagster-k8s's env_vars: "NAME=value", or "NAME" to copy the launcher's value.
+    # Never secrets: the job's Environment is visible in the SageMaker console and API.
+    env_vars: tuple[str, ...] = ("ML_PLATFORM_ENV",)
+    secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets, read in the container: name -> env var
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> "SageMakerSettings":
@@ -76,8 +85,20 @@ class SageMakerSettings:
             subnets=_split(pick("subnets", "ML_PLATFORM_SAGEMAKER_SUBNETS")),
             security_group_ids=_split(pick("security_group_ids", "ML_PLATFORM_SAGEMAKER_SECURITY_GROUPS")),
             endpoint_url=pick("endpoint_url", "ML_PLATFORM_SAGEMAKER_ENDPOINT_URL"),
-            forward_env=tuple(config.get("forward_env") or cls.forward_env),  # type: ignore[arg-type]
+            env_vars=(*cls.env_vars, *(config.get("env_vars") or ())),  # type: ignore[misc]
+            secret_arns=tuple(config.get("secret_arns") or ()) or _split(_env("ML_PLATFORM_SAGEMAKER_SECRET_ARNS")),
         )
+
+    def job_env(self) -> dict[str, str]:
+        """The plaintext env every job gets (before the step's own variables)."""
+        env = {"AWS_DEFAULT_REGION": self.region}
+        for item in self.env_vars:
+            name, sep, value = item.partition("=")
+            if sep:
+                env[name] = value
+            elif name in os.environ:
+                env[name] = os.environ[name]
+        return {**env, **secret_arn_env(list(self.secret_arns))}
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -96,9 +117,11 @@ class SageMakerStepHandler(StepHandler):
         super().__init__()
         self._settings = settings
         self._sagemaker = sagemaker_client or boto3.client(
-            "sagemaker", region_name=settings.region, endpoint_url=settings.endpoint_url
+            "sagemaker", region_name=settings.region, endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
         )
-        self._logs = logs_client or boto3.client("logs", region_name=settings.region, endpoint_url=settings.endpoint_url)
+        self._logs = logs_client or boto3.client(
+            "logs", region_name=settings.region, endpoint_url=settings.endpoint_url, config=RETRY_CONFIG
+        )
         self._reported_logs: set[str] = set()
 
     @property
@@ -115,20 +138,23 @@ class SageMakerStepHandler(StepHandler):
         profile = get_profile(context.step_tags[step_key].get(PROFILE_TAG, ""))
         if profile.backend != SAGEMAKER:
             raise ValueError(f"step '{step_key}': compute profile '{profile.name}' is not a SageMaker profile")
-        step_env = step_command_env(context, step_key)
+        # Without the launcher's instance ref, the step loads the image's DAGSTER_HOME/dagster.yaml.
+        own_instance = step_args_without_instance_ref(context)
+        step_env = {item["name"]: item["value"] for item in own_instance.get_command_env()}
         env = {
-            **{name: os.environ[name] for name in self._settings.forward_env if name in os.environ},
-            **self._settings.extra_env,
+            **self._settings.job_env(),
+            "DAGSTER_RUN_JOB_NAME": context.dagster_run.job_name,
+            "DAGSTER_RUN_STEP_KEY": step_key,
             **{k: v for k, v in step_env.items() if k != STEP_ARGS_ENV},
             **chunk_env(step_env[STEP_ARGS_ENV]),
         }
-        args = list(context.execute_step_args.get_command_args(skip_serialized_namedtuple=True))
+        args = list(own_instance.get_command_args(skip_serialized_namedtuple=True))
         request = {
             "ProcessingJobName": self._job_name(context),
             "RoleArn": self._settings.role_arn,
             "AppSpecification": {
                 "ImageUri": self._settings.image_uri,
-                "ContainerEntrypoint": [sys.executable, "-m", "ml_platform.compute.step_entrypoint"],
+                "ContainerEntrypoint": STEP_COMMAND,
                 "ContainerArguments": args,
             },
             "ProcessingResources": {

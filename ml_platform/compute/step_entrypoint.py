@@ -1,15 +1,20 @@
-"""Container entry point that reassembles a step's serialized arguments from chunked env vars.
+"""Container entry point of a SageMaker step: secrets and step arguments into the environment.
 
 SageMaker caps each environment value at 256 characters, and Dagster's compressed step
 arguments are longer, so the SageMaker step handler splits them into numbered variables;
-this module joins them into ``DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS`` and execs the step command
-(``python -m ml_platform.compute.step_entrypoint dagster api execute_step``).
+this module joins them into ``DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS``. Secrets never travel in
+the job's plaintext ``Environment``: the job names them by ARN (``ML_PLATFORM_SECRET_ARN_*``),
+and this module reads them from AWS Secrets Manager with the job's IAM role, as dagster-aws's
+``SecretsManagerSecretsResource`` does (each secret's name becomes an env var holding its
+value). Then it execs the step command (``python -m ml_platform.compute.step_entrypoint
+dagster api execute_step``), which loads the instance from the image's ``dagster.yaml``.
 """
 
 import os
 import sys
 
 CHUNK_PREFIX = "ML_PLATFORM_STEP_ARGS_"
+SECRET_ARN_PREFIX = "ML_PLATFORM_SECRET_ARN_"
 CHUNK_SIZE = 256
 STEP_ARGS_ENV = "DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS"
 
@@ -22,10 +27,30 @@ def join_env(env: dict[str, str]) -> str:
     return "".join(env[name] for name in sorted(n for n in env if n.startswith(CHUNK_PREFIX)))
 
 
+def secret_arn_env(arns: list[str]) -> dict[str, str]:
+    return {f"{SECRET_ARN_PREFIX}{i:03d}": arn for i, arn in enumerate(arns)}
+
+
+def fetch_secrets(arns: list[str]) -> dict[str, str]:
+    """{secret name: value} for each ARN; exits naming the secret that cannot be read."""
+    import botocore.exceptions
+    from dagster_aws.secretsmanager import SecretsManagerSecretsResource
+
+    secrets = {}
+    for arn in arns:  # one at a time, so a failure names its secret
+        try:
+            secrets.update(SecretsManagerSecretsResource(secrets=[arn]).fetch_secrets())
+        except botocore.exceptions.ClientError as error:
+            sys.exit(f"step container: cannot read secret {arn} from AWS Secrets Manager: {error}")
+    return secrets
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         sys.exit("usage: python -m ml_platform.compute.step_entrypoint <step command...>")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CHUNK_PREFIX)}
+    arns = [os.environ[name] for name in sorted(os.environ) if name.startswith(SECRET_ARN_PREFIX)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith((CHUNK_PREFIX, SECRET_ARN_PREFIX))}
+    env.update(fetch_secrets(arns) if arns else {})
     env[STEP_ARGS_ENV] = join_env(dict(os.environ))
     if not env[STEP_ARGS_ENV]:
         sys.exit(f"no {CHUNK_PREFIX}* variables in the environment: nothing to execute")

@@ -1,7 +1,7 @@
 """Where tables and models are stored, per environment.
 
 local:       DuckDB file (dagster-duckdb-pandas) + pickled models on the local disk.
-production:  BigQuery (dagster-gcp-pandas) + pickled models in GCS (dagster-gcp).
+production:  BigQuery (bigquery_warehouse.py) + pickled models in GCS (dagster-gcp).
 
 The local DuckDB writer wraps dagster-duckdb's delete-then-insert in one transaction and
 refuses an empty frame or one without its partition column, so a failed or killed write
@@ -19,10 +19,9 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
 from dagster_gcp import GCSPickleIOManager, GCSResource
-from dagster_gcp_pandas import BigQueryPandasIOManager
-from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
 
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
 
 SCHEMA = "ml_platform"
@@ -101,18 +100,6 @@ class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
         )
 
 
-class _GatedBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
-    load_input = _gated(BigQueryPandasTypeHandler.load_input)
-
-
-class GatedBigQueryPandasIOManager(BigQueryPandasIOManager):
-    """BigQueryPandasIOManager that refuses bad or missing upstream partitions (see checks/gate.py)."""
-
-    @staticmethod
-    def type_handlers():
-        return [_GatedBigQueryPandasTypeHandler()]
-
-
 def local_duckdb_path() -> str:
     # An empty value counts as unset: an empty DuckDB path would silently mean "in memory".
     return dg.EnvVar("ML_PLATFORM_DUCKDB_PATH").get_value() or str(Path(DEFAULT_HOME) / "warehouse.duckdb")
@@ -130,7 +117,7 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
     if env == "production":
         # Resolved when a run starts, so loading the code location needs no GCP access.
         return {
-            "io_manager": GatedBigQueryPandasIOManager(
+            "io_manager": AtomicBigQueryPandasIOManager(
                 project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT"),
                 dataset=dg.EnvVar("ML_PLATFORM_BIGQUERY_DATASET"),
                 location=dg.EnvVar("ML_PLATFORM_GCP_LOCATION"),

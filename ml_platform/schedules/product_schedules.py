@@ -29,7 +29,8 @@ def build_product_schedules(assets: list[dg.AssetsDefinition]) -> list[dg.Schedu
     for key, declaration in declared_specs(assets).items():
         if key not in on_data:
             by_product[declaration.product][key] = declaration
-    return [_product_schedule(product, members) for product, members in sorted(by_product.items())]
+    deps = {spec.key: [dep.asset_key for dep in spec.deps] for a in assets for spec in a.specs}
+    return [_product_schedule(product, members, deps) for product, members in sorted(by_product.items())]
 
 
 def schedule_start(declaration: MLAsset) -> tuple[int, int]:
@@ -44,7 +45,9 @@ def schedule_start(declaration: MLAsset) -> tuple[int, int]:
     return int(start.total_seconds() // 3600), int(start.total_seconds() % 3600 // 60)
 
 
-def _product_schedule(product: str, members: dict[dg.AssetKey, MLAsset]) -> dg.ScheduleDefinition:
+def _product_schedule(
+    product: str, members: dict[dg.AssetKey, MLAsset], deps: dict[dg.AssetKey, list[dg.AssetKey]]
+) -> dg.ScheduleDefinition:
     timezones = {d.slo.timezone for d in members.values()}
     if len(timezones) > 1:
         raise DeclarationError(f"product '{product}': its assets use several SLO time zones {sorted(timezones)}; use one")
@@ -73,7 +76,7 @@ def _product_schedule(product: str, members: dict[dg.AssetKey, MLAsset]) -> dg.S
             run_key=f"{product}:{partition}",
             partition_key=partition,
             asset_selection=due,
-            tags=run_limit_tags(members[key].compute for key in due),
+            tags=run_limit_tags({key: members[key].compute for key in due}, deps),
         )
 
     return _schedule

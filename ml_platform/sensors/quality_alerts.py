@@ -1,12 +1,14 @@
-"""Alerts for failed data-quality checks: one per table and partition, resolved when the checks
-pass again.
+"""Alerts for failed data-quality checks: one incident per (table, partition), resolved when that
+partition's checks pass again.
 
 A non-blocking ERROR or a WARN leaves the run green, and a blocked consumer is only a skipped
-step: without this sensor nobody hears of either. Each tick reads the latest evaluation of every
-quality check on a declared table in ONE storage call, raises an alert per (table, partition)
-with failing checks (its incident is the set of failing checks and severities, so a WARN that
-becomes an ERROR alerts again), and resolves an open incident once every check it named has
-passed since. The alert ledger (dedup, resolution, undelivered backlog) lives in the cursor.
+step: without this sensor nobody hears of either. Each tick reads the check evaluations completed
+since its cursor (a storage id), across every check, in one storage call per page: a check still
+running has written no evaluation yet, so it neither opens nor resolves anything. Per
+(table, partition) it keeps the open incident's failing checks and severities: a new failing
+check or a WARN that becomes an ERROR alerts again; the incident resolves once every check it
+named has passed on the same partition. When a backfill makes many partitions of one table fail
+(or pass) in one tick, one grouped message lists them.
 """
 
 import time
@@ -15,18 +17,22 @@ from typing import Any, Mapping
 
 import dagster as dg
 
+from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.sink import tick_summary
 from ml_platform.alerting.links import asset_url
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
 
 SENSOR_NAME = "data_quality_alerts"
 ROW_COUNTS_SHOWN = 7
+INITIAL_LOOKBACK_SECONDS = 24 * 3600.0  # a sensor without a cursor reads evaluations this recent
+GROUP_AT = 4  # this many partitions of one table changing in one tick share one message
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The latest completed evaluation of one check."""
+    """One completed evaluation of one check on one partition."""
 
     asset_key: dg.AssetKey
     check: str
@@ -38,31 +44,30 @@ class Evaluation:
     run_id: str
 
 
-def latest_evaluations(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]) -> list[Evaluation]:
-    """One query for the latest execution of every check; checks still running are left out."""
+def evaluations_since(
+    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], cursor: dict, after_timestamp: float
+) -> tuple[list[Evaluation], dict]:
+    """Completed evaluations of ``check_keys`` after the cursor, oldest first, and the new cursor."""
     wanted = set(check_keys)
-    # The event log storage's batched read (one query for all keys); the instance has no public
-    # batch API for check executions, and get_asset_check_summary_records queries once per key.
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    read, cursor = instance_reads.check_evaluations_since(instance, cursor, after_timestamp)
     found = []
-    for key, record in records.items():
-        evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
-        if key not in wanted or not isinstance(evaluation, dg.AssetCheckEvaluation):
-            continue  # planned (in progress) or never finished
+    for run_id, evaluation in read:
+        if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) not in wanted:
+            continue
         metadata = {name: getattr(value, "value", value) for name, value in evaluation.metadata.items()}
         found.append(
             Evaluation(
-                asset_key=key.asset_key,
-                check=key.name,
-                partition=record.partition or metadata.get("partition"),
+                asset_key=evaluation.asset_key,
+                check=evaluation.check_name,
+                partition=evaluation.partition or metadata.get("partition"),
                 passed=evaluation.passed,
                 severity=Severity.WARN if evaluation.severity == dg.AssetCheckSeverity.WARN else Severity.ERROR,
                 summary=evaluation.description or metadata.get("summary", ""),
                 metadata=metadata,
-                run_id=record.run_id,
+                run_id=run_id,
             )
         )
-    return found
+    return found, cursor
 
 
 def row_counts_line(evaluations: list[Evaluation]) -> str | None:
@@ -103,23 +108,84 @@ def incident_alert(
     )
 
 
-def evaluate_quality_alerts(ledger: AlertLedger, evaluations: list[Evaluation], tables: Mapping[dg.AssetKey, MLAsset], ui_url: str) -> None:
-    """Raise one alert per (table, partition) with failing checks; resolve incidents whose checks pass."""
-    by_subject: dict[tuple[dg.AssetKey, str | None], list[Evaluation]] = {}
-    for evaluation in evaluations:
-        by_subject.setdefault((evaluation.asset_key, evaluation.partition), []).append(evaluation)
-    for (key, partition), group in sorted(by_subject.items(), key=lambda item: (item[0][0].to_user_string(), item[0][1] or "")):
-        failed = [e for e in group if not e.passed]
-        if failed:
-            ledger.raise_alert(incident_alert(key, partition, failed, group, tables[key], ui_url))
+def _failing(alert: Alert | None) -> dict[str, Severity]:
+    """The failing checks an open incident names, from its incident string 'check:severity,…'."""
+    if alert is None:
+        return {}
+    return {check: Severity(severity) for check, severity in (pair.split(":") for pair in alert.incident.split(",") if pair)}
 
-    latest = {(e.asset_key.to_user_string(), e.check): e for e in evaluations}
-    for alert in ledger.open_alerts(Kind.DATA_QUALITY):
-        checks = [pair.split(":")[0] for pair in alert.incident.split(",") if pair]
-        now = [latest.get((alert.asset, check)) for check in checks]
-        if all(e is not None and e.passed for e in now):
-            where = sorted({e.partition or "-" for e in now})
-            ledger.resolve(alert.subject, f"{alert.asset} {alert.partition or ''}: {', '.join(checks)} pass again (latest: {', '.join(where)})")
+
+def _subject(key: dg.AssetKey, partition: str | None) -> str:
+    return Alert(kind=Kind.DATA_QUALITY, severity=Severity.ERROR, title="", asset=key.to_user_string(), partition=partition).subject
+
+
+def evaluate_quality_alerts(
+    ledger: AlertLedger, evaluations: list[Evaluation], tables: Mapping[dg.AssetKey, MLAsset], ui_url: str
+) -> tuple[int, int]:
+    """Apply the evaluations completed since the last tick (oldest first) to the per-(table,
+    partition) incidents. Returns (raised, resolved)."""
+    latest: dict[tuple[dg.AssetKey, str | None], dict[str, Evaluation]] = {}
+    for evaluation in evaluations:
+        latest.setdefault((evaluation.asset_key, evaluation.partition), {})[evaluation.check] = evaluation
+    raised: dict[dg.AssetKey, list[Alert]] = {}
+    resolved: dict[dg.AssetKey, list[str]] = {}
+    for (key, partition), checks in sorted(latest.items(), key=lambda item: (item[0][0].to_user_string(), item[0][1] or "")):
+        subject = _subject(key, partition)
+        current = ledger.open.get(subject)
+        before = _failing(current)
+        failing = {check: severity for check, severity in before.items() if check not in checks}
+        failing.update({check: e.severity for check, e in checks.items() if not e.passed})
+        if not failing:
+            if current is not None:
+                resolved.setdefault(key, []).append(subject)
+            continue
+        carried = [Evaluation(key, c, partition, False, failing[c], "", {}, current.run_id or "") for c in failing if c not in checks]
+        failed = [e for e in checks.values() if not e.passed] + carried
+        alert = incident_alert(key, partition, failed, list(checks.values()), tables[key], ui_url)
+        if current is not None and failing.items() <= before.items():
+            ledger.open[subject] = alert  # fewer checks fail: the same incident, no new message
+        else:
+            raised.setdefault(key, []).append(alert)
+    for key, alerts in raised.items():
+        grouped = len(alerts) >= GROUP_AT
+        for alert in alerts:
+            ledger.raise_alert(alert, notify=not grouped)
+        if grouped:
+            ledger.notify(grouped_alert(key, alerts, tables[key], ui_url))
+    for key, subjects in resolved.items():
+        grouped = len(subjects) >= GROUP_AT
+        closed = [ledger.open[s] for s in subjects]
+        for alert in closed:
+            checks = ", ".join(_failing(alert))
+            ledger.resolve(alert.subject, f"{alert.asset} {alert.partition or ''}: {checks} pass again".replace("  ", " "), notify=not grouped)
+        if grouped:
+            ledger.notify(grouped_alert(key, closed, tables[key], ui_url).resolution(
+                f"{key.to_user_string()}: checks pass again on {len(closed)} partitions ({_span(closed)})"
+            ))
+    return sum(len(a) for a in raised.values()), sum(len(s) for s in resolved.values())
+
+
+def _span(alerts: list[Alert]) -> str:
+    partitions = sorted(a.partition or "-" for a in alerts)
+    return partitions[0] if len(partitions) == 1 else f"{partitions[0]} … {partitions[-1]}"
+
+
+def grouped_alert(key: dg.AssetKey, alerts: list[Alert], declaration: MLAsset, ui_url: str) -> Alert:
+    """One message for many partitions of one table (a backfill): which partitions, which checks."""
+    severity = Severity.ERROR if any(a.severity == Severity.ERROR for a in alerts) else Severity.WARN
+    checks = sorted({check for a in alerts for check in _failing(a)})
+    partitions = sorted(a.partition or "-" for a in alerts)
+    return Alert(
+        kind=Kind.DATA_QUALITY,
+        severity=severity,
+        title=f"{key.to_user_string()}: checks failed on {len(alerts)} partitions ({_span(alerts)})",
+        asset=key.to_user_string(),
+        incident="group:" + ",".join(partitions),
+        owner=declaration.owner,
+        channel=declaration.alert_channel,
+        link=asset_url(ui_url, key, view="checks"),
+        details=(("Partitions", ", ".join(partitions)), ("Failed checks", ", ".join(checks)), ("Owner", declaration.owner)),
+    )
 
 
 @dg.sensor(
@@ -132,10 +198,13 @@ def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSi
     ledger = AlertLedger.from_cursor(context.cursor)
     graph = context.repository_def.asset_graph
     tables = {key: d for key, d in declarations(graph).items() if d.expectations is not None}
-    check_keys = sorted((k for k in graph.asset_check_keys if k.asset_key in tables), key=lambda k: k.to_user_string())
-    evaluate_quality_alerts(ledger, latest_evaluations(context.instance, check_keys), tables, alert_sink.ui_url)
-    report = ledger.deliver(alert_sink, time.time())
+    check_keys = [k for k in graph.asset_check_keys if k.asset_key in tables]
+    now = time.time()
+    evaluations, ledger.state["checks"] = evaluations_since(
+        context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS
+    )
+    raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url)
+    report = ledger.deliver(alert_sink, now)
     context.update_cursor(ledger.to_cursor())
     open_count = len(ledger.open_alerts(Kind.DATA_QUALITY))
-    status = f"{open_count} open data-quality incident(s); delivered {len(report.delivered)}, backlog {report.backlog}"
-    return dg.SkipReason(status + (f"; delivery failed: {report.failed}" if report.failed else ""))
+    return dg.SkipReason(f"{open_count} open data-quality incident(s); " + tick_summary(report, raised, resolved))

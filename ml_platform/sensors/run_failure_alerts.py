@@ -83,18 +83,20 @@ def build_run_failure_alert_sensor(
 
 
 def _new_run_failures(instance: dg.DagsterInstance, state: dict, now: float) -> list:
-    """``RUN_FAILURE`` records after the cursor kept in ``state`` (updated in place)."""
+    """``RUN_FAILURE`` records after the cursor kept in ``state`` (updated in place).
+
+    The first tick reads only the lookback; if that finds nothing, its cursor is the newest
+    failure ever (read first, so nothing committed in between is skipped), never storage id -1,
+    from which the next tick would replay the whole history."""
+    failure = dg.DagsterEventType.RUN_FAILURE
     if state.get("failure_cursor"):
-        result = instance.fetch_run_status_changes(
-            dg.DagsterEventType.RUN_FAILURE, limit=MAX_RUNS_PER_TICK, cursor=state["failure_cursor"], ascending=True
-        )
-    else:
-        recent = dg.RunStatusChangeRecordsFilter(
-            event_type=dg.DagsterEventType.RUN_FAILURE, after_timestamp=float(now - INITIAL_LOOKBACK_SECONDS)
-        )
-        result = instance.fetch_run_status_changes(recent, limit=MAX_RUNS_PER_TICK, ascending=True)
-    if result.records or not state.get("failure_cursor"):
+        result = instance.fetch_run_status_changes(failure, limit=MAX_RUNS_PER_TICK, cursor=state["failure_cursor"], ascending=True)
         state["failure_cursor"] = result.cursor
+        return list(result.records)
+    newest = instance.fetch_run_status_changes(failure, limit=1, ascending=False)
+    recent = dg.RunStatusChangeRecordsFilter(event_type=failure, after_timestamp=float(now - INITIAL_LOOKBACK_SECONDS))
+    result = instance.fetch_run_status_changes(recent, limit=MAX_RUNS_PER_TICK, ascending=True)
+    state["failure_cursor"] = result.cursor if result.records else newest.cursor
     return list(result.records)
 
 

@@ -1,5 +1,7 @@
 """Delivery through the cursor-kept ledger and the real Slack sink, across outages and restarts."""
 
+import time
+
 from ml_platform.alerting import Alert, AlertLedger, Kind, Severity
 from ml_platform.alerting.ledger import MAX_BACKLOG
 from ml_platform.alerting.sink import AlertSink, tick_summary
@@ -104,3 +106,42 @@ def test_backlog_is_bounded_keeps_fatal_alerts_and_counts_what_was_dropped(slack
     _, report = tick(cursor, sink, now=10_000)
     assert "dropped 20" in tick_summary(report)
     assert len(slack_api.messages) == MAX_BACKLOG
+
+
+def test_slow_slack_and_a_big_backlog_every_tick_stays_within_its_budget_and_each_alert_arrives_once(slack_api):
+    # Scaled down from 3 s per message and a 20 s budget (40 alerts): same shape, seconds not minutes.
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, tick_budget_seconds=0.5)
+    slack_api.latency = 0.1
+    cursor, durations = None, []
+    for now in range(0, 30 * 60, 30):
+        started = time.monotonic()
+        cursor, report = tick(cursor, sink, now=now, raise_=[alert(n) for n in range(40)] if now == 0 else [])
+        durations.append(time.monotonic() - started)
+        if report.backlog == 0:
+            break
+        assert report.deferred == report.backlog and "deferred (tick budget spent)" in tick_summary(report)
+    assert report.backlog == 0 and len(durations) > 3
+    assert max(durations) < sink.tick_budget_seconds + 0.1 + 0.4  # budget + one message + slack for the test box
+    assert slack_api.texts() == [f"ERROR: failure {n} (table_{n}, 2026-03-01)" for n in range(40)]
+
+
+def test_a_message_slack_refuses_goes_as_plain_text_or_to_dead_letters_and_never_blocks_the_rest(slack_api):
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url)
+    slack_api.refuse_message("failure 1", "invalid_blocks")  # plain text is fine
+    slack_api.refuse_message("failure 2", "msg_too_long", plain_text_too=True)  # nothing goes through
+    cursor, report = tick(None, sink, now=0, raise_=[alert(1), alert(2, Severity.FATAL), alert(3)])
+    assert report.failed is None and len(report.delivered) == 2 and report.backlog == 1
+    plain = next(m for m in slack_api.messages if "failure 1" in m["text"])
+    assert "blocks" not in plain and "table_1" in plain["text"]
+
+    for now in (30, 60):
+        cursor, report = tick(cursor, sink, now=now, raise_=[alert(4)] if now == 30 else [])
+    assert report.backlog == 0 and report.dead_letters == 1
+    summary = tick_summary(report)
+    assert "dead letters 1" in summary and "refused for good: run_failure|table_2|2026-03-01|run-2" in summary
+    (dead,) = AlertLedger.from_cursor(cursor).dead_letters  # a FATAL alert is kept, never silently dropped
+    assert dead.severity == Severity.FATAL
+    assert [t.split(" (")[0] for t in slack_api.texts()[1:]] == ["ERROR: failure 3", "ERROR: failure 4"]
+    # Per refused message: blocks then plain text (2 requests), on each of 3 ticks; then never again.
+    cursor, report = tick(cursor, sink, now=90)
+    assert report.dead_lettered == [] and slack_api.attempts == (2 + 2 + 1) + (2 + 1) + 2

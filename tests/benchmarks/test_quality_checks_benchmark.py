@@ -21,6 +21,6 @@ def test_alert_sensor_ticks_read_every_check_in_one_storage_call(monkeypatch, ca
     failing = len([i for i in range(50) if i % quality_checks.ROW_DROP_EVERY == 0 or i % quality_checks.OUT_OF_RANGE_EVERY == 0])
     assert sensor["tables_failing"] == failing
     assert {tick: sensor[tick]["storage_calls"] for tick in ("cold", "steady", "after_fixes")} == {"cold": 1, "steady": 1, "after_fixes": 1}
-    assert sensor["cold"]["skip_reason"] == f"{failing} open data-quality incident(s); delivered {failing}, backlog 0"
-    assert sensor["steady"]["skip_reason"] == f"{failing} open data-quality incident(s); delivered 0, backlog 0"
-    assert sensor["after_fixes"]["skip_reason"] == f"0 open data-quality incident(s); delivered {failing}, backlog 0"
+    assert sensor["cold"]["skip_reason"] == f"{failing} open data-quality incident(s); alerts: raised {failing}, resolved 0, delivered {failing}, backlog 0"
+    assert sensor["steady"]["skip_reason"] == f"{failing} open data-quality incident(s); alerts: raised 0, resolved 0, delivered 0, backlog 0"
+    assert sensor["after_fixes"]["skip_reason"] == f"0 open data-quality incident(s); alerts: raised 0, resolved {failing}, delivered {failing}, backlog 0"

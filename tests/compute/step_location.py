@@ -2,6 +2,8 @@
 
 Steps run in other processes (``dagster api execute_step``), which re-import this module, so
 tests load the module-level ``local_defs`` / ``cloud_defs`` as reconstructable repositories.
+Cloud steps take no inputs: their containers share no disk with the run worker (outputs land in
+the container's own storage), only the instance database.
 """
 
 import time
@@ -26,13 +28,13 @@ def light_counts() -> list[int]:
 
 
 @dg.asset(**ON_K8S.asset_kwargs())
-def k8s_scores(light_counts: list[int]) -> list[float]:
-    return [c / 10 for c in light_counts]
+def k8s_scores() -> list[float]:
+    return [c / 10 for c in range(10)]
 
 
 @dg.asset(**ON_SAGEMAKER.asset_kwargs())
-def sagemaker_model(light_counts: list[int]) -> dict:
-    return {"weights": [c * 2 for c in light_counts]}
+def sagemaker_model() -> dict:
+    return {"weights": [c * 2 for c in range(10)]}
 
 
 STEP_SLEEP_SECONDS = 120  # far longer than a test: these steps end only when terminated
@@ -62,7 +64,14 @@ def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sag
         assets=with_step_metrics(list(assets)),
         resources={MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()},  # under the instance's storage dir
         executor=routing_executor.configured(
-            {"real_backends": real_backends, "check_step_health_interval_seconds": 1, "sleep_seconds": 0.1},
+            {
+                "real_backends": real_backends,
+                "check_step_health_interval_seconds": 1,
+                "sleep_seconds": 0.1,
+                # Plaintext instance settings the image's dagster.yaml reads; the password is a secret.
+                "kubernetes": {"env_config_maps": ["ml-platform-step-config"], "env_secrets": ["ml-platform-step-secrets"]},
+                "sagemaker": {"env_vars": ["DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_DB"]},
+            },
             name="test_routing",
         ),
     )

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(180)
 CAPACITY_ERROR = "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
 
 
-def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, sagemaker):
+def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, sagemaker, postgres):
     controller, _ = kube
     result = dg.execute_job(reconstructable_job("cloud_defs"), instance=k8s_instance)
 
@@ -36,7 +36,11 @@ def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, 
     cluster = sm_job.request["ProcessingResources"]["ClusterConfig"]
     assert (cluster["InstanceType"], cluster["InstanceCount"], cluster["VolumeSizeInGB"]) == ("ml.m5.xlarge", 1, 50)
     assert sm_job.request["StoppingCondition"]["MaxRuntimeInSeconds"] == 4 * 3600
-    assert all(len(v) <= 256 for v in sm_job.request["Environment"].values())  # SageMaker's limit
+    environment = sm_job.request["Environment"]
+    assert all(len(v) <= 256 for v in environment.values())  # SageMaker's limit
+    assert "DAGSTER_PG_PASSWORD" not in environment and sm_job.request["AppSpecification"]["ContainerEntrypoint"][0] == "python"
+    password = postgres.dagster_env()["DAGSTER_PG_PASSWORD"]
+    assert password not in str(k8s_job.manifest) and password not in str(environment)  # only names: envFrom, ARNs
 
     for name in ("light_counts", "k8s_scores", "sagemaker_model"):
         event = k8s_instance.get_latest_materialization_event(dg.AssetKey(name))
@@ -53,6 +57,26 @@ def test_failing_sagemaker_job_fails_the_step_with_the_cloud_reason_and_logs(k8s
     assert CAPACITY_ERROR in failure
     assert f"CloudWatch {LOG_GROUP}" in failure and "provisioning failed" in failure
     assert k8s_instance.get_latest_materialization_event(dg.AssetKey("k8s_scores")).run_id == result.run_id
+
+
+def test_sagemaker_step_whose_secret_is_missing_fails_naming_the_secret(k8s_instance, kube, sagemaker, aws, monkeypatch):
+    missing = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ml-platform/not-created-AbCdEf"
+    monkeypatch.setenv("ML_PLATFORM_SAGEMAKER_SECRET_ARNS", missing)
+    result = dg.execute_job(reconstructable_job("cloud_defs"), instance=k8s_instance, raise_on_error=False)
+
+    assert not result.success
+    failure = step_failures(k8s_instance, result.run_id)["sagemaker_model"]
+    assert f"cannot read secret {missing} from AWS Secrets Manager" in failure and "ResourceNotFoundException" in failure
+    assert k8s_instance.get_latest_materialization_event(dg.AssetKey("k8s_scores")).run_id == result.run_id
+
+
+def test_throttled_create_processing_job_is_retried_with_backoff(k8s_instance, kube, sagemaker, aws):
+    aws.server.throttle_creates = 2  # CreateProcessingJob's rate limit is low; SageMaker answers ThrottlingException
+    job = reconstructable_job("cloud_defs")
+    result = dg.execute_job(job, instance=k8s_instance, asset_selection=[dg.AssetKey("sagemaker_model")])
+
+    assert result.success and aws.server.create_attempts == 3
+    assert k8s_instance.get_latest_materialization_event(dg.AssetKey("sagemaker_model")).run_id == result.run_id
 
 
 def test_ui_style_single_asset_launch_still_gets_its_profile(k8s_instance, kube, sagemaker):

@@ -8,7 +8,7 @@ import pytest
 
 from ml_platform.declaration import PredictionTable, declarations
 from ml_platform.definitions import build_definitions
-from ml_platform.sensors.quality_alerts import latest_evaluations
+from ml_platform.sensors.quality_alerts import evaluations_since
 from tests.fixtures.browser import CHROMIUM, chromium_page, screenshot
 
 pytestmark = [
@@ -58,7 +58,9 @@ def test_asset_checks_tab_lists_the_tables_checks_and_their_passed_results(deplo
     assert {"row_count_change", "row_count_decline", "score_range", "top_k_completeness"} <= {k.name for k in check_keys}
     instance = deployment.instance()
     evaluations = deployment.wait_until(
-        lambda: (found := latest_evaluations(instance, check_keys)) and len(found) == len(check_keys) and found,
+        lambda: (found := list({e.check: e for e in evaluations_since(instance, check_keys, {}, 0.0)[0]}.values()))
+        and len(found) == len(check_keys)
+        and found,
         300,
         f"every check of {asset.to_user_string()} to be evaluated",
     )

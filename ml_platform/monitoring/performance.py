@@ -1,0 +1,37 @@
+"""Delayed-label performance: the declared metric of one partition's predictions once its labels land."""
+
+from typing import Callable, Sequence
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+
+def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
+    top = np.argsort(-scores, kind="stable")[:k]
+    return float(labels[top].mean()) if top.size else float("nan")
+
+
+def compute_metric(metric: str | Callable, labels: np.ndarray, scores: np.ndarray, k: int = 10) -> float:
+    labels, scores = np.asarray(labels, dtype="float64"), np.asarray(scores, dtype="float64")
+    if callable(metric):
+        return float(metric(labels, scores))
+    if metric == "auc":
+        return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
+    if metric == "precision_at_k":
+        return precision_at_k(labels, scores, k)
+    if metric == "ctr":
+        return float(labels.mean()) if labels.size else float("nan")
+    raise ValueError(f"unknown metric {metric!r} (known: auc, precision_at_k, ctr, or a callable)")
+
+
+def performance_problem(history: Sequence[float], floor: float | None, window: int, max_decay: float) -> str | None:
+    """Why the newest value of ``history`` (oldest first) alerts, or None when healthy."""
+    if not history:
+        return None
+    latest = history[-1]
+    if floor is not None and latest < floor:
+        return f"metric {latest:.3f} below floor {floor:.3f}"
+    recent = history[-window:]
+    if len(recent) >= window and recent[0] - latest > max_decay:
+        return f"metric fell {recent[0] - latest:.3f} over {window} partitions ({recent[0]:.3f} → {latest:.3f})"
+    return None

@@ -1,0 +1,118 @@
+"""Production table store: BigQuery, with each partition replaced in one atomic load job.
+
+Dagster's BigQuery IO manager deletes a partition with a DML statement, then loads the new rows
+in a second job: a failed or killed load leaves the partition empty, and an empty frame skips
+the load after the DELETE has already run. Here nothing is deleted. Each day of the output is
+loaded into the partition decorator ``table$YYYYMMDD`` with ``WRITE_TRUNCATE``, which BigQuery
+applies atomically when the load job succeeds: until then readers see the previous partition.
+The same guards as the local DuckDB writer apply (empty frame, partition column missing or
+holding another day), and readers refuse bad or missing upstream partitions (checks/gate.py).
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+from dagster._core.storage.db_io_manager import DbIOManager, TableSlice  # not exported; needed to swap the client
+from dagster_gcp.bigquery.io_manager import BigQueryClient
+from dagster_gcp_pandas import BigQueryPandasIOManager
+from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
+from google.cloud import bigquery
+
+from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+
+
+class _AtomicBigQueryClient(BigQueryClient):
+    """Deletes nothing before a write: the load job's WRITE_TRUNCATE replaces the slice."""
+
+    @staticmethod
+    def delete_table_slice(context, table_slice, connection) -> None:
+        return None
+
+    @staticmethod
+    def ensure_schema_exists(context, table_slice, connection) -> None:
+        connection.create_dataset(f"{table_slice.database}.{table_slice.schema}", exists_ok=True)
+
+
+def partition_days(context: dg.OutputContext) -> list[pd.Timestamp]:
+    """The days of a daily-partitioned output (one, or several for a single-run backfill)."""
+    window = context.asset_partitions_time_window
+    days = pd.date_range(window.start, window.end - timedelta(seconds=1), freq="D", normalize=True)
+    return [day.tz_localize(None) for day in days]
+
+
+def _day_rows(table: str, frame: pd.DataFrame, column: str, days: list[pd.Timestamp]) -> dict[pd.Timestamp, pd.DataFrame]:
+    """The frame split by day; a row outside the output's partition window is an error."""
+    stamps = pd.to_datetime(frame[column])
+    stamps = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
+    day_of_row = stamps.dt.normalize()
+    stray = sorted(set(day_of_row) - set(days))
+    if stray:
+        raise ValueError(
+            f"table '{table}': partition column '{column}' holds {stray[0].date()}, outside the partition"
+            f" {days[0].date()}..{days[-1].date()} being written"
+        )
+    return {day: frame[day_of_row == day] for day in days}
+
+
+class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
+    def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
+        table = ".".join(context.asset_key.path)
+        if obj.empty:
+            raise ValueError(f"table '{table}': refusing to write an empty frame (the previous data is kept)")
+        partition_expr = (context.definition_metadata or {}).get("partition_expr")
+        destination = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
+        config = context.resource_config or {}
+        if not context.has_partition_key:
+            self._load(connection, obj, destination, config, time_partitioning=None)
+        else:
+            if not partition_expr or partition_expr not in obj.columns:
+                raise ValueError(
+                    f"table '{table}': output has no partition column '{partition_expr}' (columns: {', '.join(obj.columns)})"
+                )
+            partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=partition_expr.upper())
+            for day, rows in _day_rows(table, obj, partition_expr, partition_days(context)).items():
+                if rows.empty:
+                    raise ValueError(f"table '{table}': no rows for partition {day.date()} (the previous data is kept)")
+                self._load(connection, rows, f"{destination}${day:%Y%m%d}", config, partitioning)
+        context.add_output_metadata(
+            {"dagster/partition_row_count" if context.has_partition_key else "dagster/row_count": len(obj)}
+        )
+
+    @staticmethod
+    def _load(connection, frame: pd.DataFrame, destination: str, config, time_partitioning) -> None:
+        job_config = bigquery.LoadJobConfig(
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            time_partitioning=time_partitioning,
+        )
+        connection.load_table_from_dataframe(
+            dataframe=frame.rename(columns=str.upper),  # as dagster-gcp-pandas writes (its reader lowercases)
+            destination=destination,
+            job_config=job_config,
+            location=config.get("location"),
+            timeout=config.get("timeout"),
+        ).result(timeout=config.get("timeout"))
+
+    def load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
+        check_upstream(context)
+        frame = super().load_input(context, table_slice, connection)
+        refuse_missing_partition(context, len(frame))
+        return frame
+
+
+class AtomicBigQueryPandasIOManager(BigQueryPandasIOManager):
+    """BigQueryPandasIOManager whose partition writes are all-or-nothing and gated on read."""
+
+    @staticmethod
+    def type_handlers():
+        return [_AtomicBigQueryPandasTypeHandler()]
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_AtomicBigQueryClient(write_mode=self.write_mode, gcp_credentials=self.gcp_credentials),
+            io_manager_name="AtomicBigQueryPandasIOManager",
+            database=self.project,
+            schema=self.dataset,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+        )
