@@ -24,28 +24,39 @@ def materializations_since(
     """Materializations of every asset after a storage id (or, with none, after a time), oldest
     first, and the last storage id read. One query per page, across all assets."""
     found: list[Materialization] = []
+    records, last = _event_records_after(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_storage_id, after_timestamp)
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        duration = record.asset_materialization.metadata.get(DURATION_KEY) if record.asset_materialization else None
+        found.append(
+            Materialization(
+                asset=record.asset_key.to_user_string(),
+                timestamp=record.timestamp,
+                partition=event.partition if event else None,
+                duration=float(duration.value) if duration is not None else None,
+            )
+        )
+    return found, last
+
+
+def _event_records_after(
+    instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after_storage_id: int | None, after_timestamp: float
+) -> tuple[list, int | None]:
+    """Every record of one event type after a storage id (or, with none, after a time), oldest
+    first, and the last storage id read: one query per page of ``PAGE`` rows, across all assets."""
+    found: list = []
     last = after_storage_id
     while True:
         records = instance.event_log_storage.get_event_records(
             dg.EventRecordsFilter(
-                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                event_type=event_type,
                 after_cursor=last,
                 after_timestamp=None if last is not None else after_timestamp,
             ),
             limit=PAGE,
             ascending=True,
         )
-        for record in records:
-            event = record.event_log_entry.dagster_event
-            duration = record.asset_materialization.metadata.get(DURATION_KEY) if record.asset_materialization else None
-            found.append(
-                Materialization(
-                    asset=record.asset_key.to_user_string(),
-                    timestamp=record.timestamp,
-                    partition=event.partition if event else None,
-                    duration=float(duration.value) if duration is not None else None,
-                )
-            )
+        found.extend(records)
         if records:
             last = records[-1].storage_id
         if len(records) < PAGE:
@@ -148,23 +159,8 @@ def check_evaluations_since(
     (``get_asset_check_execution_history`` is one query per check): the event log storage's is used."""
     if _run_sharded(instance):
         return _check_evaluations_by_time(instance, max(cursor.get("after_time", 0.0), after_timestamp))
-    found: list[tuple[str, dg.AssetCheckEvaluation]] = []
-    last = cursor.get("after")
-    while True:
-        records = instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(
-                event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-                after_cursor=last,
-                after_timestamp=None if last is not None else after_timestamp,
-            ),
-            limit=PAGE,
-            ascending=True,
-        )
-        found.extend(_evaluations(records))
-        if records:
-            last = records[-1].storage_id
-        if len(records) < PAGE:
-            return found, ({} if last is None else {"after": last})
+    records, last = _event_records_after(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION, cursor.get("after"), after_timestamp)
+    return _evaluations(records), ({} if last is None else {"after": last})
 
 
 def _evaluations(records) -> list[tuple[str, dg.AssetCheckEvaluation]]:
