@@ -1,6 +1,7 @@
 """Declare an ML asset once: SLO, compute profile, partitions, retries, owner, data expectations.
 
-A product module writes::
+Product modules use the short form in ``ml_platform.decorators`` (``@prediction_table(...)``);
+it builds exactly::
 
     RECS = PredictionTable(
         name="article_recommendations", product="article_recs", owner="team:recs",
@@ -205,8 +206,10 @@ class MLAsset:
     def partitions_def(self) -> dg.DailyPartitionsDefinition | None:
         return daily_partitions(self.slo.timezone) if self.partition_column else None
 
-    def asset_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``@dg.asset`` that carry the declaration."""
+    def asset_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for ``@dg.asset`` that carry the declaration, merged with ``extra``:
+        any other ``dg.asset`` argument (deps, ins, code_version, ...); tags, metadata, op_tags,
+        owners and kinds are merged with the declaration's."""
         metadata: dict[str, Any] = {
             DECLARATION_KEY: dg.MetadataValue.json(self.to_dict()),
             "SLO deadline": self.slo.describe(),
@@ -232,7 +235,28 @@ class MLAsset:
         )
         if self.KIND == Model.KIND:
             kwargs["io_manager_key"] = MODEL_IO_MANAGER_KEY
-        return kwargs
+        return self._merged(kwargs, extra)
+
+    def _merged(self, derived: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+        merged = dict(derived)
+        for argument, value in extra.items():
+            if argument in _DERIVED_FROM:
+                self._fail(argument, f"is derived from the declaration's '{_DERIVED_FROM[argument]}'; set that instead")
+            elif argument in _MERGED_MAPPINGS:
+                clashes = [k for k, v in value.items() if k in derived[argument] and derived[argument][k] != v]
+                if clashes:
+                    self._fail(f"{argument}['{clashes[0]}']", "is set by the declaration; use another key")
+                merged[argument] = {**derived[argument], **value}
+            elif argument == "owners":
+                merged[argument] = [*derived[argument], *(o for o in value if o not in derived[argument])]
+            elif argument == "kinds":
+                merged[argument] = {*derived[argument], *value}
+            else:
+                merged[argument] = value
+        return merged
+
+    def _fail(self, field_name: str, problem: str):
+        raise DeclarationError(f"{self.LABEL} '{self.name}': field '{field_name}': {problem}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: time deltas in seconds, tuples as lists, plus the kind."""
@@ -258,7 +282,7 @@ class MLAsset:
                     "row_count": RowCountPolicy(**expectations["row_count"]),
                 }
             )
-        names = _field_names(cls)
+        names = field_names(cls)
         return cls(
             slo=SLO(**slo),
             expectations=expectations,
@@ -313,9 +337,21 @@ class Model(MLAsset):
 
 
 @lru_cache(maxsize=None)
-def _field_names(cls: type) -> frozenset[str]:
+def field_names(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls))
 
+
+# ``dg.asset`` arguments the declaration sets: a second value would contradict what the
+# sensors, checks and executor read back from the asset graph.
+_DERIVED_FROM = {
+    "name": "name",
+    "group_name": "product",
+    "freshness_policy": "slo",
+    "partitions_def": "partition_column",
+    "retry_policy": "retries",
+    "pool": "compute",
+}
+_MERGED_MAPPINGS = ("tags", "metadata", "op_tags")
 
 _KINDS: dict[str, type[MLAsset]] = {c.KIND: c for c in (PredictionTable, FeatureTable, Model)}
 
@@ -326,6 +362,14 @@ def read_declaration(metadata: Mapping[str, Any]) -> MLAsset | None:
     if value is None:
         return None
     return MLAsset.from_dict(value.data if isinstance(value, dg.JsonMetadataValue) else value)
+
+
+def declaration_of(asset: dg.AssetsDefinition) -> MLAsset:
+    """The declaration carried by a declared asset (e.g. one made by ``@prediction_table``)."""
+    declaration = read_declaration(asset.get_asset_spec().metadata)
+    if declaration is None:
+        raise ValueError(f"asset '{asset.key.to_user_string()}' carries no ml_platform declaration")
+    return declaration
 
 
 def declarations(asset_graph) -> dict[dg.AssetKey, MLAsset]:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ml_platform.assets import article_recs, propensity
-from ml_platform.declaration import SLO, Expectations, Model, PredictionTable
+from ml_platform.declaration import SLO, Expectations, Model, PredictionTable, declaration_of
 from ml_platform.slo_deadlines import Materialization, counts_for, deadline_partition, deadlines_between, latest_deadline
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -55,11 +55,11 @@ def test_deadlines_between_lists_each_deadline_once():
 
 
 def test_weekly_models_have_weekly_deadlines_and_share_policy_objects():
-    for declaration in (article_recs.RECS_MODEL, propensity.PROPENSITY_MODEL):
+    for declaration in map(declaration_of, (article_recs.article_recs_model, propensity.propensity_model)):
         assert declaration.slo.deadline_cron.endswith("* * 1"), declaration.name
         assert declaration.slo.window == timedelta(days=7)
-    assert article_recs.RECOMMENDATIONS.slo.freshness_policy() is PredictionTable(
+    assert declaration_of(article_recs.article_recommendations).slo.freshness_policy() is PredictionTable(
         name="other", product="x", owner="team:x", slo=SLO("0 8 * * *", timezone="Asia/Tokyo"), compute="small",
         expectations=Expectations(key_columns=("id",)),
     ).slo.freshness_policy()
-    assert isinstance(article_recs.RECOMMENDATIONS.slo.freshness_policy(), dg.FreshnessPolicy)
+    assert isinstance(declaration_of(article_recs.article_recommendations).slo.freshness_policy(), dg.FreshnessPolicy)

@@ -13,45 +13,13 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from sklearn.decomposition import TruncatedSVD
 
-from ml_platform.declaration import SLO, Expectations, FeatureTable, Model, PredictionTable
+from ml_platform.declaration import Expectations
+from ml_platform.decorators import Product, feature_table, model, prediction_table
 from ml_platform.resources.synthetic import SyntheticData
 
-PRODUCT = "article_recs"
-OWNER = "team:recs"
+RECS = Product("article_recs", owner="team:recs", timezone="Asia/Tokyo")
 TOP_K = 10
 RELATED_BOOST = 0.3  # weight of content similarity to today's reads in the final score
-
-INTERACTIONS = FeatureTable(
-    name="user_article_interactions",
-    product=PRODUCT,
-    owner=OWNER,
-    description="Clicks per user and article on the partition date.",
-    slo=SLO("0 6 * * *", timezone="Asia/Tokyo"),
-    compute="small",
-    expectations=Expectations(key_columns=("user_id", "article_id")),
-)
-
-RECS_MODEL = Model(
-    name="article_recs_model",
-    product=PRODUCT,
-    owner=OWNER,
-    description="Truncated-SVD factorisation of the user x article click matrix, retrained weekly.",
-    slo=SLO("0 6 * * 1", timezone="Asia/Tokyo", window=timedelta(days=7)),
-    compute="gpu",
-    retries=1,
-)
-
-RECOMMENDATIONS = PredictionTable(
-    name="article_recommendations",
-    product=PRODUCT,
-    owner=OWNER,
-    description=f"Top-{TOP_K} articles per active user, read by the home-feed service at 08:00 Tokyo.",
-    slo=SLO("0 8 * * *", timezone="Asia/Tokyo", warn_margin=timedelta(minutes=30)),
-    compute="small",
-    expectations=Expectations(
-        key_columns=("user_id", "article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
-    ),
-)
 
 
 @dataclass
@@ -62,12 +30,18 @@ class FactorModel:
     article_factors: np.ndarray
 
 
-@dg.asset(**INTERACTIONS.asset_kwargs())
+@feature_table(
+    RECS, slo="0 6 * * *", expectations=Expectations(key_columns=("user_id", "article_id")),
+    description="Clicks per user and article on the partition date.",
+)
 def user_article_interactions(context: dg.AssetExecutionContext, synthetic: SyntheticData) -> pd.DataFrame:
     return synthetic.interactions(context.partition_time_window.start.date())
 
 
-@dg.asset(**RECS_MODEL.asset_kwargs())
+@model(
+    RECS, slo=RECS.slo("0 6 * * 1", window=timedelta(days=7)), compute="gpu", retries=1,
+    description="Truncated-SVD factorisation of the user x article click matrix, retrained weekly.",
+)
 def article_recs_model(context: dg.AssetExecutionContext, user_article_interactions: pd.DataFrame) -> FactorModel:
     """Trains on every interaction partition in the warehouse."""
     users, user_index = np.unique(user_article_interactions["user_id"], return_inverse=True)
@@ -89,7 +63,13 @@ def article_recs_model(context: dg.AssetExecutionContext, user_article_interacti
     return FactorModel(users, articles, user_factors, svd.components_.T)
 
 
-@dg.asset(**RECOMMENDATIONS.asset_kwargs())
+@prediction_table(
+    RECS, slo=RECS.slo("0 8 * * *", warn_margin=timedelta(minutes=30)),
+    expectations=Expectations(
+        key_columns=("user_id", "article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
+    ),
+    description=f"Top-{TOP_K} articles per active user, read by the home-feed service at 08:00 Tokyo.",
+)
 def article_recommendations(
     user_article_interactions: pd.DataFrame, article_recs_model: FactorModel, related_articles: pd.DataFrame
 ) -> pd.DataFrame:

@@ -9,50 +9,26 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml_platform.declaration import SLO, Expectations, FeatureTable, Model, PredictionTable
+from ml_platform.declaration import Expectations
+from ml_platform.decorators import Product, feature_table, model, prediction_table
 from ml_platform.resources.synthetic import SyntheticData
 
-PRODUCT = "propensity"
-OWNER = "team:growth"
+GROWTH = Product("propensity", owner="team:growth", timezone="Asia/Tokyo")
 FEATURES = ["tenure_days", "sessions_7d", "articles_read_7d", "days_since_last_visit", "is_subscriber"]
 
-USER_FEATURES = FeatureTable(
-    name="user_features",
-    product=PRODUCT,
-    owner=OWNER,
+
+@feature_table(
+    GROWTH, slo="0 7 * * *", expectations=Expectations(key_columns=("user_id",)),
     description="Behaviour features per user on the partition date.",
-    slo=SLO("0 7 * * *", timezone="Asia/Tokyo"),
-    compute="small",
-    expectations=Expectations(key_columns=("user_id",)),
 )
-
-PROPENSITY_MODEL = Model(
-    name="propensity_model",
-    product=PRODUCT,
-    owner=OWNER,
-    description="Logistic regression of conversion on behaviour features, retrained weekly.",
-    slo=SLO("0 7 * * 1", timezone="Asia/Tokyo", window=timedelta(days=7)),
-    compute="sagemaker_training",
-    retries=1,
-)
-
-PROPENSITY_SCORES = PredictionTable(
-    name="propensity_scores",
-    product=PRODUCT,
-    owner=OWNER,
-    description="Probability that each user converts this week, read by the CRM campaign at 09:00 Tokyo.",
-    slo=SLO("0 9 * * *", timezone="Asia/Tokyo"),
-    compute="small",
-    expectations=Expectations(key_columns=("user_id",), score_column="score", score_range=(0.0, 1.0)),
-)
-
-
-@dg.asset(**USER_FEATURES.asset_kwargs())
 def user_features(context: dg.AssetExecutionContext, synthetic: SyntheticData) -> pd.DataFrame:
     return synthetic.user_features(context.partition_time_window.start.date())
 
 
-@dg.asset(**PROPENSITY_MODEL.asset_kwargs())
+@model(
+    GROWTH, slo=GROWTH.slo("0 7 * * 1", window=timedelta(days=7)), compute="sagemaker_training", retries=1,
+    description="Logistic regression of conversion on behaviour features, retrained weekly.",
+)
 def propensity_model(context: dg.AssetExecutionContext, user_features: pd.DataFrame, synthetic: SyntheticData) -> Pipeline:
     """Trains on every feature partition in the warehouse, labelled with the observed conversions."""
     labels = synthetic.conversions(user_features)
@@ -68,7 +44,11 @@ def propensity_model(context: dg.AssetExecutionContext, user_features: pd.DataFr
     return model
 
 
-@dg.asset(**PROPENSITY_SCORES.asset_kwargs())
+@prediction_table(
+    GROWTH, slo="0 9 * * *",
+    expectations=Expectations(key_columns=("user_id",), score_column="score", score_range=(0.0, 1.0)),
+    description="Probability that each user converts this week, read by the CRM campaign at 09:00 Tokyo.",
+)
 def propensity_scores(user_features: pd.DataFrame, propensity_model: Pipeline) -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -6,45 +6,31 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import linear_kernel
 
-from ml_platform.declaration import SLO, Expectations, FeatureTable, PredictionTable
+from ml_platform.declaration import Expectations
+from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.resources.synthetic import SyntheticData
 
-PRODUCT = "related_content"
-OWNER = "team:content"
+CONTENT = Product("related_content", owner="team:content", timezone="Asia/Tokyo")
 TOP_K = 10
 # The similarity service reloads at 06:00 Tokyo; article recommendations read this table too.
-DEADLINE = SLO("0 6 * * *", timezone="Asia/Tokyo")
+DEADLINE = "0 6 * * *"
 
-ARTICLE_TEXTS = FeatureTable(
-    name="article_texts",
-    product=PRODUCT,
-    owner=OWNER,
+
+@feature_table(
+    CONTENT, slo=DEADLINE, expectations=Expectations(key_columns=("article_id",)),
     description="The article catalog with each article's text, as of the partition date.",
-    slo=DEADLINE,
-    compute="small",
-    expectations=Expectations(key_columns=("article_id",)),
 )
-
-RELATED_ARTICLES = PredictionTable(
-    name="related_articles",
-    product=PRODUCT,
-    owner=OWNER,
-    description=f"Top-{TOP_K} most similar articles per article (TF-IDF cosine similarity).",
-    slo=DEADLINE,
-    compute="large",
-    alert_channel="#content-similarity-alerts",
-    expectations=Expectations(
-        key_columns=("article_id", "related_article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
-    ),
-)
-
-
-@dg.asset(**ARTICLE_TEXTS.asset_kwargs())
 def article_texts(context: dg.AssetExecutionContext, synthetic: SyntheticData) -> pd.DataFrame:
     return synthetic.articles(context.partition_time_window.start.date())
 
 
-@dg.asset(**RELATED_ARTICLES.asset_kwargs())
+@prediction_table(
+    CONTENT, slo=DEADLINE, compute="large", alert_channel="#content-similarity-alerts",
+    expectations=Expectations(
+        key_columns=("article_id", "related_article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
+    ),
+    description=f"Top-{TOP_K} most similar articles per article (TF-IDF cosine similarity).",
+)
 def related_articles(article_texts: pd.DataFrame) -> pd.DataFrame:
     tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform(article_texts["text"])
     similarity = linear_kernel(tfidf)  # rows are L2-normalised: cosine similarity in [0, 1]

@@ -7,14 +7,16 @@ import re
 import dagster as dg
 import pytest
 
-from ml_platform.assets.article_recs import RECOMMENDATIONS
-from ml_platform.assets.related_content import RELATED_ARTICLES
+from ml_platform.assets.article_recs import article_recommendations
+from ml_platform.assets.related_content import related_articles
+from ml_platform.declaration import declaration_of
 from ml_platform.schedules.cross_product_launch import SENSOR_NAME
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts
 from tests.production.conftest import FIRST_DAY, SCHEDULED_PRODUCTS
 from tests.production.test_postgres_instance import LAUNCH_BACKFILL, finished_ticks
 
 pytestmark = pytest.mark.timeout(600)
+RECOMMENDATIONS, RELATED_ARTICLES = declaration_of(article_recommendations), declaration_of(related_articles)
 
 
 def test_consumer_of_another_product_runs_after_its_input_for_the_same_date_with_no_failed_run(deployment):

@@ -11,8 +11,9 @@ import pytest
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from ml_platform.alerting import AlertLedger, Kind
-from ml_platform.assets.propensity import PROPENSITY_SCORES, USER_FEATURES
+from ml_platform.assets.propensity import propensity_scores, user_features
 from ml_platform.compute.profiles import PROFILES
+from ml_platform.declaration import declaration_of
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
 from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
 from ml_platform.sensors.slo_alerts import SENSOR_NAME as SLO_SENSOR
@@ -50,7 +51,7 @@ query ($selector: SensorSelector!) {
   }
 }"""
 # Never materialized in this deployment (their product has no run here): breached at their last deadline.
-ROOT_TABLE, DOWNSTREAM_TABLE = USER_FEATURES, PROPENSITY_SCORES
+ROOT_TABLE, DOWNSTREAM_TABLE = declaration_of(user_features), declaration_of(propensity_scores)
 
 
 def test_instance_from_deploy_config_uses_postgres_for_every_storage(deployment):

@@ -17,14 +17,16 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # t
 from dagster._core.events import DagsterEvent, DagsterEventType  # test-only: a run's check events
 from dagster._core.storage.dagster_run import make_new_run_id
 
-from ml_platform.assets.article_recs import INTERACTIONS as INTERACTIONS_DECLARATION
-from ml_platform.assets.article_recs import RECOMMENDATIONS
-from ml_platform.assets.related_content import RELATED_ARTICLES
+from ml_platform.assets.article_recs import article_recommendations, user_article_interactions
+from ml_platform.assets.related_content import related_articles
 from ml_platform.checks.quality_checks import check_names
-from ml_platform.declaration import SLO, Expectations, Model, PredictionTable
+from ml_platform.declaration import SLO, Expectations, Model, PredictionTable, declaration_of
 from ml_platform.schedules.cross_product_launch import SENSOR_NAME, data_launched, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
 
+INTERACTIONS_DECLARATION = declaration_of(user_article_interactions)
+RECOMMENDATIONS = declaration_of(article_recommendations)
+RELATED_ARTICLES = declaration_of(related_articles)
 TOKYO = ZoneInfo("Asia/Tokyo")
 TODAY = "2026-03-10"
 CONSUMER = dg.AssetKey(RECOMMENDATIONS.name)
