@@ -1,11 +1,14 @@
-"""The example products. Each module is one product; a team replaces these with its own."""
+"""The example products, one module (or subpackage) each; a team replaces them with its own.
+
+Product modules are discovered, not listed: adding a product is adding a module here.
+"""
+
+import sys
+from types import ModuleType
 
 import dagster as dg
 
-from ml_platform.assets import article_recs, propensity, related_content
 
-PRODUCT_MODULES = [related_content, article_recs, propensity]
-
-
-def all_assets() -> list[dg.AssetsDefinition]:
-    return list(dg.load_assets_from_modules(PRODUCT_MODULES))
+def all_assets(package: ModuleType | None = None) -> list[dg.AssetsDefinition]:
+    """Every asset of the product modules under ``package`` (default: this package)."""
+    return list(dg.load_assets_from_package_module(package or sys.modules[__name__]))
