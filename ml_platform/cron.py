@@ -3,16 +3,11 @@
 Dagster exposes no public cron iterator. We use its internal one on purpose: the
 freshness daemon evaluates ``FreshnessPolicy.cron`` with exactly these functions, so
 our deadlines, schedule times and partition dates agree with what the UI shows.
-This is the only module that imports ``dagster._utils``.
 """
 
 from datetime import datetime
 
-from dagster._utils.schedules import (  # internal: see module docstring
-    get_latest_completed_cron_tick,
-    get_next_cron_tick,
-    is_valid_cron_string,
-)
+from ml_platform._dagster_internal import get_latest_completed_cron_tick, get_next_cron_tick, is_valid_cron_string
 
 __all__ = ["is_valid_cron", "last_tick", "next_tick"]
 

@@ -2,15 +2,16 @@
 
 Each function is one storage query (or one per page of ``PAGE`` rows) over every asset at
 once, so the SLO sensor's storage calls per tick do not grow with the number of tables.
-Schedule and sensor states need Dagster's internal instigator types: they are imported here and
-nowhere else. The instance's key-value store (``daemon_cursor_storage``, where Dagster's own
+Schedule and sensor states need Dagster's internal instigator types (ml_platform._dagster_internal).
+The instance's key-value store (``daemon_cursor_storage``, where Dagster's own
 daemons keep their cursors) holds state written rarely, outside the per-tick sensor cursor.
 """
 
 from dataclasses import dataclass
-import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # internal: see docstring
 
+import dagster as dg
+
+from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, SqliteEventLogStorage
 from ml_platform.alerting.failure_content import root_cause
 from ml_platform.compute.step_metrics import DURATION_KEY
 from ml_platform.slo_deadlines import Materialization
@@ -174,10 +175,8 @@ def _evaluations(records) -> list[tuple[str, dg.AssetCheckEvaluation]]:
 
 
 def _run_sharded(instance: dg.DagsterInstance) -> bool:
-    # internal: the default local SQLite storage keeps one database per run, so its storage ids
-    # are not comparable across runs; only a time cursor works there.
-    from dagster._core.storage.event_log import SqliteEventLogStorage
-
+    # The default local SQLite storage keeps one database per run, so its storage ids are not
+    # comparable across runs; only a time cursor works there.
     return type(instance.event_log_storage) is SqliteEventLogStorage
 
 

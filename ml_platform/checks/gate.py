@@ -9,8 +9,8 @@ Reads of many partitions (a model's training history) are not gated partition by
 """
 
 import dagster as dg
-from dagster._core.event_api import PartitionKeyFilter  # internal: the batched per-partition read needs it
 
+from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.checks.quality_checks import check_names, check_op_name
 from ml_platform.declaration import read_declaration
 

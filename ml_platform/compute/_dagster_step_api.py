@@ -1,24 +1,26 @@
-"""The Dagster step-delegation API that custom step handlers are built on.
+"""The Dagster step-delegation API that custom step handlers are built on, and the helpers the
+compute modules share over it.
 
 Dagster exports no public base class for step handlers: dagster-k8s and dagster-aws build
-theirs on these same internal modules. Every internal import of ``ml_platform.compute`` is
-here, so a Dagster upgrade touches one file.
+theirs on the same internal modules (imported in ``ml_platform._dagster_internal``).
 """
 
 import copy
 
-from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
-from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
-from dagster._core.definitions.op_definition import OpDefinition
-from dagster._core.events import DagsterEvent, EngineEventData
-from dagster._core.execution.retries import RetryMode, get_retries_config
-from dagster._grpc.types import ExecuteStepArgs
-from dagster._record import copy as copy_record
-from dagster._core.executor.step_delegating import (
+from ml_platform._dagster_internal import (
     CheckStepHealthResult,
+    DagsterEvent,
+    DecoratedOpFunction,
+    EngineEventData,
+    ExecuteStepArgs,
+    OpDefinition,
+    RetryMode,
     StepDelegatingExecutor,
     StepHandler,
     StepHandlerContext,
+    copy_record,
+    get_retries_config,
+    multiple_process_executor_requirements,
 )
 
 __all__ = [

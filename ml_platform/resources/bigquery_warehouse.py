@@ -13,12 +13,12 @@ from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.db_io_manager import DbIOManager, TableSlice  # not exported; needed to swap the client
 from dagster_gcp.bigquery.io_manager import BigQueryClient
 from dagster_gcp_pandas import BigQueryPandasIOManager
 from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
 from google.cloud import bigquery
 
+from ml_platform._dagster_internal import DbIOManager, TableSlice
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.db_io_manager import DbIOManager  # not exported; needed to swap the client
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
 from dagster_gcp import GCSPickleIOManager, GCSResource
 
+from ml_platform._dagster_internal import DbIOManager
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
 from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
