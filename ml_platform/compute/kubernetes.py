@@ -8,10 +8,8 @@ Node pools are expected to carry the label ``NODE_POOL_LABEL=<pool>``; every poo
 own pool and tolerates only its own taint, so a small step can never land on (and pin) a big node.
 """
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ml_platform.compute.profiles import ComputeProfile
+from datetime import timedelta
+from typing import Any, Protocol
 
 NODE_POOL_LABEL = "ml-platform/node-pool"
 UNTAINTED_POOL = "standard"
@@ -21,7 +19,21 @@ JOB_TTL_SECONDS = 24 * 3600  # finished step Jobs (and their pods' logs) stay a 
 RUN_AS_USER = 10001  # the uid of the code-location image (deploy/Dockerfile)
 
 
-def k8s_step_config(profile: "ComputeProfile") -> dict[str, Any]:
+class PodSize(Protocol):
+    """What a step pod is sized and placed by: a compute profile (``ml_platform.compute.profiles``
+    builds its op tags from this module, so this module does not import it back)."""
+
+    name: str
+    cpu: str
+    memory: str
+    gpu: int
+    ephemeral_storage: str
+    node_pool: str
+    evictable: bool
+    max_runtime: timedelta
+
+
+def k8s_step_config(profile: PodSize) -> dict[str, Any]:
     """The ``dagster-k8s/config`` value for a step of this profile (snake_case, as dagster-k8s reads it)."""
     return {
         "container_config": {"resources": _resources(profile), "security_context": _container_security()},
@@ -48,7 +60,7 @@ def k8s_step_config(profile: "ComputeProfile") -> dict[str, Any]:
     }
 
 
-def _resources(profile: "ComputeProfile") -> dict[str, dict[str, str]]:
+def _resources(profile: PodSize) -> dict[str, dict[str, str]]:
     # Memory and disk limits equal requests: a step either fits its profile or is OOM-killed,
     # never silently borrows from neighbours. No CPU limit: throttling only slows steps down.
     requests = {"cpu": profile.cpu, "memory": profile.memory, "ephemeral-storage": profile.ephemeral_storage}
@@ -58,7 +70,7 @@ def _resources(profile: "ComputeProfile") -> dict[str, dict[str, str]]:
     return {"requests": requests, "limits": limits}
 
 
-def _tolerations(profile: "ComputeProfile") -> list[dict[str, str]]:
+def _tolerations(profile: PodSize) -> list[dict[str, str]]:
     tolerations = []
     if profile.node_pool != UNTAINTED_POOL:
         tolerations.append({"key": NODE_POOL_LABEL, "operator": "Equal", "value": profile.node_pool, "effect": "NoSchedule"})

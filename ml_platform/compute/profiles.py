@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
+from ml_platform.compute.kubernetes import k8s_step_config
+
 # Tag keys the executor and sensors read back from each step / asset.
 PROFILE_TAG = "ml_platform/compute"
 BACKEND_TAG = "ml_platform/backend"
@@ -57,8 +59,6 @@ class ComputeProfile:
 @lru_cache(maxsize=None)
 def _k8s_config_json(profile: ComputeProfile) -> str:
     # One string per profile, shared by every asset of that profile (profiles are frozen).
-    from ml_platform.compute.kubernetes import k8s_step_config  # kubernetes.py imports this module
-
     return json.dumps(k8s_step_config(profile), sort_keys=True)
 
 
