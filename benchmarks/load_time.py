@@ -42,7 +42,7 @@ def measure(tables: int, repeats: int, env: dict[str, str], extra: tuple[str, ..
         for flavour in flavours if i % 2 == 0 else flavours[::-1]:
             times[flavour].append(validate_seconds(flavour, products, env))
     platform, plain = statistics.median(times["platform"]), statistics.median(times["plain"])
-    pair_ratios = [a / b for a, b in zip(times["platform"], times["plain"])]
+    pair_ratios = [a / b for a, b in zip(times["platform"], times["plain"], strict=True)]
     return {
         "tables": products * TABLES_PER_PRODUCT,
         "products": products,

@@ -28,7 +28,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange  # benchmark only: seed daemon states
+from dagster._core.definitions.freshness import (  # benchmark only: seed daemon states
+    FreshnessState,
+    FreshnessStateChange,
+)
 
 from ml_platform.alerting import AlertSink
 from ml_platform.compute.step_metrics import DURATION_KEY

@@ -192,7 +192,7 @@ def plot(report: AttainmentReport, path: Path) -> Path:
     axes.set_xticks(range(0, len(days), step), [d.strftime("%m-%d") for d in days[::step]], fontsize=7, rotation=45)
     axes.set_title(f"SLO on-time status per day (target {report.target:.2%})", fontsize=9)
     axes.legend(
-        handles=[Patch(color=c, label=l) for c, l in zip(colours, ["no deadline", ON_TIME, LATE, MISSED])],
+        handles=[Patch(color=c, label=label) for c, label in zip(colours, ["no deadline", ON_TIME, LATE, MISSED], strict=True)],
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
         fontsize=7,
@@ -267,4 +267,4 @@ def _minutes(value: float | None) -> str:
 
 def _row(cells: Sequence[str], name_width: int) -> str:
     widths = (name_width, 9, 8, 8, 5, 6, 9, 10, 11)
-    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()

@@ -7,7 +7,13 @@ import dagster as dg
 
 from ml_platform.assets import article_recs, propensity
 from ml_platform.declaration import SLO, Expectations, Model, PredictionTable, declaration_of
-from ml_platform.slo_deadlines import Materialization, counts_for, deadline_partition, deadlines_between, latest_deadline
+from ml_platform.slo_deadlines import (
+    Materialization,
+    counts_for,
+    deadline_partition,
+    deadlines_between,
+    latest_deadline,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 TABLE = PredictionTable(

@@ -35,7 +35,7 @@ def test_cli_prints_attainment_and_writes_a_png(dagster_home, tmp_path, capsys):
     with freeze_time(tokyo("2026-03-08", "00:00")):
         assert main_slo_report(["--days", "7", "--target", "0.9", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    line = next(l for l in printed.splitlines() if l.startswith("article_recommendations "))
+    line = next(text for text in printed.splitlines() if text.startswith("article_recommendations "))
     assert line.split()[1:8] == ["7", "85.7%", "1", "1", "0", "1h30m", "1h30m"]
     assert out.read_bytes().startswith(PNG_MAGIC)
 

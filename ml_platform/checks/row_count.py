@@ -10,6 +10,7 @@ reads the history (one storage call) and turns verdicts into asset check results
 
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import pairwise
 from statistics import median
 from typing import Iterable, Sequence
 
@@ -74,7 +75,7 @@ def split_history(counts: Sequence[Count], partition: str | None) -> tuple[Count
 
 def _history_metadata(history: Sequence[Count]) -> dict:
     labels = [c.partition or f"materialization {i - len(history)}" for i, c in enumerate(history)]
-    return {"history": dict(zip(labels, (c.rows for c in history))), "history_size": len(history)}
+    return {"history": dict(zip(labels, (c.rows for c in history), strict=True)), "history_size": len(history)}
 
 
 def assess_change(current: Count | int, history: Sequence[Count], policy: RowCountPolicy) -> Verdict:
@@ -129,7 +130,7 @@ def assess_decline(series: Sequence[Count], policy: RowCountPolicy) -> Verdict:
     start = median(rows[:DECLINE_START_POINTS])
     fall = 1 - rows[-1] / start if start else 0.0
     steps = len(rows) - 1
-    falls = sum(1 for before, after in zip(rows, rows[1:]) if after < before)
+    falls = sum(1 for before, after in pairwise(rows) if after < before)
     metadata.update({"start_level": float(start), "fall": round(fall, 4), "falling_steps": f"{falls}/{steps}"})
     described = f"{rows[-1]} rows, {fall:.1%} below the start level {start:g} of the last {len(rows)} partitions ({falls}/{steps} steps fell)"
     if fall > policy.decline_drop and falls >= SUSTAINED_SHARE * steps:

@@ -21,8 +21,8 @@ from dagster_gcp import GCSPickleIOManager, GCSResource
 
 from ml_platform._dagster_internal import DbIOManager
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
-from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
+from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
 
 SCHEMA = "ml_platform"
 DEFAULT_HOME = ".ml_platform"

@@ -19,8 +19,8 @@ import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
-from ml_platform.alerting.sink import tick_summary
 from ml_platform.alerting.links import asset_url
+from ml_platform.alerting.sink import tick_summary
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
 

@@ -23,8 +23,8 @@ once across ticks, restarts and sink outages.
 """
 
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import dagster as dg

@@ -1,14 +1,14 @@
 """All three products materialize one partition into a private warehouse; tables read back right."""
 
+from datetime import date
+
 import dagster as dg
 import duckdb
 import pytest
 
 from ml_platform.batch import run_days
 from ml_platform.resources.synthetic import SyntheticData
-from tests.checks.conftest import inject_history
-from datetime import date
-
+from tests.fixtures.product_runs import inject_history
 
 DAY = date(2026, 11, 20)
 

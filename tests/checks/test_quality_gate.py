@@ -4,7 +4,7 @@ import dagster as dg
 
 from ml_platform.declaration import PredictionTable, declarations
 from ml_platform.definitions import build_definitions
-from tests.checks.conftest import DAY, check_evaluations, inject_history, previous_days, run_products
+from tests.fixtures.product_runs import DAY, check_evaluations, inject_history, previous_days, run_products
 
 RELATED = ("article_texts", "related_articles")
 RECS = ("user_article_interactions", "article_recs_model", "article_recommendations")

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.compute.rightsizing import OK, OVER, UNDER, NO_DATA, p95, recommend, recommend_all
+from ml_platform.compute.rightsizing import NO_DATA, OK, OVER, UNDER, p95, recommend, recommend_all
 from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
 from ml_platform.definitions import build_definitions
 

@@ -66,7 +66,7 @@ def test_every_production_setting_has_a_chart_key():
 
 def test_run_queue_and_sensor_retention_match():
     limits = at(VALUES, "concurrency.runs.tagConcurrencyLimits")
-    assert limits == [{**l, "value": {"applyLimitPerUniqueValue": True}} for l in INSTANCE["concurrency"]["runs"]["tag_concurrency_limits"]]
+    assert limits == [{**limit, "value": {"applyLimitPerUniqueValue": True}} for limit in INSTANCE["concurrency"]["runs"]["tag_concurrency_limits"]]
     chart = at(VALUES, "retention.sensor.purgeAfterDays")
     assert {k: chart[k] for k in INSTANCE["retention"]["sensor"]["purge_after_days"]} == INSTANCE["retention"]["sensor"]["purge_after_days"]
     assert VALUES["dagsterDaemon"]["runCoordinator"]["type"] == INSTANCE["run_coordinator"]["class"]

@@ -2,10 +2,10 @@
 
 import dagster as dg
 import google.auth
-from google.auth.credentials import AnonymousCredentials
 import numpy as np
 import pandas as pd
 import pytest
+from google.auth.credentials import AnonymousCredentials
 
 from ml_platform.declaration import daily_partitions
 from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager

@@ -1,1 +1,0 @@
-from tests.checks.conftest import instance, warehouse  # noqa: F401  (shared fixtures)
