@@ -36,7 +36,7 @@ from dagster._core.definitions.freshness import (  # benchmark only: seed daemon
 from ml_platform.alerting import AlertSink
 from ml_platform.compute.step_metrics import DURATION_KEY
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.sensors.slo_alerts import evaluate_slo_tick
+from ml_platform.slo.alerts import evaluate_slo_tick
 
 TZ = ZoneInfo("Asia/Tokyo")
 DEADLINES = ["0 6 * * *", "0 7 * * *", "0 8 * * *", "30 8 * * *"]

@@ -20,8 +20,8 @@ from ml_platform.schedules.product_schedules import build_product_schedules
 from ml_platform.sensors.quality_alerts import data_quality_alerts
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts
 from ml_platform.sensors.sensor_health import sensor_health_alerts
-from ml_platform.sensors.slo_alerts import slo_alerts_sensor
-from ml_platform.slo_report import slo_attainment_report
+from ml_platform.slo.alerts import slo_alerts_sensor
+from ml_platform.slo.report import slo_attainment_report
 
 
 def assemble_definitions(

@@ -14,7 +14,7 @@ import dagster as dg
 from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, SqliteEventLogStorage
 from ml_platform.alerting.failure_content import root_cause
 from ml_platform.compute.step_metrics import DURATION_KEY
-from ml_platform.slo_deadlines import Materialization
+from ml_platform.slo.deadlines import Materialization
 
 PAGE = 10_000
 

@@ -14,7 +14,7 @@ import ml_platform.assets
 from ml_platform.alerting import Alert, AlertSink
 from ml_platform.declaration import PredictionTable, declarations
 from ml_platform.definitions import build_definitions
-from ml_platform.sensors.slo_alerts import evaluate_slo_tick
+from ml_platform.slo.alerts import evaluate_slo_tick
 from tests.test_asset_graph_snapshot import SNAPSHOT, describe, render, snapshot_groups
 
 CHURN_MODULE = '''

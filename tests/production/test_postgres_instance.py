@@ -16,8 +16,8 @@ from ml_platform.compute.profiles import PROFILES
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
 from ml_platform.declaration import declaration_of
 from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
-from ml_platform.sensors.slo_alerts import SENSOR_NAME as SLO_SENSOR
-from ml_platform.slo_deadlines import deadline_partition, latest_deadline
+from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR
+from ml_platform.slo.deadlines import deadline_partition, latest_deadline
 from tests.fixtures.dagster_deployment import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME
 from tests.production.conftest import SCHEDULED_PRODUCT
 

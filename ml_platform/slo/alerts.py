@@ -10,7 +10,7 @@ Each tick reads, for all declared assets at once:
 Which source decides the state at the latest past deadline ``D``:
 
 * daily-partitioned tables: our own record of the first materialization of ``D``'s partition
-  inside the window (``ml_platform.slo_deadlines``) — Dagster's per-asset state would PASS on a
+  inside the window (``ml_platform.slo.deadlines``) — Dagster's per-asset state would PASS on a
   backfill of an old partition (upstream #15551); it is shown in the alert for reference;
 * unpartitioned assets (models): the daemon's state (FAIL → breach, PASS → fresh); when the
   daemon has no state yet (UNKNOWN, never evaluated) our own record decides;
@@ -34,10 +34,10 @@ from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.schedules.cross_product_launch import SENSOR_NAME as LAUNCH_SENSOR
-from ml_platform.sensors import slo_causes
-from ml_platform.sensors.slo_at_risk_alerts import AtRisk
-from ml_platform.sensors.slo_causes import Cause
-from ml_platform.slo_deadlines import (
+from ml_platform.slo import causes as slo_causes
+from ml_platform.slo.at_risk_alerts import AtRisk
+from ml_platform.slo.causes import Cause
+from ml_platform.slo.deadlines import (
     Materialization,
     counts_for,
     deadline_partition,

@@ -7,7 +7,7 @@ import dagster as dg
 
 from ml_platform.assets import article_recs, propensity
 from ml_platform.declaration import SLO, Expectations, Model, PredictionTable, declaration_of
-from ml_platform.slo_deadlines import (
+from ml_platform.slo.deadlines import (
     Materialization,
     counts_for,
     deadline_partition,

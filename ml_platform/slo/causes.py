@@ -20,7 +20,7 @@ from datetime import datetime
 from ml_platform.alerting.links import run_url
 from ml_platform.declaration import MLAsset
 from ml_platform.instance_reads import RunInfo
-from ml_platform.slo_deadlines import deadline_partition, local_time, window_start
+from ml_platform.slo.deadlines import deadline_partition, local_time, window_start
 
 IN_PROGRESS = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
 FAILED = {"FAILURE", "CANCELED"}

@@ -5,7 +5,7 @@ import pytest
 from freezegun import freeze_time
 
 from ml_platform.definitions import build_definitions
-from ml_platform.slo_report import attainment, main_slo_report, render_text, slo_attainment_report
+from ml_platform.slo.report import attainment, main_slo_report, render_text, slo_attainment_report
 from tests.fixtures.slo_simulation import tokyo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,7 @@
 """SLO attainment: per table over the last N days, how many deadlines were met on time.
 
 Reads the instance's materialization history (one query over all assets, paged) and judges each
-deadline with the same rule as the SLO sensor (``ml_platform.slo_deadlines``): on time when the
+deadline with the same rule as the SLO sensor (``ml_platform.slo.deadlines``): on time when the
 first materialization that counts for it (for daily tables: of the deadline's partition) is at
 or before the deadline; late when it came after; missed when it never came.
 
@@ -21,7 +21,7 @@ import dagster as dg
 from ml_platform import instance_reads
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import MLAsset, declarations
-from ml_platform.slo_deadlines import Materialization, counts_for, deadlines_between, window_start
+from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between, window_start
 
 ON_TIME, LATE, MISSED = "on time", "late", "missed"
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ml_platform.alerting import Alert, AlertSink, DeliveryFailed
-from ml_platform.sensors.slo_alerts import evaluate_slo_tick
+from ml_platform.slo.alerts import evaluate_slo_tick
 from tests.fixtures import slo_catalog
 from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
 

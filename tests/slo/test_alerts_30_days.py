@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ml_platform.slo_report import attainment
+from ml_platform.slo.report import attainment
 from tests.fixtures import slo_catalog
 from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
 

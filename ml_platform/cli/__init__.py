@@ -17,7 +17,7 @@ LOCAL_HOME = Path(".ml_platform") / "dagster_home"
 # Commands with their own argument parsers, run against the same local instance.
 DELEGATED = {
     "rightsize": ("ml_platform.compute.rightsizing:main_rightsize", "recommend a compute profile per asset from observed peak memory"),
-    "slo-report": ("ml_platform.slo_report:main_slo_report", "SLO attainment per table over the last N days, with a plot"),
+    "slo-report": ("ml_platform.slo.report:main_slo_report", "SLO attainment per table over the last N days, with a plot"),
 }
 LOCAL_INSTANCE_YAML = """\
 telemetry:

@@ -1,4 +1,4 @@
-"""``slo_at_risk`` alerts: the SLO sensor's predictions (``ml_platform.slo_at_risk``) as incidents.
+"""``slo_at_risk`` alerts: the SLO sensor's predictions (``ml_platform.slo.at_risk``) as incidents.
 
 Per table and deadline, one warning when the predicted landing passes the deadline minus the
 margin, with the predicted time and the critical path; it resolves when the table lands or the
@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from ml_platform import instance_reads
 from ml_platform.alerting import Kind, Severity
-from ml_platform.sensors.slo_causes import IN_PROGRESS, Cause
-from ml_platform.slo_at_risk import HISTORY_SPAN, History, Prediction, Predictor, at_risk, build_history
-from ml_platform.slo_deadlines import from_iso, iso, local_time, utc
+from ml_platform.slo.at_risk import HISTORY_SPAN, History, Prediction, Predictor, at_risk, build_history
+from ml_platform.slo.causes import IN_PROGRESS, Cause
+from ml_platform.slo.deadlines import from_iso, iso, local_time, utc
 
 HISTORY_KEY = "ml_platform/slo_at_risk/history"
 DRIFT = "drift"  # the drift warning's alert source (one subject per table)

@@ -4,8 +4,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.slo_at_risk import Predictor, at_risk, build_history, detect_drift, p90
-from ml_platform.slo_deadlines import Materialization
+from ml_platform.slo.at_risk import Predictor, at_risk, build_history, detect_drift, p90
+from ml_platform.slo.deadlines import Materialization
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 TABLE = PredictionTable(

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from math import ceil
 
 from ml_platform.declaration import MLAsset
-from ml_platform.slo_deadlines import Materialization, counts_for, deadlines_between
+from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between
 
 P90_SAMPLES = 10
 TREND_DAYS = 14
