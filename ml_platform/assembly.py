@@ -17,10 +17,7 @@ from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
-from ml_platform.sensors.quality_alerts import data_quality_alerts
-from ml_platform.sensors.run_failure_alerts import run_failure_alerts
-from ml_platform.sensors.sensor_health import sensor_health_alerts
-from ml_platform.slo.alerts import slo_alerts_sensor
+from ml_platform.sensors import data_quality_alerts, run_failure_alerts, sensor_health_alerts, slo_alerts_sensor
 from ml_platform.slo.report import slo_attainment_report
 
 
