@@ -18,7 +18,7 @@ from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
 from ml_platform.sensors import data_quality_alerts, run_failure_alerts, sensor_health_alerts, slo_alerts_sensor
-from ml_platform.slo.report import slo_attainment_report
+from ml_platform.slo.report import build_slo_attainment_report
 
 
 def assemble_definitions(
@@ -33,7 +33,7 @@ def assemble_definitions(
     the routing executor."""
     assets = with_launch_conditions(with_step_metrics(assets))
     return dg.Definitions(
-        assets=[*assets, slo_attainment_report],
+        assets=[*assets, build_slo_attainment_report(assets)],
         asset_checks=[*build_quality_checks(assets), *asset_checks],
         schedules=build_product_schedules(assets),
         sensors=[

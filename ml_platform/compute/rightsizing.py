@@ -6,14 +6,12 @@ smallest profile of the same backend (and with at least the same GPUs) whose mem
 An asset is *over-provisioned* if a smaller profile fits, *under-provisioned* if the p95 with
 margin exceeds its profile's memory (it risks OOM kills).
 
-    python -m ml_platform.compute.rightsizing [--history 30] [--margin 0.25] [--json]
+    ml-platform rightsize [--history 30] [--margin 0.25] [--json]
 """
 
-import argparse
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -91,23 +89,3 @@ def format_table(recommendations: Sequence[Recommendation]) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
-
-
-def main_rightsize(argv: Sequence[str] | None = None) -> int:
-    """``ml-platform rightsize``: per asset, the smallest profile that fits its observed p95 peak memory."""
-    parser = argparse.ArgumentParser(prog="ml-platform rightsize", description=main_rightsize.__doc__)
-    parser.add_argument("--history", type=int, default=30, help="materializations per asset to look at (default 30)")
-    parser.add_argument("--margin", type=float, default=0.25, help="headroom over the p95 peak (default 0.25 = 25%%)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
-
-    from ml_platform.definitions import build_definitions
-
-    with dg.DagsterInstance.get() as instance:  # $DAGSTER_HOME, as the UI and daemon use
-        recommendations = recommend_all(build_definitions(), instance, args.history, args.margin)
-    print(json.dumps([asdict(r) for r in recommendations], indent=2) if args.json else format_table(recommendations))
-    return 1 if any(r.verdict == UNDER for r in recommendations) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main_rightsize())

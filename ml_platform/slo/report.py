@@ -10,17 +10,16 @@ table + PNG), the ``slo_attainment_report`` asset in the UI (markdown table + PN
 ``attainment()`` from Python.
 """
 
-import argparse
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import MLAsset, declarations, declared_specs
 from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between, window_start
 
 ON_TIME, LATE, MISSED = "on time", "late", "missed"
@@ -90,14 +89,24 @@ class AttainmentReport:
 def attainment(
     instance: dg.DagsterInstance, asset_graph: Any, days: int = 30, now: datetime | None = None, target: float = 0.99
 ) -> AttainmentReport:
-    """Attainment of every declared asset for the deadlines in ``(now - days, now]``."""
+    """Attainment of every declared asset of an asset graph for the deadlines in ``(now - days, now]``."""
+    return declared_attainment(instance, declarations(asset_graph), days, now, target)
+
+
+def declared_attainment(
+    instance: dg.DagsterInstance,
+    declared: Mapping[dg.AssetKey, MLAsset],
+    days: int = 30,
+    now: datetime | None = None,
+    target: float = 0.99,
+) -> AttainmentReport:
+    """Attainment of the given declarations for the deadlines in ``(now - days, now]``."""
     if not 0 < target < 1:
         raise ValueError(f"SLO report: target must be between 0 and 1 (e.g. 0.99), got {target}")
     if days < 1:
         raise ValueError(f"SLO report: days must be at least 1, got {days}")
     end = now or datetime.now(timezone.utc)
     start = end - timedelta(days=days)
-    declared = declarations(asset_graph)
     plans = {key.to_user_string(): (decl, deadlines_between(decl, start, end)) for key, decl in declared.items()}
     earliest = min((window_start(d, ds[0]) for d, ds in plans.values() if ds), default=start.timestamp())
     materializations, _ = instance_reads.materializations_since(instance, None, earliest)
@@ -205,53 +214,46 @@ def plot(report: AttainmentReport, path: Path) -> Path:
     return path
 
 
-def main_slo_report(argv: Sequence[str] | None = None) -> int:
-    """``ml-platform slo-report``: print attainment from the instance at $DAGSTER_HOME, write a PNG."""
-    parser = argparse.ArgumentParser(prog="ml-platform slo-report", description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
-    parser.add_argument("--target", type=float, default=0.99, help="on-time target, e.g. 0.99")
-    parser.add_argument("--out", type=Path, default=Path("slo_attainment.png"), help="PNG to write")
-    args = parser.parse_args(argv)
-    from ml_platform.definitions import build_definitions
-
-    asset_graph = build_definitions().resolve_asset_graph()
-    with dg.DagsterInstance.get() as instance:
-        report = attainment(instance, asset_graph, days=args.days, target=args.target)
-    print(render_text(report))
-    print(f"plot: {plot(report, args.out)}")
-    return 0
+REPORT_ASSET = "slo_attainment_report"
 
 
-@dg.asset(
-    name="slo_attainment_report",
-    group_name="platform",
-    description="SLO attainment of every declared table over the last 30 days (table + PNG of on-time status per day).",
-    kinds={"matplotlib"},
-    op_tags=PROFILES["light"].op_tags(),  # a cheap read of the instance: runs beside the run worker
-)
-def slo_attainment_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    report = attainment(context.instance, _code_location_graph(context), days=30)
-    path = plot(report, Path(context.instance.storage_directory()) / "slo_attainment.png")
-    breaching = sum(1 for row in report.rows if row.budget_left < 0)
-    return dg.MaterializeResult(
-        metadata={
-            "attainment": dg.MetadataValue.md(render_markdown(report)),
-            "plot": dg.MetadataValue.path(str(path)),
-            "tables over budget": breaching,
-        }
+def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The report asset of a code location assembled from ``catalog``."""
+    assembled = declared_specs(catalog)
+
+    @dg.asset(
+        name=REPORT_ASSET,
+        group_name="platform",
+        description="SLO attainment of every declared table over the last 30 days (table + PNG of on-time status per day).",
+        kinds={"matplotlib"},
+        op_tags=PROFILES["light"].op_tags(),  # a cheap read of the instance: runs beside the run worker
     )
+    def slo_attainment_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        report = declared_attainment(context.instance, _code_location_declarations(context, assembled), days=30)
+        path = plot(report, Path(context.instance.storage_directory()) / "slo_attainment.png")
+        breaching = sum(1 for row in report.rows if row.budget_left < 0)
+        return dg.MaterializeResult(
+            metadata={
+                "attainment": dg.MetadataValue.md(render_markdown(report)),
+                "plot": dg.MetadataValue.path(str(path)),
+                "tables over budget": breaching,
+            }
+        )
+
+    return slo_attainment_report
 
 
-def _code_location_graph(context: dg.AssetExecutionContext) -> Any:
-    """Every asset of the code location. Runs launched from the UI, a schedule or the daemon carry
-    the repository; a run executed in process (a script, a test) does not, and its subset job
-    sees only the selected assets — then the platform's own definitions are assembled."""
+def _code_location_declarations(
+    context: dg.AssetExecutionContext, assembled: Mapping[dg.AssetKey, MLAsset]
+) -> Mapping[dg.AssetKey, MLAsset]:
+    """Every declared asset of the code location the run belongs to. Runs launched from the UI, a
+    schedule or the daemon carry the repository; a run executed in process (a script, a test) does
+    not, and its subset job sees only the selected assets: then the catalog the report was
+    assembled with."""
     try:
-        return context.repository_def.asset_graph
+        return declarations(context.repository_def.asset_graph)
     except Exception:  # Dagster raises a bare invariant error when no repository is set
-        from ml_platform.definitions import build_definitions
-
-        return build_definitions().resolve_asset_graph()
+        return assembled
 
 
 def _local_date(deadline: datetime) -> date:

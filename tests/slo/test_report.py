@@ -4,8 +4,9 @@ import dagster as dg
 import pytest
 from freezegun import freeze_time
 
+from ml_platform.cli import main
 from ml_platform.definitions import build_definitions
-from ml_platform.slo.report import attainment, main_slo_report, render_text, slo_attainment_report
+from ml_platform.slo.report import REPORT_ASSET, attainment, render_text
 from tests.fixtures.slo_simulation import tokyo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +34,7 @@ def test_cli_prints_attainment_and_writes_a_png(dagster_home, tmp_path, capsys):
         record_week(instance)
     out = tmp_path / "slo.png"
     with freeze_time(tokyo("2026-03-08", "00:00")):
-        assert main_slo_report(["--days", "7", "--target", "0.9", "--out", str(out)]) == 0
+        assert main(["slo-report", "--days", "7", "--target", "0.9", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     line = next(text for text in printed.splitlines() if text.startswith("article_recommendations "))
     assert line.split()[1:8] == ["7", "85.7%", "1", "1", "0", "1h30m", "1h30m"]
@@ -51,10 +52,10 @@ def test_attainment_asset_shows_the_table_and_plot_in_the_ui():
         defs = build_definitions()
         with freeze_time(tokyo("2026-03-08", "00:00")):
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=[slo_attainment_report.key]
+                instance=instance, asset_selection=[dg.AssetKey(REPORT_ASSET)]
             )
         assert result.success
-        metadata = result.asset_materializations_for_node("slo_attainment_report")[0].metadata
+        metadata = result.asset_materializations_for_node(REPORT_ASSET)[0].metadata
         # 30 days: 6 on time, 1 late (90 min), 23 missed before the recorded week.
         assert "| article_recommendations | 30 | 20.0% | 24 | 1h30m | 1h30m | -23.7 |" in metadata["attainment"].value
         with open(metadata["plot"].value, "rb") as png:

@@ -1,0 +1,45 @@
+"""The code location a command works on: ``--module``, else the module that ./pyproject.toml names
+for Dagster (``[tool.dagster] module_name``, as ``dagster dev`` reads it), else this project's."""
+
+import importlib
+import os
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+from dagster.components.definitions import LazyDefinitions  # what @dg.definitions returns
+
+OWN_MODULE = "ml_platform.definitions"
+
+
+def default_module(project_dir: Path | None = None) -> str:
+    pyproject = (project_dir or Path.cwd()) / "pyproject.toml"
+    if pyproject.exists():
+        configured = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dagster", {}).get("module_name")
+        if configured:
+            return configured
+    return OWN_MODULE
+
+
+def load_code_location(module_name: str) -> dg.Definitions:
+    """The module's Definitions: a ``Definitions`` object or a ``@dg.definitions`` function at top level."""
+    module = importlib.import_module(module_name)
+    found = [
+        value() if isinstance(value, LazyDefinitions) else value
+        for value in vars(module).values()
+        if isinstance(value, (dg.Definitions, LazyDefinitions))
+    ]
+    if len(found) != 1:
+        raise ValueError(f"module '{module_name}': expected one Definitions (or @dg.definitions function), found {len(found)}")
+    return found[0]
+
+
+def ensure_local_home(default: Path = Path(".ml_platform") / "dagster_home") -> Path:
+    """Point DAGSTER_HOME at the project's local instance (created on first use, telemetry off)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or default).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

@@ -1,0 +1,51 @@
+"""``ml-platform slo-report`` and ``rightsize``: reports on the code location's declared assets."""
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from ml_platform.cli.code_location import ensure_local_home, load_code_location
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    slo = commands.add_parser("slo-report", help="SLO attainment per table over the last N days, with a plot")
+    slo.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    slo.add_argument("--target", type=float, default=0.99, help="on-time target, e.g. 0.99")
+    slo.add_argument("--out", type=Path, default=Path("slo_attainment.png"), help="PNG to write")
+    slo.set_defaults(handler=slo_report)
+
+    rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")
+    rightsize.add_argument("--history", type=int, default=30, help="materializations per asset to look at (default 30)")
+    rightsize.add_argument("--margin", type=float, default=0.25, help="headroom over the p95 peak (default 0.25 = 25%%)")
+    rightsize.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    rightsize.set_defaults(handler=rightsize_command)
+
+
+def slo_report(args: argparse.Namespace) -> int:
+    """Print attainment from the instance at $DAGSTER_HOME, write a PNG."""
+    import dagster as dg
+
+    from ml_platform.slo.report import attainment, plot, render_text
+
+    ensure_local_home()
+    asset_graph = load_code_location(args.module).resolve_asset_graph()
+    with dg.DagsterInstance.get() as instance:
+        report = attainment(instance, asset_graph, days=args.days, target=args.target)
+    print(render_text(report))
+    print(f"plot: {plot(report, args.out)}")
+    return 0
+
+
+def rightsize_command(args: argparse.Namespace) -> int:
+    """Exit 1 when an asset is under-provisioned (its p95 peak with margin exceeds its profile)."""
+    import dagster as dg
+
+    from ml_platform.compute.rightsizing import UNDER, format_table, recommend_all
+
+    ensure_local_home()
+    defs = load_code_location(args.module)
+    with dg.DagsterInstance.get() as instance:  # $DAGSTER_HOME, as the UI and daemon use
+        recommendations = recommend_all(defs, instance, args.history, args.margin)
+    print(json.dumps([asdict(r) for r in recommendations], indent=2) if args.json else format_table(recommendations))
+    return 1 if any(r.verdict == UNDER for r in recommendations) else 0
