@@ -7,6 +7,8 @@ here, so a Dagster upgrade touches one file.
 
 import copy
 
+import dagster as dg
+from dagster._cli.api import execute_step_command  # the body of `dagster api execute_step`, run in a forked step process
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
 from dagster._core.definitions.op_definition import OpDefinition
@@ -26,11 +28,13 @@ __all__ = [
     "DagsterEvent",
     "DecoratedOpFunction",
     "EngineEventData",
+    "ExecuteStepArgs",
     "OpDefinition",
     "RetryMode",
     "StepDelegatingExecutor",
     "StepHandler",
     "StepHandlerContext",
+    "execute_step_in_this_process",
     "get_retries_config",
     "multiple_process_executor_requirements",
     "step_args_without_instance_ref",
@@ -70,3 +74,8 @@ def with_compute_fn(op: OpDefinition, compute_fn: DecoratedOpFunction) -> OpDefi
 def step_args_without_instance_ref(context: StepHandlerContext) -> ExecuteStepArgs:
     """The step's arguments minus the launcher's instance ref: the step loads its own DAGSTER_HOME."""
     return copy_record(context.execute_step_args, instance_ref=None)
+
+
+def execute_step_in_this_process(step_args: ExecuteStepArgs) -> None:
+    """What ``dagster api execute_step`` does with these arguments, in the calling process."""
+    execute_step_command.callback(input_json=dg.serialize_value(step_args), compressed_input_json=None)
