@@ -7,6 +7,8 @@ theirs on the same internal modules (imported in ``ml_platform._dagster_internal
 
 import copy
 
+import dagster as dg
+
 from ml_platform._dagster_internal import (
     CheckStepHealthResult,
     DagsterEvent,
@@ -19,6 +21,7 @@ from ml_platform._dagster_internal import (
     StepHandler,
     StepHandlerContext,
     copy_record,
+    execute_step_command,
     get_retries_config,
     multiple_process_executor_requirements,
 )
@@ -28,11 +31,13 @@ __all__ = [
     "DagsterEvent",
     "DecoratedOpFunction",
     "EngineEventData",
+    "ExecuteStepArgs",
     "OpDefinition",
     "RetryMode",
     "StepDelegatingExecutor",
     "StepHandler",
     "StepHandlerContext",
+    "execute_step_in_this_process",
     "get_retries_config",
     "multiple_process_executor_requirements",
     "step_args_without_instance_ref",
@@ -72,3 +77,8 @@ def with_compute_fn(op: OpDefinition, compute_fn: DecoratedOpFunction) -> OpDefi
 def step_args_without_instance_ref(context: StepHandlerContext) -> ExecuteStepArgs:
     """The step's arguments minus the launcher's instance ref: the step loads its own DAGSTER_HOME."""
     return copy_record(context.execute_step_args, instance_ref=None)
+
+
+def execute_step_in_this_process(step_args: ExecuteStepArgs) -> None:
+    """What ``dagster api execute_step`` does with these arguments, in the calling process."""
+    execute_step_command.callback(input_json=dg.serialize_value(step_args), compressed_input_json=None)

@@ -27,7 +27,7 @@ from ml_platform.compute._dagster_step_api import (
     multiple_process_executor_requirements,
     step_key_of,
 )
-from ml_platform.compute.local_process import LocalProcessStepHandler
+from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, SAGEMAKER
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
 
@@ -44,6 +44,15 @@ _ENV_VARS = _names('Extra plaintext env: "NAME=value", or "NAME" to copy the lau
 
 ROUTING_CONFIG_SCHEMA = {
     "real_backends": dg.Field([str], default_value=[], description=f"Backends that exist here, of {BACKENDS}."),
+    "local": dg.Field(
+        {
+            "start_method": dg.Field(
+                dg.Enum("LocalStartMethod", [dg.EnumValue(m) for m in START_METHODS]), default_value=FORK,
+                description="fork: from the run worker, code location already loaded; spawn: a new `dagster api execute_step` process.",
+            ),
+        },
+        is_required=False,
+    ),
     "kubernetes": dg.Field(
         {
             "job_image": dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None,
@@ -148,7 +157,7 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     # Read SageMaker settings now, so a missing role or image fails the run at start, not mid-way.
     sagemaker_settings = SageMakerSettings.from_config(sagemaker_config) if SAGEMAKER in real else None
     factories = {
-        LOCAL: lambda _: LocalProcessStepHandler(),
+        LOCAL: lambda _: LocalProcessStepHandler((config.get("local") or {}).get("start_method", FORK)),
         KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
         SAGEMAKER: lambda _: SageMakerStepHandler(sagemaker_settings),
     }

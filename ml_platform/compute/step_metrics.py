@@ -9,8 +9,11 @@ What is measured, honestly:
   the step, reset to the current RSS when the step's compute starts (``/proc/self/clear_refs``).
   Loaded inputs and the interpreter/Dagster baseline are included: that is what the container
   must hold. Writing the output (the IO manager) happens after and is not included.
-  On a backend with one step per process (Kubernetes pod, SageMaker job, local subprocess)
-  this is the step's own peak. In-process runs (``dg.materialize``) execute steps one after
+  On a backend with one step per process (Kubernetes pod, SageMaker job, local process) this
+  is the step's own peak. A local step forked from the run worker counts the pages it still
+  shares with the run worker (interpreter, Dagster, the loaded code location) in its RSS, as a
+  fresh process would count the same modules loaded again; what another step allocates never
+  shows (tests/compute/test_routing_local.py). In-process runs (``dg.materialize``) execute steps one after
   another, so the reset still isolates each step. Without ``/proc`` (macOS) the value is
   ``ru_maxrss``, the process peak since start — an upper bound, flagged by ``peak_memory_source``.
 - *Duration* is the wall time of the compute function.

@@ -59,6 +59,20 @@ def slow_sagemaker() -> int:
     return 1
 
 
+HOG_MIB = 300
+
+
+@dg.asset(**Model(name="memory_hog", product="compute_test", owner="team:platform", slo=WEEKLY, compute="light").asset_kwargs())
+def memory_hog() -> int:
+    held = b"\x01" * (HOG_MIB << 20)  # filled, so every page is resident
+    return len(held) >> 20
+
+
+@dg.asset(**Model(name="after_hog", product="compute_test", owner="team:platform", slo=WEEKLY, compute="light").asset_kwargs())
+def after_hog(memory_hog: int) -> int:
+    return memory_hog + 1
+
+
 def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sagemaker_model)) -> dg.Definitions:
     return dg.Definitions(
         assets=with_step_metrics(list(assets)),
@@ -79,4 +93,5 @@ def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sag
 
 local_defs = _definitions([])
 cloud_defs = _definitions(["kubernetes", "sagemaker"])
+memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))

@@ -1,11 +1,16 @@
 """In the local environment every step runs in its own local process, whatever its profile."""
 
+import os
+from pathlib import Path
+
 import dagster as dg
+import pytest
 
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
 from ml_platform.definitions import build_definitions
-from tests.compute.helpers import reconstructable_job, worker_messages
+from tests.compute.helpers import reconstructable_job, worker_messages, worker_pids
+from tests.compute.step_location import HOG_MIB
 
 
 def test_local_env_runs_every_profile_in_a_local_process(tmp_path):
@@ -31,3 +36,29 @@ def test_code_location_default_executor_is_chosen_by_environment():
     assert build_definitions("local").resolve_job_def("__ASSET_JOB").executor_def.name == "ml_platform_routing_local"
     production = executor_for_env("production")
     assert production.name == "ml_platform_routing_production"
+
+
+def _peak_mib(instance: dg.DagsterInstance, asset: str) -> float:
+    return instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata[PEAK_MEMORY_KEY].value
+
+
+def _vm_hwm_mib() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="VmHWM needs Linux /proc")
+def test_forked_step_peak_memory_is_its_own_not_the_run_workers_or_a_siblings(tmp_path):
+    """The run worker (this process) forks each step: the 300 MiB one step holds shows on that
+    step only, not on the step after it (forked from the same run worker) nor in the run worker."""
+    worker_peak_before = _vm_hwm_mib()
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.execute_job(reconstructable_job("memory_defs"), instance=instance)
+        assert result.success
+        assert all("(fork)" in m for m in worker_messages(instance, result.run_id).values())
+        pids = worker_pids(instance, result.run_id)
+        hog, after = _peak_mib(instance, "memory_hog"), _peak_mib(instance, "after_hog")
+    assert pids["memory_hog"] != pids["after_hog"] and os.getpid() not in pids.values()
+    assert hog - after >= HOG_MIB * 0.9, (hog, after)
+    assert after > 20  # a process with Dagster and the code location loaded
+    assert _vm_hwm_mib() - worker_peak_before < HOG_MIB / 2  # the allocation never happened in the run worker
