@@ -6,7 +6,9 @@ enforces it), so a Dagster upgrade is checked against this one list. Pinned: dag
 
 # Sorted by module; one reason per name. Step delegation: Dagster exports no public step-handler
 # API, and dagster-k8s / dagster-aws build their step handlers on these same modules.
-from dagster._cli.api import execute_step_command  # the body of `dagster api execute_step`, run in a forked step process
+from dagster._cli.api import (
+    execute_step_command,  # the body of `dagster api execute_step`, run in a forked step process
+)
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction  # an op's compute fn (step metrics)
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements  # as dagster-k8s
 from dagster._core.definitions.op_definition import OpDefinition  # the op whose compute function step metrics swap
