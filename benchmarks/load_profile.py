@@ -7,6 +7,12 @@ a fresh process per flavour, so imports are counted once) and can write a cProfi
 
     python -m benchmarks.load_profile --tables 1000 --repeats 3
     python -m benchmarks.load_profile --tables 1000 --flavour platform --cprofile /tmp/platform.prof
+    python -m benchmarks.load_profile --tables 1000 --flavour all --with-cron-cache --repeats 3
+
+``--with-cron-cache`` adds a run of each flavour in which Dagster's ``get_smallest_cron_interval``
+is memoized (in the benchmark process only): what a cache inside Dagster would save when a
+snapshot is deserialized. The platform cannot apply it: snapshots are deserialized by the
+webserver, daemon and CLI processes, which never import the platform.
 """
 
 import argparse
@@ -23,11 +29,14 @@ from pathlib import Path
 
 from benchmarks.load_time import TABLES_PER_PRODUCT
 
+CACHED = "+cron_cache"
 PHASES = ("import", "definitions", "repository", "snapshot", "serialize", "deserialize")
 
 
-def time_phases(flavour: str, profile_path: str | None) -> dict[str, float]:
+def time_phases(flavour: str, profile_path: str | None, cron_cache: bool = False) -> dict[str, float]:
     """Runs in the child process: one load of ``<flavour>_defs``, timed phase by phase."""
+    if cron_cache:
+        _memoize_smallest_cron_interval()
     # The repository snapshot and its serialization are what the code server sends to the CLI;
     # Dagster has no public API for them, so they are imported here, in the benchmark only.
     from dagster._core.remote_representation.external_data import RepositorySnap
@@ -58,13 +67,24 @@ def time_phases(flavour: str, profile_path: str | None) -> dict[str, float]:
     return seconds
 
 
+def _memoize_smallest_cron_interval() -> None:
+    """Benchmark only: ``CronFreshnessPolicy.__new__`` samples up to 1,000 cron ticks each time a
+    policy is built, including every time a snapshot's asset node is deserialized."""
+    import functools
+
+    from dagster._core.definitions import freshness  # benchmark only: what an upstream cache would save
+
+    freshness.get_smallest_cron_interval = functools.lru_cache(maxsize=None)(freshness.get_smallest_cron_interval)
+
+
 def _resolved(repo):
     repo.load_all_definitions()
     return repo
 
 
 def measure(flavour: str, tables: int, env: dict[str, str], profile_path: str | None = None) -> dict[str, float]:
-    command = [sys.executable, "-m", "benchmarks.load_profile", "--child", flavour]
+    name, cached = flavour.removesuffix(CACHED), flavour.endswith(CACHED)
+    command = [sys.executable, "-m", "benchmarks.load_profile", "--child", name] + (["--with-cron-cache"] if cached else [])
     if profile_path:
         command += ["--cprofile", profile_path]
     products = tables // TABLES_PER_PRODUCT
@@ -78,14 +98,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--flavour", choices=("platform", "plain", "plain_args", "both"), default="both")
+    parser.add_argument("--flavour", choices=("platform", "plain", "plain_args", "both", "all"), default="both")
+    parser.add_argument("--with-cron-cache", action="store_true", help="also run each flavour with the cron-interval cache")
     parser.add_argument("--cprofile", help="write a cProfile of the phases after import (one run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(time_phases(args.child, args.cprofile)))
+        print(json.dumps(time_phases(args.child, args.cprofile, args.with_cron_cache)))
         return
-    flavours = ("platform", "plain") if args.flavour == "both" else (args.flavour,)
+    flavours = {"both": ("platform", "plain"), "all": ("platform", "plain_args", "plain")}.get(args.flavour, (args.flavour,))
+    if args.with_cron_cache:
+        flavours = tuple(f + suffix for f in flavours for suffix in ("", CACHED))
     with tempfile.TemporaryDirectory() as home:
         env = {
             **os.environ,
