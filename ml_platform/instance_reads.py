@@ -17,6 +17,7 @@ from ml_platform.compute.step_metrics import DURATION_KEY
 from ml_platform.slo.deadlines import Materialization
 
 PAGE = 10_000
+WINDOW_PAGE = 1_000
 
 
 def materializations_since(
@@ -45,23 +46,43 @@ def _event_records_after(
 ) -> tuple[list, int | None]:
     """Every record of one event type after a storage id (or, with none, after a time), oldest
     first, and the last storage id read: one query per page of ``PAGE`` rows, across all assets."""
+    if after_storage_id is None:
+        return _event_records_since(instance, event_type, after_timestamp)
     found: list = []
     last = after_storage_id
     while True:
         records = instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(
-                event_type=event_type,
-                after_cursor=last,
-                after_timestamp=None if last is not None else after_timestamp,
-            ),
-            limit=PAGE,
-            ascending=True,
+            dg.EventRecordsFilter(event_type=event_type, after_cursor=last), limit=PAGE, ascending=True
         )
         found.extend(records)
         if records:
             last = records[-1].storage_id
         if len(records) < PAGE:
             return found, last
+
+
+def _event_records_since(instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after_timestamp: float) -> tuple[list, int | None]:
+    """Every record of one event type after a time, oldest first, and the newest storage id.
+
+    The event log has no index on time: a filter on it makes PostgreSQL scan the event type's
+    whole history (months of check evaluations) to find the last day. Walking Dagster's
+    (event type, id) index backwards, newest first, page by page, stops one page past the window
+    instead. Pages are smaller than ``PAGE``: the last one is read past the window, and reading a
+    record (deserializing it) is what costs."""
+    found: list = []
+    before = None
+    newest = None
+    while True:
+        records = instance.event_log_storage.get_event_records(
+            dg.EventRecordsFilter(event_type=event_type, before_cursor=before), limit=WINDOW_PAGE, ascending=False
+        )
+        if records and newest is None:
+            newest = records[0].storage_id
+        found.extend(r for r in records if r.timestamp > after_timestamp)
+        if len(records) < WINDOW_PAGE or records[-1].timestamp <= after_timestamp:
+            found.reverse()
+            return found, newest
+        before = records[-1].storage_id
 
 
 def freshness_states(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict[str, str]:

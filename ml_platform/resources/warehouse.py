@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
@@ -59,12 +60,17 @@ class _TransactionalDuckDbClient(DuckDbClient):
     @staticmethod
     def delete_table_slice(context, table_slice, connection) -> None:
         # The parent lets DELETE fail on a missing table, which would abort our transaction.
-        exists = connection.execute(
+        if _table_exists(connection, table_slice):
+            DuckDbClient.delete_table_slice(context, table_slice, connection)
+
+
+def _table_exists(connection, table_slice) -> bool:
+    return bool(
+        connection.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [table_slice.schema, table_slice.table],
-        ).fetchone()[0]
-        if exists:
-            DuckDbClient.delete_table_slice(context, table_slice, connection)
+        ).fetchall()[0][0]  # fetched to the end: DuckDB refuses new work on a connection with a pending result
+    )
 
 
 class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
@@ -77,7 +83,28 @@ class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
             raise ValueError(
                 f"table '{table}': output has no partition column '{partition_expr}' (columns: {', '.join(obj.columns)})"
             )
-        return super().handle_output(context, table_slice, obj, connection)
+        self.write_rows(connection, table_slice, obj)
+        count = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
+        context.add_output_metadata(
+            {
+                count: dg.MetadataValue.int(len(obj)),
+                "dagster/storage_kind": "duckdb",
+                "dataframe_columns": dg.MetadataValue.table_schema(
+                    dg.TableSchema(columns=[dg.TableColumn(name=str(column), type=str(dtype)) for column, dtype in obj.dtypes.items()])
+                ),
+            }
+        )
+
+    @staticmethod
+    def write_rows(connection, table_slice, obj: pd.DataFrame) -> None:
+        """The frame goes to DuckDB once, as Arrow (numeric columns without a copy): one CREATE or one
+        INSERT, inside the client's transaction with the DELETE of the old partition."""
+        rows = connection.from_arrow(pa.Table.from_pandas(obj, preserve_index=False))
+        name = f"{table_slice.schema}.{table_slice.table}"
+        if _table_exists(connection, table_slice):
+            rows.insert_into(name)
+        else:
+            rows.create(name)
 
     load_input = _gated(DuckDBPandasTypeHandler.load_input)
 

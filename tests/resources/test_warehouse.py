@@ -71,8 +71,8 @@ def test_killed_write_keeps_previous_partition(database):
     child = textwrap.dedent(
         f"""
         import os, signal
-        from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
-        DuckDBPandasTypeHandler.handle_output = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        from ml_platform.resources.warehouse import _GuardedPandasTypeHandler
+        _GuardedPandasTypeHandler.write_rows = staticmethod(lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
         from tests.resources.test_warehouse import GOOD, write
         write({database!r}, GOOD.assign(score=[0.5, 0.5, 0.5]))
         """
