@@ -6,6 +6,9 @@ here, so a Dagster upgrade touches one file.
 """
 
 import copy
+from collections.abc import Mapping
+
+import dagster as dg
 
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements
@@ -33,7 +36,9 @@ __all__ = [
     "StepHandlerContext",
     "get_retries_config",
     "multiple_process_executor_requirements",
+    "retagged",
     "step_args_without_instance_ref",
+    "step_asset_keys",
     "step_attempt",
     "step_key_of",
     "with_compute_fn",
@@ -70,3 +75,22 @@ def with_compute_fn(op: OpDefinition, compute_fn: DecoratedOpFunction) -> OpDefi
 def step_args_without_instance_ref(context: StepHandlerContext) -> ExecuteStepArgs:
     """The step's arguments minus the launcher's instance ref: the step loads its own DAGSTER_HOME."""
     return copy_record(context.execute_step_args, instance_ref=None)
+
+
+def step_asset_keys(context: StepHandlerContext, step_key: str) -> list[dg.AssetKey]:
+    """The assets the step materializes, from its outputs in the execution plan."""
+    step = context._steps_by_key[step_key]  # noqa: SLF001 - the plan step behind step_tags
+    return [output.properties.asset_key for output in step.step_outputs if output.properties.asset_key]
+
+
+def retagged(context: StepHandlerContext, tags: Mapping[str, str], verify_step: bool) -> StepHandlerContext:
+    """The same one-step context with other step tags (a decided size) and, for a deliberate
+    relaunch of an attempt whose container is gone, without Dagster's duplicate-launch check
+    (``should_verify_step`` refuses a second container for an attempt that already started)."""
+    (step,) = context._steps_by_key.values()  # noqa: SLF001 - one step per context
+    args = context.execute_step_args
+    if not verify_step:
+        args = copy_record(args, should_verify_step=False)
+    return StepHandlerContext(
+        context.instance, context._plan_context, [step._replace(tags=tags)], args, context.dagster_run  # noqa: SLF001
+    )
