@@ -6,7 +6,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import linear_kernel
 
-from ml_platform.declaration import SLO, Expectations, FeatureTable, PredictionTable
+from ml_platform.declaration import SLO, AutoMemory, Expectations, FeatureTable, PredictionTable
 from ml_platform.resources.synthetic import SyntheticData
 
 PRODUCT = "related_content"
@@ -31,7 +31,9 @@ RELATED_ARTICLES = PredictionTable(
     owner=OWNER,
     description=f"Top-{TOP_K} most similar articles per article (TF-IDF cosine similarity).",
     slo=DEADLINE,
+    # 4 CPUs of 'large'; memory follows the step's recorded peaks, between 1Gi and the profile's 16Gi.
     compute="large",
+    memory=AutoMemory(min="1Gi"),
     alert_channel="#content-similarity-alerts",
     expectations=Expectations(
         key_columns=("article_id", "related_article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
