@@ -46,7 +46,7 @@ class StepSizer:
 
     def _history(self, instance: dg.DagsterInstance) -> dict[dg.AssetKey, list[float]]:
         if self._peaks is None:
-            from ml_platform.instance_reads import peak_memory_since  # instance_reads imports the sensors' modules
+            from ml_platform.instance_reads import peak_memory_since  # it imports step_metrics, which imports this module
 
             self._peaks = peak_memory_since(instance, time.time() - self._lookback.total_seconds())
         return self._peaks
