@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 
 from ml_platform import cron
+from ml_platform.compute.auto_memory import AutoMemory
 from ml_platform.compute.profiles import PROFILE_TAG, PROFILES
 
 DECLARATION_KEY = "ml_platform/declaration"
@@ -171,6 +172,7 @@ class MLAsset:
     owner: str  # an email or 'team:<name>'
     slo: SLO
     compute: str  # a profile name from ml_platform.compute.profiles
+    memory: AutoMemory | None = None  # AutoMemory(...): memory follows observed peaks (docs/compute.md)
     description: str = ""
     alert_channel: str | None = None  # overrides the severity channels for this asset
     partition_column: str | None = "date"  # None: not partitioned
@@ -192,6 +194,8 @@ class MLAsset:
         found += self.slo.problems()
         if self.compute not in PROFILES:
             found.append(("compute", f"unknown compute profile '{self.compute}' (known: {', '.join(PROFILES)})"))
+        elif self.memory is not None:
+            found += self.memory.problems(PROFILES[self.compute])
         if not (_is_email(self.owner) or (self.owner.startswith("team:") and len(self.owner) > 5)):
             found.append(("owner", f"'{self.owner}' is neither an email nor 'team:<name>'"))
         if self.retries < 0:
@@ -213,7 +217,7 @@ class MLAsset:
         metadata: dict[str, Any] = {
             DECLARATION_KEY: dg.MetadataValue.json(self.to_dict()),
             "SLO deadline": self.slo.describe(),
-            "compute profile": self.compute,
+            "compute profile": self.compute + (" (automatic memory)" if self.memory else ""),
         }
         if self.partition_column:
             metadata["partition_expr"] = self.partition_column  # read by the warehouse IO managers
@@ -227,7 +231,7 @@ class MLAsset:
             retry_policy=dg.RetryPolicy(
                 max_retries=self.retries, delay=self.retry_delay.total_seconds(), backoff=dg.Backoff.EXPONENTIAL
             ),
-            op_tags=PROFILES[self.compute].op_tags(),
+            op_tags={**PROFILES[self.compute].op_tags(), **(self.memory.op_tags() if self.memory else {})},
             pool=self.compute,  # instance concurrency limit per compute profile (deploy/set_pool_limits.sh)
             tags={KIND_TAG: self.KIND, PRODUCT_TAG: self.product, PROFILE_TAG: self.compute},
             metadata=metadata,
@@ -283,8 +287,10 @@ class MLAsset:
                 }
             )
         names = field_names(cls)
+        memory = data.pop("memory", None)
         return cls(
             slo=SLO(**slo),
+            memory=AutoMemory(**memory) if memory else None,
             expectations=expectations,
             retry_delay=timedelta(seconds=data.pop("retry_delay")),
             **{k: v for k, v in data.items() if k in names},

@@ -13,7 +13,7 @@ import dagster as dg
 
 from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, SqliteEventLogStorage
 from ml_platform.alerting.failure_content import root_cause
-from ml_platform.compute.step_metrics import DURATION_KEY
+from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
 from ml_platform.slo.deadlines import Materialization
 
 PAGE = 10_000
@@ -39,6 +39,18 @@ def materializations_since(
             )
         )
     return found, last
+
+
+def peak_memory_since(instance: dg.DagsterInstance, after_timestamp: float) -> dict[dg.AssetKey, list[float]]:
+    """Recorded step peak memory (MiB) of every asset materialized after a time, newest first.
+    One query per page, across all assets: automatic memory sizes a whole run from it."""
+    records, _ = _event_records_after(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, None, after_timestamp)
+    peaks: dict[dg.AssetKey, list[float]] = {}
+    for record in reversed(records):
+        value = record.asset_materialization.metadata.get(PEAK_MEMORY_KEY) if record.asset_materialization else None
+        if value is not None:
+            peaks.setdefault(record.asset_key, []).append(float(value.value))
+    return peaks
 
 
 def _event_records_after(

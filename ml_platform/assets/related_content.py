@@ -6,7 +6,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import linear_kernel
 
-from ml_platform.declaration import Expectations
+from ml_platform.declaration import AutoMemory, Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.resources.synthetic import SyntheticData
 
@@ -26,6 +26,8 @@ def article_texts(context: dg.AssetExecutionContext, synthetic: SyntheticData) -
 
 @prediction_table(
     CONTENT, slo=DEADLINE, compute="large", alert_channel="#content-similarity-alerts",
+    # 4 CPUs of 'large'; memory follows the step's recorded peaks, between 1Gi and the profile's 16Gi.
+    memory=AutoMemory(min="1Gi"),
     expectations=Expectations(
         key_columns=("article_id", "related_article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
     ),

@@ -6,6 +6,7 @@ theirs on the same internal modules (imported in ``ml_platform._dagster_internal
 """
 
 import copy
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -40,7 +41,9 @@ __all__ = [
     "execute_step_in_this_process",
     "get_retries_config",
     "multiple_process_executor_requirements",
+    "retagged",
     "step_args_without_instance_ref",
+    "step_asset_keys",
     "step_attempt",
     "step_key_of",
     "with_compute_fn",
@@ -82,3 +85,20 @@ def step_args_without_instance_ref(context: StepHandlerContext) -> ExecuteStepAr
 def execute_step_in_this_process(step_args: ExecuteStepArgs) -> None:
     """What ``dagster api execute_step`` does with these arguments, in the calling process."""
     execute_step_command.callback(input_json=dg.serialize_value(step_args), compressed_input_json=None)
+def step_asset_keys(context: StepHandlerContext, step_key: str) -> list[dg.AssetKey]:
+    """The assets the step materializes, from its outputs in the execution plan."""
+    step = context._steps_by_key[step_key]  # noqa: SLF001 - the plan step behind step_tags
+    return [output.properties.asset_key for output in step.step_outputs if output.properties.asset_key]
+
+
+def retagged(context: StepHandlerContext, tags: Mapping[str, str], verify_step: bool) -> StepHandlerContext:
+    """The same one-step context with other step tags (a decided size) and, for a deliberate
+    relaunch of an attempt whose container is gone, without Dagster's duplicate-launch check
+    (``should_verify_step`` refuses a second container for an attempt that already started)."""
+    (step,) = context._steps_by_key.values()  # noqa: SLF001 - one step per context
+    args = context.execute_step_args
+    if not verify_step:
+        args = copy_record(args, should_verify_step=False)
+    return StepHandlerContext(
+        context.instance, context._plan_context, [step._replace(tags=tags)], args, context.dagster_run  # noqa: SLF001
+    )

@@ -17,6 +17,10 @@ GPU_RESOURCE = "nvidia.com/gpu"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 JOB_TTL_SECONDS = 24 * 3600  # finished step Jobs (and their pods' logs) stay a day for debugging
 RUN_AS_USER = 10001  # the uid of the code-location image (deploy/Dockerfile)
+# What one node of each pool can give a pod (allocatable, after system reservations). Automatic
+# memory never asks for more, and picks the smallest pool that holds its size. Match your node types.
+NODE_POOL_ALLOCATABLE = {"standard": 28 * 2**30, "highmem": 120 * 2**30, "gpu": 80 * 2**30}
+MEMORY_POOLS = ("standard", "highmem")  # pools that differ only by node memory, smallest first
 
 
 class PodSize(Protocol):
@@ -58,6 +62,14 @@ def k8s_step_config(profile: PodSize) -> dict[str, Any]:
             "active_deadline_seconds": int(profile.max_runtime.total_seconds()),
         },
     }
+
+
+def pool_for(profile: PodSize, memory_bytes: int) -> str:
+    """The pool of a step sized to ``memory_bytes``: GPU steps keep theirs; others take the smallest
+    memory pool that holds them, so a step sized down leaves the big nodes."""
+    if profile.gpu or profile.node_pool not in MEMORY_POOLS:
+        return profile.node_pool
+    return next((pool for pool in MEMORY_POOLS if NODE_POOL_ALLOCATABLE[pool] >= memory_bytes), MEMORY_POOLS[-1])
 
 
 def _resources(profile: PodSize) -> dict[str, dict[str, str]]:

@@ -4,17 +4,19 @@ Reads the ``ml_platform/peak_memory_mib`` metadata that ``step_metrics`` puts on
 materialization, takes the p95 over the recent history, adds a safety margin, and picks the
 smallest profile of the same backend (and with at least the same GPUs) whose memory holds it.
 An asset is *over-provisioned* if a smaller profile fits, *under-provisioned* if the p95 with
-margin exceeds its profile's memory (it risks OOM kills).
+margin exceeds its profile's memory (it risks OOM kills). For assets with automatic memory the
+report also shows the size their latest step ran with and how many out-of-memory retries
+(escalations one size up) their recent steps needed: a steady count means the margin is too thin.
 
     ml-platform rightsize [--history 30] [--margin 0.25] [--json]
 """
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dagster as dg
 
+from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, p95
 from ml_platform.compute.profiles import PROFILES, ComputeProfile
 from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
 
@@ -31,12 +33,8 @@ class Recommendation:
     needed_mib: float | None  # p95 with margin
     recommended: str | None
     verdict: str
-
-
-def p95(values: Sequence[float]) -> float:
-    """Nearest-rank 95th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    auto_memory: str | None = None  # automatic memory: the size the latest step ran with
+    oom_escalations: int = 0  # automatic memory: out-of-memory retries one size up over the history
 
 
 def recommend(asset: str, profile: ComputeProfile, peaks_mib: Sequence[float], margin: float,
@@ -59,29 +57,41 @@ def recommend(asset: str, profile: ComputeProfile, peaks_mib: Sequence[float], m
     return Recommendation(asset, profile.name, len(peaks_mib), round(peak, 1), round(needed, 1), best.name if best else None, verdict)
 
 
-def peak_history(instance: dg.DagsterInstance, key: dg.AssetKey, history: int) -> list[float]:
-    records = instance.fetch_materializations(key, limit=history).records
-    peaks = []
-    for record in records:
-        value = record.asset_materialization.metadata.get(PEAK_MEMORY_KEY) if record.asset_materialization else None
-        if value is not None:
-            peaks.append(float(value.value))
-    return peaks
+@dataclass(frozen=True)
+class StepHistory:
+    peaks_mib: list[float]
+    latest_memory: str | None
+    escalations: int
+
+
+def step_history(instance: dg.DagsterInstance, key: dg.AssetKey, history: int) -> StepHistory:
+    """Peaks (newest first), the latest automatic size and the out-of-memory escalations of recent steps."""
+    metadata = [r.asset_materialization.metadata for r in instance.fetch_materializations(key, limit=history).records
+                if r.asset_materialization]
+    sizes = [m[MEMORY_KEY].value for m in metadata if MEMORY_KEY in m]
+    return StepHistory(
+        peaks_mib=[float(m[PEAK_MEMORY_KEY].value) for m in metadata if PEAK_MEMORY_KEY in m],
+        latest_memory=sizes[0] if sizes else None,
+        escalations=sum(int(m[ESCALATIONS_KEY].value) for m in metadata if ESCALATIONS_KEY in m),
+    )
 
 
 def recommend_all(defs: dg.Definitions, instance: dg.DagsterInstance, history: int = 30, margin: float = 0.25) -> list[Recommendation]:
     from ml_platform.declaration import declarations
 
-    return [
-        recommend(key.to_user_string(), PROFILES[declaration.compute], peak_history(instance, key, history), margin)
-        for key, declaration in sorted(declarations(defs.resolve_asset_graph()).items(), key=lambda kv: kv[0].to_user_string())
-    ]
+    recommendations = []
+    for key, declaration in sorted(declarations(defs.resolve_asset_graph()).items(), key=lambda kv: kv[0].to_user_string()):
+        steps = step_history(instance, key, history)
+        recommendation = recommend(key.to_user_string(), PROFILES[declaration.compute], steps.peaks_mib, margin)
+        recommendations.append(replace(recommendation, auto_memory=steps.latest_memory, oom_escalations=steps.escalations))
+    return recommendations
 
 
 def format_table(recommendations: Sequence[Recommendation]) -> str:
-    header = f"{'asset':32} {'profile':20} {'runs':>4} {'p95 MiB':>9} {'need MiB':>9} {'recommended':20} verdict"
+    header = f"{'asset':32} {'profile':20} {'runs':>4} {'p95 MiB':>9} {'need MiB':>9} {'recommended':20} {'auto':>7} {'OOM+':>4} verdict"
     rows = [
-        f"{r.asset:32} {r.profile:20} {r.samples:>4} {_num(r.p95_peak_mib):>9} {_num(r.needed_mib):>9} {r.recommended or '-':20} {r.verdict}"
+        f"{r.asset:32} {r.profile:20} {r.samples:>4} {_num(r.p95_peak_mib):>9} {_num(r.needed_mib):>9} {r.recommended or '-':20}"
+        f" {r.auto_memory or '-':>7} {r.oom_escalations:>4} {r.verdict}"
         for r in recommendations
     ]
     return "\n".join([header, *rows])

@@ -13,23 +13,29 @@ from collections.abc import Callable, Iterator, Mapping
 
 import dagster as dg
 from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.executor import K8sStepHandler
 from dagster_k8s.launcher import K8sRunLauncher
 
 from ml_platform.compute._dagster_step_api import (
     CheckStepHealthResult,
     DagsterEvent,
+    EngineEventData,
     RetryMode,
     StepDelegatingExecutor,
     StepHandler,
     StepHandlerContext,
     get_retries_config,
     multiple_process_executor_requirements,
+    retagged,
+    step_asset_keys,
     step_key_of,
 )
+from ml_platform.compute.auto_memory import MemoryDecision
+from ml_platform.compute.infrastructure_retry import ATTEMPT_TAG, OOM, InfrastructureRetries, RetryPolicy
+from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, SAGEMAKER
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
 
 PRODUCTION = "production"
 
@@ -87,9 +93,15 @@ ROUTING_CONFIG_SCHEMA = {
 
 
 class RoutingStepHandler(StepHandler):
-    """Delegates each step to the handler of its backend; handlers are built on first use."""
+    """Delegates each step to the handler of its backend; handlers are built on first use.
 
-    def __init__(self, factories: Mapping[str, Callable[[StepHandlerContext], StepHandler]], real_backends: frozenset[str]):
+    One instance per run. It also sizes automatic-memory steps (``step_sizing``) and relaunches a
+    step whose container the infrastructure killed (``infrastructure_retry``): ``retry_policies``
+    maps a failure reason to its policy; out-of-memory escalation is built in.
+    """
+
+    def __init__(self, factories: Mapping[str, Callable[[StepHandlerContext], StepHandler]], real_backends: frozenset[str],
+                 retry_policies: Mapping[str, RetryPolicy] | None = None, retries: InfrastructureRetries | None = None):
         super().__init__()
         unknown = set(real_backends) - set(BACKENDS)
         if unknown:
@@ -97,6 +109,9 @@ class RoutingStepHandler(StepHandler):
         self._factories = factories
         self._real_backends = real_backends | {LOCAL}
         self._handlers: dict[str, StepHandler] = {}
+        self._sizer = StepSizer()
+        self._retries = retries or InfrastructureRetries()
+        self._retry_policies = {OOM: self._sizer.escalate, **(retry_policies or {})}
 
     @property
     def name(self) -> str:
@@ -113,14 +128,65 @@ class RoutingStepHandler(StepHandler):
             self._handlers[backend] = self._factories[backend](context)
         return self._handlers[backend]
 
+    def _decision(self, context: StepHandlerContext) -> MemoryDecision | None:
+        """The size of an automatic-memory step on Kubernetes or SageMaker (a local step takes what it needs)."""
+        if self.backend_for(context) == LOCAL:
+            return None
+        step_key = step_key_of(context)
+        asset_key = next(iter(step_asset_keys(context, step_key)), None)
+        return self._sizer.decision(step_key, context.step_tags[step_key], asset_key, context.instance)
+
+    def _as_launched(self, context: StepHandlerContext) -> StepHandlerContext:
+        """The context the backend sees: the step's decided size and its relaunch number, if any."""
+        step_key = step_key_of(context)
+        tags = context.step_tags[step_key]
+        decision = self._decision(context)
+        attempt = self._retries.attempt(step_key)
+        if decision is None and not attempt:
+            return context
+        launched = {**(sized_tags(tags, decision) if decision else tags), **({ATTEMPT_TAG: str(attempt)} if attempt else {})}
+        # A relaunched step has run before in this attempt: Dagster's duplicate-launch check would refuse it.
+        return retagged(context, launched, verify_step=not attempt)
+
     def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
-        yield from self._handler(step_handler_context).launch_step(step_handler_context) or []
+        launched = self._as_launched(step_handler_context)
+        step_key = step_key_of(step_handler_context)
+        decision = self._decision(step_handler_context)
+        if decision is not None:
+            yield DagsterEvent.engine_event(
+                step_handler_context.get_step_context(step_key),
+                describe(step_key, step_handler_context.step_tags[step_key], decision),
+                EngineEventData(metadata=decision.metadata()),
+            )
+        yield from self._handler(step_handler_context).launch_step(launched) or []
 
     def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
-        return self._handler(step_handler_context).check_step_health(step_handler_context)
+        launched = self._as_launched(step_handler_context)
+        handler = self._handler(step_handler_context)
+        result = handler.check_step_health(launched)
+        if result.is_healthy or not hasattr(handler, "infrastructure_failure"):
+            return result
+        step_key = step_key_of(step_handler_context)
+        failure = handler.infrastructure_failure(launched)
+        policy = failure and self._retry_policies.get(failure.reason)
+        if not policy or not self._retries.allows(step_key, failure.reason):
+            return result
+        change = policy(step_key, launched.step_tags[step_key], failure)
+        if change is None:
+            return result
+        attempt = self._retries.record(step_key, failure.reason)
+        DagsterEvent.engine_event(
+            step_handler_context.get_step_context(step_key),
+            f"Infrastructure retry ({failure.reason}) of step {step_key}: {failure.detail}. Relaunching with {change};"
+            " the asset's retry budget is unchanged.",
+            EngineEventData(metadata={"reason": failure.reason, "infrastructure attempt": attempt, "change": change}),
+        )
+        list(self.launch_step(step_handler_context))
+        return CheckStepHealthResult.healthy()
 
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
-        yield from self._handler(step_handler_context).terminate_step(step_handler_context) or []
+        launched = self._as_launched(step_handler_context)
+        yield from self._handler(step_handler_context).terminate_step(launched) or []
 
 
 def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:
@@ -133,7 +199,7 @@ def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepH
             )
         in_cluster = config.get("load_incluster_config")
         kubeconfig = config.get("kubeconfig_file") or (None if in_cluster else launcher.kubeconfig_file)
-        return K8sStepHandler(
+        return DiagnosingK8sStepHandler(
             image=config.get("job_image"),
             container_context=K8sContainerContext(
                 namespace=config.get("job_namespace"),

@@ -30,13 +30,18 @@ from ml_platform.compute._dagster_step_api import (
     step_attempt,
     step_key_of,
 )
+from ml_platform.compute.infrastructure_retry import OOM, InfrastructureFailure, attempt_suffix
 from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
 from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env, secret_arn_env
+from ml_platform.compute.step_sizing import DECISION_ENV, DECISION_TAG, INSTANCE_TYPE_TAG
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 LOG_TAIL_LINES = 50
 FAILED, STOPPED = "Failed", "Stopped"
 STEP_COMMAND = ["python", "-m", "ml_platform.compute.step_entrypoint"]  # the image's python, not ours
+# A FailureReason or exit message saying the container ran out of memory (SageMaker's own wording, the
+# kernel's exit code 137 after an OOM kill, Python's MemoryError).
+OUT_OF_MEMORY = re.compile(r"more memory|out of memory|OutOfMemory|MemoryError|exit(ed)? with code 137", re.IGNORECASE)
 # Throttled or briefly failing API calls (CreateProcessingJob has a low rate limit) back off and retry.
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8})
 
@@ -105,11 +110,11 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
-def processing_job_name(run_id: str, step_key: str, attempt: int) -> str:
-    """Unique per run, step and attempt; within SageMaker's 63 characters and charset."""
+def processing_job_name(run_id: str, step_key: str, attempt: int, relaunch: str = "") -> str:
+    """Unique per run, step, attempt and relaunch; within SageMaker's 63 characters and charset."""
     digest = hashlib.sha1(step_key.encode()).hexdigest()[:8]
-    readable = re.sub(r"[^a-zA-Z0-9]+", "-", step_key).strip("-")[:30].strip("-")
-    return f"dagster-{run_id[:8]}-{readable}-{digest}-{attempt}"
+    readable = re.sub(r"[^a-zA-Z0-9]+", "-", step_key).strip("-")[:26].strip("-")
+    return f"dagster-{run_id[:8]}-{readable}-{digest}-{attempt}{relaunch}"
 
 
 class SageMakerStepHandler(StepHandler):
@@ -130,12 +135,14 @@ class SageMakerStepHandler(StepHandler):
 
     def _job_name(self, context: StepHandlerContext) -> str:
         step_key = step_key_of(context)
-        return processing_job_name(context.execute_step_args.run_id, step_key, step_attempt(context, step_key))
+        relaunch = attempt_suffix(context.step_tags[step_key])
+        return processing_job_name(context.execute_step_args.run_id, step_key, step_attempt(context, step_key), relaunch)
 
     def processing_job_request(self, context: StepHandlerContext) -> dict:
         """The ``CreateProcessingJob`` request for this step."""
         step_key = step_key_of(context)
-        profile = get_profile(context.step_tags[step_key].get(PROFILE_TAG, ""))
+        tags = context.step_tags[step_key]
+        profile = get_profile(tags.get(PROFILE_TAG, ""))
         if profile.backend != SAGEMAKER:
             raise ValueError(f"step '{step_key}': compute profile '{profile.name}' is not a SageMaker profile")
         # Without the launcher's instance ref, the step loads the image's DAGSTER_HOME/dagster.yaml.
@@ -147,6 +154,7 @@ class SageMakerStepHandler(StepHandler):
             "DAGSTER_RUN_STEP_KEY": step_key,
             **{k: v for k, v in step_env.items() if k != STEP_ARGS_ENV},
             **chunk_env(step_env[STEP_ARGS_ENV]),
+            **({DECISION_ENV: tags[DECISION_TAG]} if DECISION_TAG in tags else {}),
         }
         args = list(own_instance.get_command_args(skip_serialized_namedtuple=True))
         request = {
@@ -160,7 +168,7 @@ class SageMakerStepHandler(StepHandler):
             "ProcessingResources": {
                 "ClusterConfig": {
                     "InstanceCount": profile.sagemaker_instance_count,
-                    "InstanceType": profile.sagemaker_instance_type,
+                    "InstanceType": tags.get(INSTANCE_TYPE_TAG, profile.sagemaker_instance_type),
                     "VolumeSizeInGB": profile.sagemaker_volume_gb,
                 }
             },
@@ -210,6 +218,15 @@ class SageMakerStepHandler(StepHandler):
         if logs:
             message += f"\nLast job log lines (CloudWatch {LOG_GROUP}):\n" + "\n".join(logs[-LOG_TAIL_LINES:])
         return CheckStepHealthResult.unhealthy(message)
+
+    def infrastructure_failure(self, step_handler_context: StepHandlerContext) -> InfrastructureFailure | None:
+        """OOM if the failed job's reason says the container ran out of memory."""
+        job_name = self._job_name(step_handler_context)
+        job = self._sagemaker.describe_processing_job(ProcessingJobName=job_name)
+        reason = job.get("FailureReason") or job.get("ExitMessage") or ""
+        if job["ProcessingJobStatus"] == FAILED and OUT_OF_MEMORY.search(reason):
+            return InfrastructureFailure(OOM, f"SageMaker Processing Job {job_name} failed: {reason}")
+        return None
 
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
         step_key = step_key_of(step_handler_context)

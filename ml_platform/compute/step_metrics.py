@@ -17,6 +17,9 @@ What is measured, honestly:
   another, so the reset still isolates each step. Without ``/proc`` (macOS) the value is
   ``ru_maxrss``, the process peak since start — an upper bound, flagged by ``peak_memory_source``.
 - *Duration* is the wall time of the compute function.
+- *Memory decision*: a step with automatic memory also records the size it ran with and why
+  (``ml_platform/memory``, ``ml_platform/memory_reason``, ``ml_platform/memory_escalations``),
+  which its launcher passed in the container's environment (``step_sizing``).
 """
 
 import functools
@@ -31,6 +34,7 @@ from pathlib import Path
 import dagster as dg
 
 from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition, with_compute_fn
+from ml_platform.compute.step_sizing import recorded_decision
 
 PEAK_MEMORY_KEY = "ml_platform/peak_memory_mib"
 DURATION_KEY = "ml_platform/step_duration_s"
@@ -87,7 +91,7 @@ def _measured(fn):
     def measured(*args, **kwargs):
         meter = PeakMemoryMeter().start()
         result = fn(*args, **kwargs)
-        return _with_metadata(result, meter.stop())
+        return _with_metadata(result, {**meter.stop(), **recorded_decision()})
 
     # It returns an Output now; the output's type stays on the op's output definition.
     measured.__signature__ = inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)

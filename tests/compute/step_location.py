@@ -13,7 +13,7 @@ import dagster as dg
 
 from ml_platform.compute.routing_executor import routing_executor
 from ml_platform.compute.step_metrics import with_step_metrics
-from ml_platform.declaration import MODEL_IO_MANAGER_KEY, SLO, Model
+from ml_platform.declaration import MODEL_IO_MANAGER_KEY, SLO, AutoMemory, Model
 
 WEEKLY = SLO("0 6 * * 1", window=timedelta(days=7))
 LIGHT = Model(name="light_counts", product="compute_test", owner="team:platform", slo=WEEKLY, compute="light")
@@ -91,7 +91,40 @@ def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sag
     )
 
 
+# Automatic memory: sized from the peaks a test injects; the hungry step outgrows its first size.
+AUTO = AutoMemory(min="256Mi", max="1Gi", min_runs=3)
+HUNGRY_MIB = 400  # on top of the step worker's own resident memory
+
+
+def _auto(name: str, compute: str, memory: AutoMemory) -> dict:
+    return Model(name=name, product="compute_test", owner="team:platform", slo=WEEKLY, compute=compute,
+                 memory=memory, retries=1).asset_kwargs()
+
+
+@dg.asset(**_auto("auto_k8s", "small", AUTO))
+def auto_k8s() -> int:
+    return 1
+
+
+@dg.asset(**_auto("auto_large_k8s", "large", AutoMemory(min="1Gi")))
+def auto_large_k8s() -> int:
+    return 2
+
+
+@dg.asset(**_auto("hungry_k8s", "small", AUTO))
+def hungry_k8s() -> int:
+    held = b"\x01" * (HUNGRY_MIB * 2**20)  # written, so resident
+    time.sleep(2)  # long enough for the kubelet (fixture) to see it
+    return len(held)
+
+
+@dg.asset(**_auto("auto_sagemaker", "sagemaker_training", AutoMemory(max="64Gi")))
+def auto_sagemaker() -> int:
+    return 3
+
+
 local_defs = _definitions([])
 cloud_defs = _definitions(["kubernetes", "sagemaker"])
 memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
+auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker))

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
+from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.compute.rightsizing import NO_DATA, OK, OVER, UNDER, p95, recommend, recommend_all
+from ml_platform.compute.rightsizing import NO_DATA, OK, OVER, UNDER, format_table, p95, recommend, recommend_all
 from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
 from ml_platform.definitions import build_definitions
 
@@ -40,3 +41,14 @@ def test_recommendations_read_peaks_recorded_on_materializations(tmp_path):
     assert by_asset["related_articles"].samples == 3
     assert by_asset["related_articles"].verdict == OVER  # declared 'large' (16Gi)
     assert by_asset["article_texts"].verdict == NO_DATA
+
+
+def test_report_shows_the_automatic_size_and_out_of_memory_escalations(tmp_path):
+    defs = build_definitions("local")
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        for memory, escalations in (("512Mi", 0), ("768Mi", 1), ("768Mi", 0)):  # oldest first
+            metadata = {PEAK_MEMORY_KEY: 400.0, MEMORY_KEY: memory, ESCALATIONS_KEY: escalations}
+            instance.report_runless_asset_event(dg.AssetMaterialization("related_articles", metadata=metadata))
+        by_asset = {r.asset: r for r in recommend_all(defs, instance)}
+    assert (by_asset["related_articles"].auto_memory, by_asset["related_articles"].oom_escalations) == ("768Mi", 1)
+    assert "768Mi" in format_table([by_asset["related_articles"]])

@@ -1,0 +1,190 @@
+"""Automatic memory: a step's memory follows the peaks its own materializations recorded.
+
+A declaration asks for it with ``memory=AutoMemory(...)`` next to its compute profile. At launch
+the routing executor reads the recent peaks (``ml_platform/peak_memory_mib``, written by
+``step_metrics``) of every asset once per run, and sizes each auto step:
+
+    memory = round_up(p95(last ``history`` peaks) × (1 + margin), 256 MiB), within [min, max]
+    and within the allocatable memory of the largest node pool the step may use.
+
+With fewer than ``min_runs`` peaks the declared profile applies. CPU, GPUs, disk and eviction
+follow the profile; the Kubernetes node pool follows the chosen memory (``kubernetes.pool_for``),
+so a step sized down from ``large`` leaves the highmem nodes. A SageMaker step gets the smallest
+instance type of its profile's family that holds the memory. An out-of-memory step is relaunched
+one size up (``next_size``) through ``infrastructure_retry``.
+"""
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+
+from ml_platform.compute.kubernetes import NODE_POOL_ALLOCATABLE, pool_for
+from ml_platform.compute.profiles import KUBERNETES, SAGEMAKER, ComputeProfile, quantity_bytes
+from ml_platform.compute.sagemaker_sizes import (
+    FAMILIES,
+    instance_memory_bytes,
+    next_instance,
+    smallest_instance_holding,
+)
+
+AUTO_MEMORY_TAG = "ml_platform/auto_memory"  # op tag: the AutoMemory settings as JSON
+# On the launch event and the materialization: the size a step ran with, why, and its OOM retries.
+MEMORY_KEY, MEMORY_REASON_KEY, ESCALATIONS_KEY = "ml_platform/memory", "ml_platform/memory_reason", "ml_platform/memory_escalations"
+MIB = 2**20
+GIB = 2**30
+STEP = 256 * MIB  # requests are whole multiples of this: fewer distinct pod shapes, readable numbers
+GROWTH = 1.5  # an out-of-memory step retries with at least this factor more memory
+
+
+@dataclass(frozen=True)
+class AutoMemory:
+    """Memory chosen from observed peaks. ``max`` defaults to the profile's memory, so automatic
+    sizing never asks for more than was declared unless the declaration says so."""
+
+    min: str = "512Mi"
+    max: str | None = None
+    margin: float = 0.3  # headroom over the p95 peak
+    min_runs: int = 5  # below this many recorded peaks the declared profile applies
+    history: int = 30  # most recent peaks the p95 is taken over
+
+    def problems(self, profile: ComputeProfile) -> list[tuple[str, str]]:
+        found = []
+        for name in ("min", "max"):
+            value = getattr(self, name)
+            if value is not None and not _is_quantity(value):
+                found.append((f"memory.{name}", f"'{value}' is not a memory quantity such as '512Mi' or '4Gi'"))
+        if found:
+            return found
+        if profile.backend not in (KUBERNETES, SAGEMAKER):
+            found.append(("memory", f"automatic memory needs a Kubernetes or SageMaker profile, '{profile.name}' is {profile.backend}"))
+        if profile.backend == SAGEMAKER and profile.sagemaker_instance_type.rpartition(".")[0] not in FAMILIES:
+            return [("memory", f"instance type {profile.sagemaker_instance_type} is not in a sized family ({', '.join(FAMILIES)})")]
+        if self.min_bytes > self.max_bytes(profile):
+            found.append(("memory.min", f"{self.min} is more than the maximum {self.max or profile.memory}"))
+        if profile.backend == KUBERNETES and self.max_bytes(profile) > max(NODE_POOL_ALLOCATABLE.values()):
+            found.append(("memory.max", f"{self.max} exceeds every node pool's allocatable memory"))
+        if not 0 <= self.margin <= 3:
+            found.append(("memory.margin", f"must be within [0, 3], got {self.margin}"))
+        if self.min_runs < 1 or self.history < self.min_runs:
+            found.append(("memory", f"need 1 <= min_runs <= history, got {self.min_runs}, {self.history}"))
+        return found
+
+    @property
+    def min_bytes(self) -> int:
+        return quantity_bytes(self.min)
+
+    def max_bytes(self, profile: ComputeProfile) -> int:
+        return quantity_bytes(self.max) if self.max else profile.memory_bytes
+
+    def op_tags(self) -> dict[str, str]:
+        return {AUTO_MEMORY_TAG: json.dumps(asdict(self), sort_keys=True)}
+
+    @staticmethod
+    def from_tags(tags: Mapping[str, str]) -> "AutoMemory | None":
+        value = tags.get(AUTO_MEMORY_TAG)
+        return AutoMemory(**json.loads(value)) if value else None
+
+
+def _is_quantity(value: str) -> bool:
+    try:
+        return quantity_bytes(value) > 0
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class MemoryDecision:
+    """The size a step runs with and why, shown in its event log and on its materialization."""
+
+    memory_bytes: int
+    reason: str
+    runs: int
+    p95_mib: float | None = None
+    escalations: int = 0  # out-of-memory retries that led to this size
+    declared: bool = False  # too little history: the declared profile, unchanged
+
+    @property
+    def memory(self) -> str:
+        return quantity(self.memory_bytes)
+
+    def metadata(self) -> dict[str, str | int]:
+        return {MEMORY_KEY: self.memory, MEMORY_REASON_KEY: self.reason, ESCALATIONS_KEY: self.escalations}
+
+    def escalated(self, memory_bytes: int, why: str) -> "MemoryDecision":
+        return replace(
+            self, memory_bytes=memory_bytes, escalations=self.escalations + 1, declared=False,
+            reason=f"{self.reason}; {why}: {quantity(self.memory_bytes)} -> {quantity(memory_bytes)}",
+        )
+
+
+def quantity(memory_bytes: int) -> str:
+    """Bytes as a Kubernetes quantity: whole GiB as 'NGi', else 'NMi'."""
+    return f"{memory_bytes // GIB}Gi" if memory_bytes % GIB == 0 else f"{math.ceil(memory_bytes / MIB)}Mi"
+
+
+def p95(values: Sequence[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def decide(auto: AutoMemory, profile: ComputeProfile, peaks_mib: Sequence[float]) -> MemoryDecision:
+    """The memory a step of ``profile`` gets from its recent peaks (newest first)."""
+    recent = list(peaks_mib[: auto.history])
+    if len(recent) < auto.min_runs:
+        why = f"declared profile '{profile.name}' ({profile.memory}): {len(recent)} of {auto.min_runs} runs with recorded peaks"
+        return MemoryDecision(_fit(profile, profile.memory_bytes), why, len(recent), declared=True)
+    peak = p95(recent)
+    wanted = math.ceil(peak * (1 + auto.margin) * MIB / STEP) * STEP
+    low, high = auto.min_bytes, ceiling(auto, profile)
+    bounded = min(max(wanted, low), high)
+    why = f"p95 {_readable(peak * MIB)} over {len(recent)} runs × {1 + auto.margin:g}"
+    if bounded != wanted:
+        why += f" = {_readable(wanted)}, {'raised to the minimum' if wanted < low else 'capped at the maximum'} {quantity(bounded)}"
+    chosen = _fit(profile, bounded)
+    if chosen != bounded:
+        why += f"; {instance_for(profile, bounded)} holds it"
+    return MemoryDecision(chosen, why, len(recent), round(peak, 1))
+
+
+def ceiling(auto: AutoMemory, profile: ComputeProfile) -> int:
+    """The most a step may get: its declared maximum, within what one node (or instance type) holds."""
+    high = auto.max_bytes(profile)
+    if profile.backend == KUBERNETES:
+        high = min(high, max(NODE_POOL_ALLOCATABLE.values()))
+    return high
+
+
+def next_size(auto: AutoMemory, profile: ComputeProfile, current_bytes: int) -> int | None:
+    """One size up after an out-of-memory kill, or None if the maximum is reached."""
+    if profile.backend == SAGEMAKER:
+        bigger = next_instance(instance_for(profile, current_bytes))
+        return instance_memory_bytes(bigger) if bigger and instance_memory_bytes(bigger) <= ceiling(auto, profile) else None
+    bigger = max(math.ceil(current_bytes * GROWTH / STEP) * STEP, current_bytes + STEP)
+    high = ceiling(auto, profile)
+    return min(bigger, high) if current_bytes < high else None
+
+
+def _fit(profile: ComputeProfile, memory_bytes: int) -> int:
+    """SageMaker sizes come in instance types: the memory of the smallest type that holds it."""
+    if profile.backend == SAGEMAKER:
+        return instance_memory_bytes(instance_for(profile, memory_bytes))
+    return memory_bytes
+
+
+def instance_for(profile: ComputeProfile, memory_bytes: int) -> str:
+    return smallest_instance_holding(profile.sagemaker_instance_type, memory_bytes)
+
+
+def sized_profile(profile: ComputeProfile, decision: MemoryDecision) -> ComputeProfile:
+    """The profile with the decided memory, the node pool that fits it, or the instance type that holds it."""
+    if decision.declared:
+        return profile
+    if profile.backend == SAGEMAKER:
+        return replace(profile, memory=decision.memory, sagemaker_instance_type=instance_for(profile, decision.memory_bytes))
+    return replace(profile, memory=decision.memory, node_pool=pool_for(profile, decision.memory_bytes))
+
+
+def _readable(memory_bytes: float) -> str:
+    return f"{memory_bytes / GIB:.1f} GiB" if memory_bytes >= GIB else f"{memory_bytes / MIB:.0f} MiB"

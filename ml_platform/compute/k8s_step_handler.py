@@ -1,0 +1,32 @@
+"""dagster-k8s's step handler, plus what infrastructure retries need: why a step's pod died, and
+a distinct Job name for each relaunch of the same attempt."""
+
+from dagster_k8s.executor import K8sStepHandler
+
+from ml_platform.compute._dagster_step_api import StepHandlerContext, step_key_of
+from ml_platform.compute.infrastructure_retry import OOM, InfrastructureFailure, attempt_suffix
+
+OOM_KILLED = "OOMKilled"  # the kubelet's reason on a container killed at its memory limit
+
+
+class DiagnosingK8sStepHandler(K8sStepHandler):
+    def _get_k8s_step_job_name(self, step_handler_context: StepHandlerContext) -> str:
+        # dagster-k8s names a step's Job after run, step and Dagster attempt; launch, health
+        # check and terminate all call this, so a relaunch's Job is found under its own name.
+        name = super()._get_k8s_step_job_name(step_handler_context)
+        return name + attempt_suffix(step_handler_context.step_tags[step_key_of(step_handler_context)])
+
+    def infrastructure_failure(self, step_handler_context: StepHandlerContext) -> InfrastructureFailure | None:
+        """OOM if a container of the step's pod was OOMKilled (now or in its last state)."""
+        job_name = self._get_k8s_step_job_name(step_handler_context)
+        namespace = self._get_container_context(step_handler_context).namespace
+        for pod in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
+            if (pod.metadata.labels or {}).get("job-name") != job_name:
+                continue  # a label selector the API server ignored
+            for status in (pod.status and pod.status.container_statuses) or []:
+                for state in (status.state, status.last_state):
+                    terminated = state and state.terminated
+                    if terminated and terminated.reason == OOM_KILLED:
+                        detail = f"container '{status.name}' of pod {pod.metadata.name} {OOM_KILLED} (exit code {terminated.exit_code})"
+                        return InfrastructureFailure(OOM, detail)
+        return None

@@ -1,0 +1,106 @@
+"""Sizing a run's automatic-memory steps at launch, and one size up after an out-of-memory kill.
+
+The routing step handler owns one ``StepSizer`` per run. The first time a step with automatic
+memory launches, the sizer reads the peaks of every asset in one batched, paged storage read
+(``instance_reads.peak_memory_since``) and keeps them for the rest of the run; each auto step's
+decision is kept too, so health checks and relaunches see the same size. The decision reaches
+the backend as rewritten step tags: ``dagster-k8s/config`` from the sized profile (memory and node
+pool), or the SageMaker instance type; and the step container gets it as ``DECISION_ENV`` so its
+materialization records the size and the reason (``step_metrics``).
+"""
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+
+import dagster as dg
+
+from ml_platform.compute.auto_memory import (
+    MEMORY_REASON_KEY,
+    AutoMemory,
+    MemoryDecision,
+    decide,
+    next_size,
+    quantity,
+    sized_profile,
+)
+from ml_platform.compute.infrastructure_retry import InfrastructureFailure
+from ml_platform.compute.kubernetes import k8s_step_config
+from ml_platform.compute.profiles import K8S_CONFIG_TAG, KUBERNETES, PROFILE_TAG, get_profile
+
+LOOKBACK = timedelta(days=45)  # peaks older than this are not read (a daily asset's 30 runs fit)
+DECISION_ENV = "ML_PLATFORM_MEMORY_DECISION"
+INSTANCE_TYPE_TAG = "ml_platform/sagemaker_instance_type"  # the sized instance type, read by the SageMaker handler
+DECISION_TAG = "ml_platform/memory_decision"  # the decision as JSON, for the step container's environment
+
+
+class StepSizer:
+    def __init__(self, lookback: timedelta = LOOKBACK):
+        self._lookback = lookback
+        self._peaks: dict[dg.AssetKey, list[float]] | None = None
+        self._decisions: dict[str, MemoryDecision] = {}
+
+    def decision(self, step_key: str, tags: Mapping[str, str], asset_key: dg.AssetKey | None,
+                 instance: dg.DagsterInstance) -> MemoryDecision | None:
+        """The step's size, decided on first call; None for a step without automatic memory."""
+        auto = AutoMemory.from_tags(tags)
+        if auto is None:
+            return None
+        if step_key not in self._decisions:
+            peaks = self._history(instance).get(asset_key, []) if asset_key else []
+            self._decisions[step_key] = decide(auto, get_profile(tags[PROFILE_TAG]), peaks)
+        return self._decisions[step_key]
+
+    def _history(self, instance: dg.DagsterInstance) -> dict[dg.AssetKey, list[float]]:
+        if self._peaks is None:
+            from ml_platform.instance_reads import (
+                peak_memory_since,  # it imports step_metrics, which imports this module
+            )
+
+            self._peaks = peak_memory_since(instance, time.time() - self._lookback.total_seconds())
+        return self._peaks
+
+    def escalate(self, step_key: str, tags: Mapping[str, str], failure: InfrastructureFailure) -> str | None:
+        """The out-of-memory policy: one size up within the maximum, or None at the maximum."""
+        auto, current = AutoMemory.from_tags(tags), self._decisions.get(step_key)
+        if auto is None or current is None:
+            return None
+        bigger = next_size(auto, get_profile(tags[PROFILE_TAG]), current.memory_bytes)
+        if bigger is None:
+            return None
+        self._decisions[step_key] = current.escalated(bigger, failure.reason)
+        return f"memory {current.memory} -> {quantity(bigger)}"
+
+
+def sized_tags(tags: Mapping[str, str], decision: MemoryDecision) -> dict[str, str]:
+    """The step's tags as its backend should see them with the decided size."""
+    profile = sized_profile(get_profile(tags[PROFILE_TAG]), decision)
+    summary = json.dumps({**decision.metadata(), MEMORY_REASON_KEY: _short(decision.reason)})  # SageMaker caps env values
+    sized = {**tags, DECISION_TAG: summary}
+    if profile.backend == KUBERNETES:
+        sized[K8S_CONFIG_TAG] = json.dumps(_with_env(k8s_step_config(profile), DECISION_ENV, summary), sort_keys=True)
+    else:
+        sized[INSTANCE_TYPE_TAG] = profile.sagemaker_instance_type
+    return sized
+
+
+def _short(text: str, limit: int = 150) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_env(config: dict, name: str, value: str) -> dict:
+    config["container_config"]["env"] = [{"name": name, "value": value}]
+    return config
+
+
+def describe(step_key: str, tags: Mapping[str, str], decision: MemoryDecision) -> str:
+    profile = sized_profile(get_profile(tags[PROFILE_TAG]), decision)
+    where = profile.sagemaker_instance_type or f"node pool {profile.node_pool}"
+    return f"Memory for step {step_key}: {decision.memory} on {where} ({decision.reason})"
+
+
+def recorded_decision() -> dict[str, str | int]:
+    """In the step's container: the launcher's decision, as materialization metadata ({} if none)."""
+    value = dg.EnvVar(DECISION_ENV).get_value()
+    return json.loads(value) if value else {}
