@@ -88,7 +88,7 @@ def _event_records_after(
         floor = records[0].storage_id - 1
     marks = [*cursor.get("marks", []), [round(now), after]]
     while marks and marks[0][0] <= now - OVERLAP_SECONDS:
-        floor = marks.pop(0)[1]
+        floor = max(floor, marks.pop(0)[1])  # never below a floor raised by the MAX_SEEN bound
     seen = sorted(i for i in seen | {r.storage_id for r in records} if i > floor)
     if len(seen) > MAX_SEEN:
         floor, seen = seen[-MAX_SEEN - 1], seen[-MAX_SEEN:]
