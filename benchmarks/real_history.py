@@ -313,7 +313,7 @@ def first_reads(instance, statements, calls, server) -> dict:
     by_time = lambda: instance.event_log_storage.get_event_records(  # noqa: E731
         dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_timestamp=after), limit=instance_reads.PAGE, ascending=True
     )
-    walk = lambda: instance_reads.check_evaluations_since(instance, {}, after)  # noqa: E731
+    walk = lambda: instance_reads.check_evaluations_since(instance, {}, after, NOW.timestamp())  # noqa: E731
     out = {}
     for label, read in (("time_filter", by_time), ("index_walk", walk), ("time_filter_again", by_time), ("index_walk_again", walk)):
         result, out[label], seen = measured(statements, calls, read)

@@ -21,12 +21,12 @@ WINDOW_PAGE = 1_000
 
 
 def materializations_since(
-    instance: dg.DagsterInstance, after_storage_id: int | None, after_timestamp: float
-) -> tuple[list[Materialization], int | None]:
-    """Materializations of every asset after a storage id (or, with none, after a time), oldest
-    first, and the last storage id read. One query per page, across all assets."""
+    instance: dg.DagsterInstance, cursor: dict, after_timestamp: float, now: float
+) -> tuple[list[Materialization], dict]:
+    """Materializations of every asset not read before ``cursor`` (with none, after a time),
+    oldest first, and the new cursor (see ``_event_records_after``). One query per page, across all assets."""
     found: list[Materialization] = []
-    records, last = _event_records_after(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_storage_id, after_timestamp)
+    records, cursor = _event_records_after(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, cursor, after_timestamp, now)
     for record in records:
         event = record.event_log_entry.dagster_event
         duration = record.asset_materialization.metadata.get(DURATION_KEY) if record.asset_materialization else None
@@ -38,13 +38,27 @@ def materializations_since(
                 duration=float(duration.value) if duration is not None else None,
             )
         )
-    return found, last
+    return found, cursor
+
+
+def materializations_after(instance: dg.DagsterInstance, after_timestamp: float) -> list[Materialization]:
+    """Every materialization after a time (one-off reads: the SLO report, the at-risk history)."""
+    return materializations_since(instance, {}, after_timestamp, 0.0)[0]
+
+
+# Event ids come from one sequence, but on PostgreSQL concurrent run workers commit them out of
+# order: id 100 can become visible after id 101 was read. So each read starts below the highest id
+# read, at the highest id read OVERLAP_SECONDS ago (the floor), and skips the ids it already
+# returned above the floor. An event is missed only if its transaction stayed open longer than the
+# overlap minus one tick interval; Dagster writes an event in one short transaction.
+OVERLAP_SECONDS = 120.0
+MAX_SEEN = 100  # ids kept for deduplication: past this many, the floor rises (bounded cursor)
 
 
 def peak_memory_since(instance: dg.DagsterInstance, after_timestamp: float) -> dict[dg.AssetKey, list[float]]:
     """Recorded step peak memory (MiB) of every asset materialized after a time, newest first.
     One query per page, across all assets: automatic memory sizes a whole run from it."""
-    records, _ = _event_records_after(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, None, after_timestamp)
+    records, _ = _event_records_since(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_timestamp)
     peaks: dict[dg.AssetKey, list[float]] = {}
     for record in reversed(records):
         value = record.asset_materialization.metadata.get(PEAK_MEMORY_KEY) if record.asset_materialization else None
@@ -54,23 +68,54 @@ def peak_memory_since(instance: dg.DagsterInstance, after_timestamp: float) -> d
 
 
 def _event_records_after(
-    instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after_storage_id: int | None, after_timestamp: float
-) -> tuple[list, int | None]:
-    """Every record of one event type after a storage id (or, with none, after a time), oldest
-    first, and the last storage id read: one query per page of ``PAGE`` rows, across all assets."""
-    if after_storage_id is None:
-        return _event_records_since(instance, event_type, after_timestamp)
-    found: list = []
-    last = after_storage_id
-    while True:
-        records = instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(event_type=event_type, after_cursor=last), limit=PAGE, ascending=True
-        )
-        found.extend(records)
-        if records:
-            last = records[-1].storage_id
-        if len(records) < PAGE:
-            return found, last
+    instance: dg.DagsterInstance, event_type: dg.DagsterEventType, cursor: dict, after_timestamp: float, now: float
+) -> tuple[list, dict]:
+    """Every record of one event type not returned before (with an empty cursor, after a time),
+    in storage-id order, and the new cursor: one query per page of ``PAGE`` rows, across all assets.
+
+    The cursor: ``after`` (highest id read), ``floor`` (reads start above it), ``marks`` (when
+    each recent read happened and its ``after``: the floor follows them ``OVERLAP_SECONDS`` late)
+    and ``seen`` (ids read above the floor, delta-encoded)."""
+    after, floor = cursor.get("after"), cursor.get("floor", cursor.get("after"))
+    if floor is None:  # the first read: by time, walking the id index back (no scan of history)
+        records, last = _event_records_since(instance, event_type, after_timestamp)
+        if last is None:
+            return [], {}
+        floor, seen = (records[0].storage_id - 1 if records else last), set()  # its records count as seen
+    else:
+        seen = set(_decode(floor, cursor.get("seen", [])))
+        records, last = [], floor
+        while True:
+            page = instance.event_log_storage.get_event_records(
+                dg.EventRecordsFilter(event_type=event_type, after_cursor=last), limit=PAGE, ascending=True
+            )
+            records.extend(page)
+            if page:
+                last = page[-1].storage_id
+            if len(page) < PAGE:
+                break
+    new = [r for r in records if r.storage_id not in seen]
+    after = last if after is None else max(after, last)
+    marks = [*cursor.get("marks", []), [round(now), after]]
+    while marks and marks[0][0] <= now - OVERLAP_SECONDS:
+        floor = max(floor, marks.pop(0)[1])  # never below a floor raised by the MAX_SEEN bound
+    seen = sorted(i for i in seen | {r.storage_id for r in records} if i > floor)
+    if len(seen) > MAX_SEEN:
+        floor, seen = seen[-MAX_SEEN - 1], seen[-MAX_SEEN:]
+    return new, {"after": after, "floor": floor, "marks": marks, "seen": _encode(floor, seen)}
+
+
+def _encode(floor: int, ids: list[int]) -> list[int]:
+    """Sorted ids above ``floor`` as gaps (small numbers: a short cursor)."""
+    return [b - a for a, b in zip([floor, *ids], ids, strict=False)]
+
+
+def _decode(floor: int | None, gaps: list[int]) -> list[int]:
+    ids, last = [], floor or 0
+    for gap in gaps:
+        last += gap
+        ids.append(last)
+    return ids
 
 
 def _event_records_since(instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after_timestamp: float) -> tuple[list, int | None]:
@@ -184,17 +229,17 @@ def sensor_states(instance: dg.DagsterInstance) -> list:
 
 
 def check_evaluations_since(
-    instance: dg.DagsterInstance, cursor: dict, after_timestamp: float
+    instance: dg.DagsterInstance, cursor: dict, after_timestamp: float, now: float
 ) -> tuple[list[tuple[str, dg.AssetCheckEvaluation]], dict]:
-    """Completed check evaluations of every check after ``cursor`` (with none, after a time),
-    oldest first, with their run ids, and the new cursor. One query per page on PostgreSQL.
+    """Completed check evaluations of every check not read before ``cursor`` (with none, after a
+    time), oldest first, with their run ids, and the new cursor. One query per page on PostgreSQL.
     Planned (still running) executions are another event type, so they are never read.
     The instance has no public read of check evaluations across checks after a cursor
     (``get_asset_check_execution_history`` is one query per check): the event log storage's is used."""
     if _run_sharded(instance):
         return _check_evaluations_by_time(instance, max(cursor.get("after_time", 0.0), after_timestamp))
-    records, last = _event_records_after(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION, cursor.get("after"), after_timestamp)
-    return _evaluations(records), ({} if last is None else {"after": last})
+    records, cursor = _event_records_after(instance, dg.DagsterEventType.ASSET_CHECK_EVALUATION, cursor, after_timestamp, now)
+    return _evaluations(records), cursor
 
 
 def _evaluations(records) -> list[tuple[str, dg.AssetCheckEvaluation]]:

@@ -45,11 +45,11 @@ class Evaluation:
 
 
 def evaluations_since(
-    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], cursor: dict, after_timestamp: float
+    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], cursor: dict, after_timestamp: float, now: float
 ) -> tuple[list[Evaluation], dict]:
     """Completed evaluations of ``check_keys`` after the cursor, oldest first, and the new cursor."""
     wanted = set(check_keys)
-    read, cursor = instance_reads.check_evaluations_since(instance, cursor, after_timestamp)
+    read, cursor = instance_reads.check_evaluations_since(instance, cursor, after_timestamp, now)
     found = []
     for run_id, evaluation in read:
         if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) not in wanted:
@@ -201,7 +201,7 @@ def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSi
     check_keys = [k for k in graph.asset_check_keys if k.asset_key in tables]
     now = time.time()
     evaluations, ledger.state["checks"] = evaluations_since(
-        context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS
+        context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS, now
     )
     raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url)
     report = ledger.deliver(alert_sink, now)

@@ -4,7 +4,8 @@ Open-source Dagster shows a failing sensor only in the UI (no alert, upstream is
 broken SLO or data-quality sensor would fail silently. Each tick makes two storage calls, however
 many sensors there are: the instigator states, then the latest ticks of all our sensors at once.
 A sensor that keeps failing alerts once (incident: its first failed tick seen); a successful or
-skipped tick resolves it.
+skipped tick resolves it. Dagster's freshness daemon is watched the same way (one more call, its
+heartbeat): one alert while it is not running, one when it is back.
 """
 
 import time
@@ -12,13 +13,14 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from ml_platform import instance_reads
+from ml_platform import freshness_watchdog, instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sink import tick_summary
 
 # Tick statuses compared by value: their enum lives in dagster._core.scheduler.
 FAILED, IN_PROGRESS = "FAILURE", "STARTED"
+FRESHNESS_DAEMON = "freshness_daemon"  # the watchdog alert's source
 
 
 def build_sensor_health_sensor(
@@ -43,6 +45,8 @@ def build_sensor_health_sensor(
                     raised += ledger.raise_alert(alert)
             else:
                 resolved += ledger.resolve(alert.subject, f"Sensor {sensor_name} ticks again", since=tick.timestamp, details=())
+        daemon_raised, daemon_resolved = _check_freshness_daemon(context, ledger, clock())
+        raised, resolved = raised + daemon_raised, resolved + daemon_resolved
         report = ledger.deliver(alert_sink, clock())
         return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.to_cursor())
 
@@ -66,6 +70,29 @@ def _latest_ticks(context: dg.SensorEvaluationContext, location: str | None) -> 
         if finished:
             latest[state.name] = finished[0]
     return latest
+
+
+def _check_freshness_daemon(context: dg.SensorEvaluationContext, ledger: AlertLedger, now: float) -> tuple[int, int]:
+    """One alert while the freshness daemon is not running (while this location declares freshness
+    policies): the SLO sensor then judges models on their materializations. (raised, resolved)"""
+    if not any(node.freshness_policy for node in context.repository_def.asset_graph.asset_nodes):
+        return 0, 0
+    health = freshness_watchdog.daemon_health(context.instance, now)
+    subject = Alert(kind=Kind.SENSOR_FAILURE, severity=Severity.ERROR, title="", source=FRESHNESS_DAEMON).subject
+    if health.problem is None:
+        return 0, int(ledger.resolve(subject, "Freshness daemon running again: SLO sensor uses its states", details=()))
+    if subject in ledger.open:  # one incident until it runs again
+        return 0, 0
+    alert = Alert(
+        kind=Kind.SENSOR_FAILURE,
+        severity=Severity.ERROR,
+        title="Freshness daemon not running: SLO sensor judges models on their materializations",
+        source=FRESHNESS_DAEMON,
+        incident=str(health.last_heartbeat or "never"),
+        since=health.last_heartbeat or now,
+        details=(("Daemon", "dagster-daemon FRESHNESS_DAEMON"), ("Why", health.problem)),
+    )
+    return int(ledger.raise_alert(alert)), 0
 
 
 def _failure_alert(sensor_name: str, tick, location: str | None, sink: AlertSink) -> Alert:

@@ -13,12 +13,13 @@ Which source decides the state at the latest past deadline ``D``:
   inside the window (``ml_platform.slo.deadlines``) — Dagster's per-asset state would PASS on a
   backfill of an old partition (upstream #15551); it is shown in the alert for reference;
 * unpartitioned assets (models): the daemon's state (FAIL → breach, PASS → fresh); when the
-  daemon has no state yet (UNKNOWN, never evaluated) our own record decides;
+  daemon has no state yet (UNKNOWN, never evaluated), or is not running (its states would be
+  stale: ``ml_platform.freshness_watchdog``), our own record decides;
 * WARN (not fresh for the next deadline within the declaration's ``warn_margin``): ours — the
   cron freshness policy has no warn window.
 
-The first counting materialization per asset and deadline, the storage id read up to and the
-alert ledger (open incidents, undelivered backlog) live in the cursor, so each breach alerts
+The first counting materialization per asset and deadline, the read position (storage ids, with
+a short overlap for ids committed out of order: ``instance_reads``) and the alert ledger (open incidents, undelivered backlog) live in the cursor, so each breach alerts
 once across ticks, restarts and sink outages.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 
 import dagster as dg
 
-from ml_platform import instance_reads
+from ml_platform import freshness_watchdog, instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.declaration import MLAsset, declarations
@@ -67,6 +68,7 @@ class TableState:
     fresh_at: float | None  # first materialization counting for ``deadline``
     upcoming_fresh_at: float | None
     dagster_state: str | None
+    daemon_running: bool = True  # else ``dagster_state`` may be stale and is not used
     state: str = PASS
 
     @property
@@ -115,6 +117,7 @@ def evaluate_slo_tick(
         f"{len(states)} tables: {counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail;"
         f" raised {len(result.raised)}, resolved {len(result.resolved)}, delivered {len(report.delivered)},"
         f" backlog {report.backlog}" + (f" ({report.failed})" if report.failed else "")
+        + ("; freshness daemon not running: models judged on their materializations" if any(not t.daemon_running for t in states.values()) else "")
     )
     result.cursor = ledger.to_cursor()
     return result
@@ -135,14 +138,14 @@ def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, 
     fresh = {a: {iso(d): known.get(a, {}).get(iso(d)) for d in windows[a]} for a in by_asset}
 
     earliest = min((window_start(by_asset[a], d) for a, (d, _) in windows.items()), default=now.timestamp())
-    materializations, last_id = instance_reads.materializations_since(instance, ledger.state.get("after"), earliest)
+    materializations, ledger.state["read"] = instance_reads.materializations_since(instance, ledger.state.get("read", {}), earliest, now.timestamp())
     for materialization in materializations:
         _record(fresh, by_asset, windows, materialization)
     # The cursor keeps only what was seen: a table with nothing yet for its deadlines costs nothing.
     ledger.state["fresh"] = {a: {d: t for d, t in f.items() if t is not None} for a, f in fresh.items() if any(f.values())}
-    ledger.state["after"] = last_id
 
     dagster_states = instance_reads.freshness_states(instance, list(declared))
+    daemon_running = freshness_watchdog.daemon_health(instance, now.timestamp()).trusted
     states = {}
     for key, declaration in sorted(declared.items(), key=lambda item: item[0].to_user_string()):
         asset = key.to_user_string()
@@ -156,6 +159,7 @@ def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, 
             fresh_at=fresh[asset][iso(deadline)],
             upcoming_fresh_at=fresh[asset][iso(upcoming)],
             dagster_state=dagster_states.get(asset),
+            daemon_running=daemon_running,
         )
         state.state = _decide(state, now)
         states[asset] = state
@@ -173,7 +177,7 @@ def _record(fresh, by_asset: dict[str, MLAsset], windows, materialization: Mater
 
 
 def _decide(state: TableState, now: datetime) -> str:
-    if state.declaration.partition_column or state.dagster_state not in (PASS, FAIL):
+    if state.declaration.partition_column or not state.daemon_running or state.dagster_state not in (PASS, FAIL):
         missed = state.fresh_at is None
     else:
         missed = state.dagster_state == FAIL
@@ -300,8 +304,13 @@ def _breach_alert(state: TableState, cause: Cause, since: float, ui_url: str) ->
         Kind.SLO_BREACH, Severity.FATAL, state, state.partition, deadline, cause, since, ui_url,
         title=f"SLO breach: {state.asset} missed its {local_time(declaration, deadline)} deadline — {cause.text}",
         extra=extra,
-        trailing=[("Dagster freshness", state.dagster_state or "not evaluated")],
+        trailing=[("Dagster freshness", _dagster_freshness(state))],
     )
+
+
+def _dagster_freshness(state: TableState) -> str:
+    shown = state.dagster_state or "not evaluated"
+    return shown if state.daemon_running else f"{shown} (not used: freshness daemon not running)"
 
 
 def _warning_alert(state: TableState, cause: Cause, ui_url: str, now: datetime) -> Alert:

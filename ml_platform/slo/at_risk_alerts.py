@@ -30,7 +30,7 @@ def load_history(instance, states: dict, now: datetime) -> History:
     stored = instance_reads.stored_value(instance, HISTORY_KEY)
     history = History.from_json(stored) if stored else None
     if history is None or history.is_stale(now):
-        materializations, _ = instance_reads.materializations_since(instance, None, now.timestamp() - HISTORY_SPAN.total_seconds())
+        materializations = instance_reads.materializations_after(instance, now.timestamp() - HISTORY_SPAN.total_seconds())
         history = build_history(materializations, {a: s.declaration for a, s in states.items()}, now)
         instance_reads.store_value(instance, HISTORY_KEY, history.to_json())
     return history

@@ -109,7 +109,7 @@ def declared_attainment(
     start = end - timedelta(days=days)
     plans = {key.to_user_string(): (decl, deadlines_between(decl, start, end)) for key, decl in declared.items()}
     earliest = min((window_start(d, ds[0]) for d, ds in plans.values() if ds), default=start.timestamp())
-    materializations, _ = instance_reads.materializations_since(instance, None, earliest)
+    materializations = instance_reads.materializations_after(instance, earliest)
     by_asset: dict[str, list[Materialization]] = {}
     for materialization in materializations:
         by_asset.setdefault(materialization.asset, []).append(materialization)

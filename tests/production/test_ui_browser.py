@@ -58,7 +58,7 @@ def test_asset_checks_tab_lists_the_tables_checks_and_their_passed_results(deplo
     assert {"row_count_change", "row_count_decline", "score_range", "top_k_completeness"} <= {k.name for k in check_keys}
     instance = deployment.instance()
     evaluations = deployment.wait_until(
-        lambda: (found := list({e.check: e for e in evaluations_since(instance, check_keys, {}, 0.0)[0]}.values()))
+        lambda: (found := list({e.check: e for e in evaluations_since(instance, check_keys, {}, 0.0, 0.0)[0]}.values()))
         and len(found) == len(check_keys)
         and found,
         300,
