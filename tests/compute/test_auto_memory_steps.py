@@ -16,6 +16,15 @@ pytestmark = pytest.mark.timeout(300)  # two step containers in a row on a loade
 SAGEMAKER_OOM = "ClientError: Please use an instance type with more memory, or reduce the size of job data processed on an instance."
 
 
+AUTO_ASSETS = ("auto_k8s", "auto_large_k8s", "hungry_k8s", "auto_sagemaker")
+
+
+@pytest.fixture(autouse=True)
+def no_history_from_other_tests(k8s_instance):
+    """The PostgreSQL instance is shared by the session: each test starts from its own history."""
+    k8s_instance.wipe_assets([dg.AssetKey(a) for a in AUTO_ASSETS])
+
+
 def inject_history(instance: dg.DagsterInstance, asset: str, peaks_mib: list[float]) -> None:
     for peak in peaks_mib:
         instance.report_runless_asset_event(dg.AssetMaterialization(asset, metadata={PEAK_MEMORY_KEY: float(peak)}))
