@@ -45,7 +45,7 @@ from ml_platform import instance_reads  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks, check_names  # noqa: E402
 from ml_platform.declaration import SLO  # noqa: E402
 from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
-from ml_platform.sensors.slo_alerts import evaluate_slo_tick  # noqa: E402
+from ml_platform.slo.alerts import evaluate_slo_tick  # noqa: E402
 from tests.fixtures.postgres import postgres_server  # noqa: E402
 
 JOB = "__ASSET_JOB"
