@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import kubernetes_validate
+import psycopg2
 import pytest
 
 from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, MEMORY_REASON_KEY
@@ -20,9 +21,14 @@ AUTO_ASSETS = ("auto_k8s", "auto_large_k8s", "hungry_k8s", "auto_sagemaker")
 
 
 @pytest.fixture(autouse=True)
-def no_history_from_other_tests(k8s_instance):
-    """The PostgreSQL instance is shared by the session: each test starts from its own history."""
-    k8s_instance.wipe_assets([dg.AssetKey(a) for a in AUTO_ASSETS])
+def no_history_from_other_tests(k8s_instance, postgres):
+    """The PostgreSQL instance is shared by the session: each test starts with no recorded peak of
+    its assets. (Dagster's wipe only marks an asset key wiped; its events stay in the event log.)"""
+    keys = [dg.AssetKey(a).to_string() for a in AUTO_ASSETS]
+    connection = psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.username, dbname=postgres.db_name)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("DELETE FROM event_logs WHERE asset_key = ANY(%s)", (keys,))
+    connection.close()
 
 
 def inject_history(instance: dg.DagsterInstance, asset: str, peaks_mib: list[float]) -> None:
