@@ -253,16 +253,17 @@ def simulated(tmp_path_factory):
         by_day.setdefault(day, {})[asset] = outcome
     with tmpfs_instance() as instance:
         sim = Simulation(instance, log)
-        seed_history(sim)
-        sim.start()
-        restarted_cursor = None
-        for day in DAYS:
-            if day == RESTART_BEFORE:
-                sim.stop()  # the daemon and code location go away; only the instance remains
-                restarted_cursor = sim.sensor_ticks()[0].cursor
-                sim.start()
-            play_day(sim, day, by_day.get(day, {}))
-        sim.stop()
+        with sim.one_clock():
+            seed_history(sim)
+            sim.start()
+            restarted_cursor = None
+            for day in DAYS:
+                if day == RESTART_BEFORE:
+                    sim.stop()  # the daemon and code location go away; only the instance remains
+                    restarted_cursor = sim.sensor_ticks()[0].cursor
+                    sim.start()
+                play_day(sim, day, by_day.get(day, {}))
+            sim.stop()
         report = attainment(instance, slo_catalog.defs.resolve_asset_graph(), days=30, now=tokyo("2026-03-31", "00:00"), target=0.99)
         yield sim, restarted_cursor, report
     mp.undo()
