@@ -18,7 +18,13 @@ from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
-from ml_platform.sensors import data_quality_alerts, run_failure_alerts, sensor_health_alerts, slo_alerts_sensor
+from ml_platform.sensors import (
+    cost_jump_alerts,
+    data_quality_alerts,
+    run_failure_alerts,
+    sensor_health_alerts,
+    slo_alerts_sensor,
+)
 from ml_platform.slo.report import build_slo_attainment_report
 
 
@@ -43,6 +49,7 @@ def assemble_definitions(
             data_quality_alerts,
             run_failure_alerts,
             sensor_health_alerts,
+            cost_jump_alerts,
         ],
         resources={**warehouse_resources(env), "alert_sink": alert_sink_from_env(), **(resources or {})},
         executor=executor_for_env(env),

@@ -77,10 +77,10 @@ def cost_report(
     report = CostReport(start=start, end=end, by=by, price_sheet=sheet.source, days=window)
     for record in instance_reads.costs_after(instance, start.timestamp()):
         day = day_of(record)
-        if day < window[0]:
-            continue  # a rerun of an older partition: outside the window
+        if not window[0] <= day <= window[-1] + timedelta(days=1):
+            continue  # a rerun of an older partition, or a day after the report's end
         if day not in report.days:
-            report.days.append(day)  # today's run of tomorrow's partition
+            report.days.append(day)  # today's run of tomorrow's partition (a time zone ahead of UTC)
         group = record.asset if by == BY_TABLE else products.get(record.asset, UNDECLARED)
         report.costs.setdefault(group, {})
         report.costs[group][day] = report.costs[group].get(day, 0.0) + record.cost_usd
