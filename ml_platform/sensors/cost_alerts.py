@@ -93,12 +93,12 @@ def cause(today: DayCost, earlier: list[DayCost]) -> str:
     if rate and today.rate / rate >= CHANGED:
         before = earlier[-1].sizes[-1] if earlier[-1].sizes else "?"
         now = today.sizes[-1] if today.sizes else "?"
-        what = f"profile changed: {before} -> {now}" if before != now else "price per hour up"
-        found.append((today.rate / rate, f"{what} (${rate:.4f}/h -> ${today.rate:.4f}/h)"))
+        what = f"profile changed: {before} → {now}" if before != now else "price per hour up"
+        found.append((today.rate / rate, f"{what} (${rate:.4f}/h → ${today.rate:.4f}/h)"))
     duration = statistics.median(d.duration_per_run for d in earlier)
     if duration and today.duration_per_run / duration >= CHANGED:
         found.append((today.duration_per_run / duration,
-                      f"duration up {today.duration_per_run / duration:.1f}× ({duration:g} s -> {today.duration_per_run:g} s per run)"))
+                      f"duration up {today.duration_per_run / duration:.1f}× ({duration:g} s → {today.duration_per_run:g} s per run)"))
     runs = statistics.median(d.runs for d in earlier)
     if runs and today.runs / runs >= CHANGED:
         found.append((today.runs / runs, f"{today.runs} runs against {runs:g} on a usual day (reruns)"))
