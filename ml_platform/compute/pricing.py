@@ -23,11 +23,12 @@ from typing import Any, Mapping
 import dagster as dg
 
 from ml_platform.compute.auto_memory import MEMORY_KEY, instance_for
+from ml_platform.compute.kubernetes import CAPACITY_ENV
 from ml_platform.compute.profiles import KUBERNETES, LOCAL, SAGEMAKER, ComputeProfile, quantity_bytes
 
 PRICE_SHEET_ENV = "ML_PLATFORM_PRICE_SHEET"
 DEFAULT_PRICE_SHEET = Path(__file__).with_name("price_sheet.toml")
-ON_DEMAND, SPOT = "on_demand", "spot"
+ON_DEMAND, SPOT = "on_demand", "spot"  # as ml_platform.compute.kubernetes names them
 CAPACITIES = (ON_DEMAND, SPOT)
 
 # On every materialization of a step with a compute profile (step_metrics).
@@ -167,8 +168,9 @@ def as_paid(profile: ComputeProfile, decision: Mapping[str, Any]) -> ComputeProf
 def cost_metadata(profile: ComputeProfile, decision: Mapping[str, Any], duration_s: float) -> dict[str, float | str]:
     """The cost metadata of one materialization; a price sheet problem is recorded, not raised
     (a step's data is not lost over pricing; the cost report raises it)."""
+    capacity = dg.EnvVar(CAPACITY_ENV).get_value() or ON_DEMAND  # set in an interruptible step's pod
     try:
-        price = hourly_price(as_paid(profile, decision), load_price_sheet())
+        price = hourly_price(as_paid(profile, decision), load_price_sheet(), capacity if capacity in CAPACITIES else ON_DEMAND)
     except PriceSheetError as error:
         return {COST_ERROR_KEY: str(error)}
     return {
