@@ -31,7 +31,7 @@ from ml_platform.compute._dagster_step_api import (
     step_key_of,
 )
 from ml_platform.compute.auto_memory import MemoryDecision
-from ml_platform.compute.capacity import MAX_SPOT_PREEMPTIONS, capacity_for
+from ml_platform.compute.capacity import MAX_SPOT_PREEMPTIONS, DeadlineGuard, capacity_for
 from ml_platform.compute.infrastructure_retry import (
     ATTEMPT_TAG,
     OOM,
@@ -46,6 +46,7 @@ from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessS
 from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, PROFILE_TAG, PROFILES, SAGEMAKER
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
+from ml_platform.declaration import read_declaration
 
 PRODUCTION = "production"
 
@@ -121,6 +122,8 @@ class RoutingStepHandler(StepHandler):
         self._real_backends = real_backends | {LOCAL}
         self._handlers: dict[str, StepHandler] = {}
         self._sizer = StepSizer()
+        self._deadlines = DeadlineGuard()
+        self._capacities: dict[tuple[str, int, int], tuple[str, str]] = {}  # one decision per container
         self._retries = retries or InfrastructureRetries()
         self._retry_policies = {OOM: self._sizer.escalate, PREEMPTED: self._after_preemption, **(retry_policies or {})}
 
@@ -153,8 +156,18 @@ class RoutingStepHandler(StepHandler):
         profile = PROFILES.get(context.step_tags[step_key].get(PROFILE_TAG, ""))
         if profile is None or not profile.interruptible or self.backend_for(context) != KUBERNETES:
             return None
-        policy = context.get_step_context(step_key).op_retry_policy
-        return capacity_for(step_attempt(context, step_key), policy.max_retries if policy else 0, self._retries.count(step_key, PREEMPTED))
+        attempt, preemptions = step_attempt(context, step_key), self._retries.count(step_key, PREEMPTED)
+        if (step_key, attempt, preemptions) not in self._capacities:  # launch, health checks, terminate agree
+            step_context = context.get_step_context(step_key)
+            policy = step_context.op_retry_policy
+            asset_key = next(iter(step_asset_keys(context, step_key)), None)
+            near = asset_key and self._deadlines.near(
+                context.instance, asset_key.to_user_string(), _declaration(step_context, asset_key)
+            )
+            self._capacities[step_key, attempt, preemptions] = capacity_for(
+                attempt, policy.max_retries if policy else 0, preemptions, near or None
+            )
+        return self._capacities[step_key, attempt, preemptions]
 
     def _after_preemption(self, step_key: str, tags, failure: InfrastructureFailure) -> str:
         """The preemption policy: relaunch the same size; on-demand once the step was preempted enough."""
@@ -226,6 +239,12 @@ class RoutingStepHandler(StepHandler):
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
         launched = self._as_launched(step_handler_context)
         yield from self._handler(step_handler_context).terminate_step(launched) or []
+
+
+def _declaration(step_context, asset_key: dg.AssetKey):
+    """The asset's declaration (its SLO), from the job's asset graph, or None for an undeclared asset."""
+    graph = step_context.job.get_definition().asset_layer.asset_graph
+    return read_declaration(graph.get(asset_key).metadata) if graph.has(asset_key) else None
 
 
 def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:

@@ -138,6 +138,11 @@ def spot_k8s() -> int:
     return 4
 
 
+@dg.asset(**_spot("urgent_spot_k8s"))
+def urgent_spot_k8s() -> int:
+    return 6
+
+
 @dg.asset(**_spot("flaky_spot_k8s"))
 def flaky_spot_k8s(context: dg.AssetExecutionContext) -> int:
     if context.retry_number == 0:
@@ -150,4 +155,4 @@ cloud_defs = _definitions(["kubernetes", "sagemaker"])
 memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
 auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker))
-spot_defs = _definitions(["kubernetes"], assets=(spot_k8s, flaky_spot_k8s))
+spot_defs = _definitions(["kubernetes"], assets=(spot_k8s, flaky_spot_k8s, urgent_spot_k8s))

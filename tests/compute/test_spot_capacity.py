@@ -8,6 +8,7 @@ import pytest
 from ml_platform.compute.kubernetes import CAPACITY_ENV, NODE_POOL_LABEL, SPOT_LABEL
 from ml_platform.compute.pricing import COST_RATE_KEY, COST_SIZE_KEY
 from ml_platform.compute.profiles import PROFILES, ComputeProfile
+from ml_platform.compute.step_metrics import DURATION_KEY
 from tests.compute.helpers import reconstructable_job, step_failures
 
 pytestmark = pytest.mark.timeout(300)
@@ -82,6 +83,20 @@ def test_a_preempted_pod_is_relaunched_on_demand_without_using_a_retry(k8s_insta
     metadata = k8s_instance.get_latest_materialization_event(dg.AssetKey("spot_k8s")).asset_materialization.metadata
     assert metadata[COST_SIZE_KEY].value == "small_spot: 500m vCPU, 1Gi"
     assert metadata[COST_RATE_KEY].value == 0.5 * 0.0316 + 1 * 0.0042  # on-demand prices of the default sheet
+
+
+def test_a_deadline_nearer_than_the_p90_duration_sends_the_first_attempt_on_demand(k8s_instance, kube, sagemaker):
+    controller, _ = kube
+    for _ in range(3):  # each run took 8 days: the weekly deadline is always nearer than that × 1.5
+        k8s_instance.report_runless_asset_event(dg.AssetMaterialization("urgent_spot_k8s", metadata={DURATION_KEY: 8 * 86400.0}))
+    result = run(k8s_instance, "urgent_spot_k8s")
+
+    assert result.success, step_failures(k8s_instance, result.run_id)
+    (job,) = jobs_of(controller, "urgent_spot_k8s")
+    assert capacity_env(job) == "on_demand" and pod_spec(job)["nodeSelector"] == {NODE_POOL_LABEL: "standard"}
+    assert SPOT_TOLERATION not in (pod_spec(job).get("tolerations") or [])
+    assert any(m.startswith("Capacity for step urgent_spot_k8s: on-demand (deadline ") and "under p90 192h00m × 1.5 of 3 runs" in m
+               for m in engine_messages(k8s_instance, result.run_id)), "the first attempt, sent on-demand by the deadline"
 
 
 def test_sagemaker_and_non_evictable_profiles_cannot_be_interruptible():
