@@ -4,6 +4,7 @@
 # production dagster.yaml. Pools without a limit here get `concurrency.pools.default_limit`.
 #   light               local processes inside run-worker pods
 #   small               many cheap pods on the standard node pool
+#   small_spot          as small, on GKE Spot nodes until the final attempt (or a near deadline)
 #   large               highmem nodes are few: keep room for training
 #   gpu                 one step per GPU node
 #   training            long, non-evictable jobs on highmem nodes
@@ -12,6 +13,7 @@ set -euo pipefail
 
 dagster instance concurrency set light 32
 dagster instance concurrency set small 32
+dagster instance concurrency set small_spot 32
 dagster instance concurrency set large 8
 dagster instance concurrency set gpu 4
 dagster instance concurrency set training 2

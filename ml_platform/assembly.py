@@ -12,12 +12,19 @@ import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
 from ml_platform.checks.quality_checks import build_quality_checks
+from ml_platform.compute.cost_report import build_cost_report
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
-from ml_platform.sensors import data_quality_alerts, run_failure_alerts, sensor_health_alerts, slo_alerts_sensor
+from ml_platform.sensors import (
+    cost_jump_alerts,
+    data_quality_alerts,
+    run_failure_alerts,
+    sensor_health_alerts,
+    slo_alerts_sensor,
+)
 from ml_platform.slo.report import build_slo_attainment_report
 
 
@@ -29,11 +36,11 @@ def assemble_definitions(
 ) -> dg.Definitions:
     """Step metrics on every asset, the quality checks of every table with expectations, one
     schedule per product, a launch on data for tables that read another product's tables, the
-    SLO report, the alert sensors, the environment's warehouse IO managers and alert sink, and
+    SLO and cost reports, the alert sensors, the environment's warehouse IO managers and alert sink, and
     the routing executor."""
     assets = with_launch_conditions(with_step_metrics(assets))
     return dg.Definitions(
-        assets=[*assets, build_slo_attainment_report(assets)],
+        assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets)],
         asset_checks=[*build_quality_checks(assets), *asset_checks],
         schedules=build_product_schedules(assets),
         sensors=[
@@ -42,6 +49,7 @@ def assemble_definitions(
             data_quality_alerts,
             run_failure_alerts,
             sensor_health_alerts,
+            cost_jump_alerts,
         ],
         resources={**warehouse_resources(env), "alert_sink": alert_sink_from_env(), **(resources or {})},
         executor=executor_for_env(env),

@@ -13,6 +13,7 @@ import dagster as dg
 
 from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, SqliteEventLogStorage
 from ml_platform.alerting.failure_content import root_cause
+from ml_platform.compute.pricing import COST_KEY, COST_RATE_KEY, COST_SIZE_KEY
 from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
 from ml_platform.slo.deadlines import Materialization
 
@@ -65,6 +66,45 @@ def peak_memory_since(instance: dg.DagsterInstance, after_timestamp: float) -> d
         if value is not None:
             peaks.setdefault(record.asset_key, []).append(float(value.value))
     return peaks
+
+
+@dataclass(frozen=True)
+class CostRecord:
+    """The cost one materialization recorded (``pricing.cost_metadata``)."""
+
+    asset: str
+    timestamp: float
+    partition: str | None
+    cost_usd: float
+    duration_s: float | None
+    usd_per_hour: float | None
+    size: str | None
+
+
+def costs_after(instance: dg.DagsterInstance, after_timestamp: float) -> list[CostRecord]:
+    """The recorded cost of every materialization after a time, oldest first (materializations
+    without a cost are left out). One query per page, across all assets: the cost report and the
+    cost-jump sensor read a whole code location with it."""
+    records, _ = _event_records_since(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_timestamp)
+    found = []
+    for record in records:
+        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+        if COST_KEY not in metadata:
+            continue
+        event = record.event_log_entry.dagster_event
+        value = {key: entry.value for key, entry in metadata.items()}.get
+        found.append(
+            CostRecord(
+                asset=record.asset_key.to_user_string(),
+                timestamp=record.timestamp,
+                partition=event.partition if event else None,
+                cost_usd=float(value(COST_KEY)),
+                duration_s=float(value(DURATION_KEY)) if value(DURATION_KEY) is not None else None,
+                usd_per_hour=float(value(COST_RATE_KEY)) if value(COST_RATE_KEY) is not None else None,
+                size=value(COST_SIZE_KEY),
+            )
+        )
+    return found
 
 
 def _event_records_after(

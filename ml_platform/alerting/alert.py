@@ -18,6 +18,7 @@ class Kind(str, Enum):
     RUN_FAILURE = "run_failure"
     DATA_QUALITY = "data_quality"
     SENSOR_FAILURE = "sensor_failure"
+    COST_JUMP = "cost_jump"  # a table's daily cost well above its recent median
 
 
 @dataclass(frozen=True)

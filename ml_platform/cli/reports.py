@@ -1,4 +1,4 @@
-"""``ml-platform slo-report`` and ``rightsize``: reports on the code location's declared assets."""
+"""``ml-platform slo-report``, ``cost`` and ``rightsize``: reports on the code location's declared assets."""
 
 import argparse
 import json
@@ -14,6 +14,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     slo.add_argument("--target", type=float, default=0.99, help="on-time target, e.g. 0.99")
     slo.add_argument("--out", type=Path, default=Path("slo_attainment.png"), help="PNG to write")
     slo.set_defaults(handler=slo_report)
+
+    cost = commands.add_parser("cost", help="cost per table or product and per day over the last N days, with a plot")
+    cost.add_argument("--days", type=int, default=7, help="look back this many days, today included (default 7)")
+    cost.add_argument("--by", choices=("table", "product"), default="table", help="group by table (default) or product")
+    cost.add_argument("--out", type=Path, default=Path("cost.png"), help="PNG to write")
+    cost.set_defaults(handler=cost_command)
 
     rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")
     rightsize.add_argument("--history", type=int, default=30, help="materializations per asset to look at (default 30)")
@@ -32,6 +38,22 @@ def slo_report(args: argparse.Namespace) -> int:
     asset_graph = load_code_location(args.module).resolve_asset_graph()
     with dg.DagsterInstance.get() as instance:
         report = attainment(instance, asset_graph, days=args.days, target=args.target)
+    print(render_text(report))
+    print(f"plot: {plot(report, args.out)}")
+    return 0
+
+
+def cost_command(args: argparse.Namespace) -> int:
+    """Print cost from the instance at $DAGSTER_HOME (prices: $ML_PLATFORM_PRICE_SHEET), write a PNG."""
+    import dagster as dg
+
+    from ml_platform.compute.cost_report import cost_report, plot, render_text
+    from ml_platform.declaration import declarations
+
+    ensure_local_home()
+    declared = declarations(load_code_location(args.module).resolve_asset_graph())
+    with dg.DagsterInstance.get() as instance:
+        report = cost_report(instance, declared, days=args.days, by=args.by)
     print(render_text(report))
     print(f"plot: {plot(report, args.out)}")
     return 0

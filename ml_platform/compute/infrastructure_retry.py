@@ -9,15 +9,16 @@ How it fits together:
 - A backend step handler that can tell why its container died implements
   ``infrastructure_failure(context) -> InfrastructureFailure | None`` (called only after its
   ``check_step_health`` said unhealthy). Kubernetes reads the pod's container status
-  (``OOMKilled``), SageMaker the job's ``FailureReason``.
+  (``OOMKilled``) and the pod's disruption condition or reason (``PREEMPTED``,
+  ``k8s_step_handler``), SageMaker the job's ``FailureReason``.
 - A *policy* per reason decides whether to relaunch and prepares the relaunch (``OOM``: one memory
-  size up, ``auto_memory``; a preemption policy would keep the size). It returns a short
-  description of the change, or None to let the failure stand.
+  size up, ``auto_memory``; ``PREEMPTED``: the same size, on-demand for an interruptible step,
+  ``capacity``). It returns a short description of the change, or None to let the failure stand.
 - ``InfrastructureRetries`` counts relaunches per step and reason against per-reason limits and
   numbers them: the relaunched container's name carries the number (tag ``ATTEMPT_TAG``), so it
   never collides with the killed one.
 
-Register a reason with ``RoutingStepHandler(..., retry_policies={PREEMPTED: policy})``.
+Register another reason with ``RoutingStepHandler(..., retry_policies={reason: policy})``.
 """
 
 from collections import Counter

@@ -4,9 +4,15 @@ a distinct Job name for each relaunch of the same attempt."""
 from dagster_k8s.executor import K8sStepHandler
 
 from ml_platform.compute._dagster_step_api import StepHandlerContext, step_key_of
-from ml_platform.compute.infrastructure_retry import OOM, InfrastructureFailure, attempt_suffix
+from ml_platform.compute.infrastructure_retry import OOM, PREEMPTED, InfrastructureFailure, attempt_suffix
 
 OOM_KILLED = "OOMKilled"  # the kubelet's reason on a container killed at its memory limit
+# A preemption is read from the pod, never from the container's exit code (an application can exit
+# with any code): the pod condition DisruptionTarget (Kubernetes >= 1.26: PreemptionByScheduler,
+# TerminationByKubelet on node shutdown or spot reclaim, EvictionByEvictionAPI on a drain,
+# DeletionByTaintManager), or the pod's status reason on clusters without it.
+DISRUPTION_CONDITION = "DisruptionTarget"
+PREEMPTION_REASONS = {"Evicted", "Preempting", "NodeShutdown", "Terminated", "NodeLost", "Shutdown"}
 
 
 class DiagnosingK8sStepHandler(K8sStepHandler):
@@ -17,7 +23,8 @@ class DiagnosingK8sStepHandler(K8sStepHandler):
         return name + attempt_suffix(step_handler_context.step_tags[step_key_of(step_handler_context)])
 
     def infrastructure_failure(self, step_handler_context: StepHandlerContext) -> InfrastructureFailure | None:
-        """OOM if a container of the step's pod was OOMKilled (now or in its last state)."""
+        """OOM if a container of the step's pod was OOMKilled (now or in its last state); PREEMPTED
+        if the pod was evicted or its node taken away."""
         job_name = self._get_k8s_step_job_name(step_handler_context)
         namespace = self._get_container_context(step_handler_context).namespace
         for pod in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
@@ -29,4 +36,19 @@ class DiagnosingK8sStepHandler(K8sStepHandler):
                     if terminated and terminated.reason == OOM_KILLED:
                         detail = f"container '{status.name}' of pod {pod.metadata.name} {OOM_KILLED} (exit code {terminated.exit_code})"
                         return InfrastructureFailure(OOM, detail)
+            preempted = _preemption(pod)
+            if preempted:
+                return InfrastructureFailure(PREEMPTED, f"pod {pod.metadata.name} {preempted}")
         return None
+
+
+def _preemption(pod) -> str | None:
+    status = pod.status
+    if status is None:
+        return None
+    for condition in status.conditions or []:
+        if condition.type == DISRUPTION_CONDITION and condition.status == "True":
+            return f"{condition.reason}: {condition.message or ''}".rstrip(": ")
+    if status.reason in PREEMPTION_REASONS:
+        return f"{status.reason}: {status.message or ''}".rstrip(": ")
+    return None

@@ -6,6 +6,12 @@ pods), so every launch path — UI, schedule, sensor, backfill — gets the prof
 Node pools are expected to carry the label ``NODE_POOL_LABEL=<pool>``; every pool except
 ``standard`` also carries the taint ``NODE_POOL_LABEL=<pool>:NoSchedule``. A step selects its
 own pool and tolerates only its own taint, so a small step can never land on (and pin) a big node.
+
+An *interruptible* profile's step runs on spot capacity unless told otherwise (``capacity``): GKE
+Spot nodes carry the label and taint ``cloud.google.com/gke-spot=true`` (``SPOT_LABEL``), which the
+pod selects and tolerates. On-demand capacity is every node without that label; the pod then
+neither selects nor tolerates it, so it can never land on a spot node. The container learns its
+capacity from ``CAPACITY_ENV`` (its cost is priced by it).
 """
 
 from datetime import timedelta
@@ -21,6 +27,10 @@ RUN_AS_USER = 10001  # the uid of the code-location image (deploy/Dockerfile)
 # memory never asks for more, and picks the smallest pool that holds its size. Match your node types.
 NODE_POOL_ALLOCATABLE = {"standard": 28 * 2**30, "highmem": 120 * 2**30, "gpu": 80 * 2**30}
 MEMORY_POOLS = ("standard", "highmem")  # pools that differ only by node memory, smallest first
+SPOT_LABEL = "cloud.google.com/gke-spot"  # GKE's label and taint on Spot VMs (value "true")
+SPOT, ON_DEMAND = "spot", "on_demand"
+CAPACITY_ENV = "ML_PLATFORM_CAPACITY"
+CAPACITY_LABEL = "ml-platform/capacity"
 
 
 class PodSize(Protocol):
@@ -34,16 +44,23 @@ class PodSize(Protocol):
     ephemeral_storage: str
     node_pool: str
     evictable: bool
+    interruptible: bool
     max_runtime: timedelta
 
 
-def k8s_step_config(profile: PodSize) -> dict[str, Any]:
-    """The ``dagster-k8s/config`` value for a step of this profile (snake_case, as dagster-k8s reads it)."""
+def k8s_step_config(profile: PodSize, capacity: str | None = None) -> dict[str, Any]:
+    """The ``dagster-k8s/config`` value for a step of this profile (snake_case, as dagster-k8s reads it).
+    ``capacity``: spot or on-demand, for an interruptible profile only (default: spot)."""
+    capacity = (capacity or SPOT) if profile.interruptible else None
+    spot = capacity == SPOT
+    container = {"resources": _resources(profile), "security_context": _container_security()}
+    if capacity:
+        container["env"] = [{"name": CAPACITY_ENV, "value": capacity}]
     return {
-        "container_config": {"resources": _resources(profile), "security_context": _container_security()},
+        "container_config": container,
         "pod_spec_config": {
-            "node_selector": {NODE_POOL_LABEL: profile.node_pool},
-            "tolerations": _tolerations(profile),
+            "node_selector": {NODE_POOL_LABEL: profile.node_pool, **({SPOT_LABEL: "true"} if spot else {})},
+            "tolerations": _tolerations(profile) + ([{"key": SPOT_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}] if spot else []),
             "security_context": {
                 "run_as_non_root": True,
                 "run_as_user": RUN_AS_USER,
@@ -53,7 +70,7 @@ def k8s_step_config(profile: PodSize) -> dict[str, Any]:
             },
         },
         "pod_template_spec_metadata": {
-            "labels": {"ml-platform/compute": profile.name},
+            "labels": {"ml-platform/compute": profile.name, **({CAPACITY_LABEL: capacity.replace("_", "-")} if capacity else {})},
             **({"annotations": {SAFE_TO_EVICT: "false"}} if not profile.evictable else {}),
         },
         "job_spec_config": {

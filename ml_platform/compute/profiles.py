@@ -32,6 +32,7 @@ class ComputeProfile:
     ephemeral_storage: str = "1Gi"
     node_pool: str = "standard"
     evictable: bool = True
+    interruptible: bool = False  # Kubernetes only: attempts before the last run on spot capacity
     max_runtime: timedelta = timedelta(hours=1)
     # SageMaker Processing Job sizing (backend == SAGEMAKER only).
     sagemaker_instance_type: str | None = None
@@ -41,6 +42,11 @@ class ComputeProfile:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"compute profile '{self.name}': field 'backend': '{self.backend}' is not one of {BACKENDS}")
+        if self.interruptible and self.backend != KUBERNETES:
+            raise ValueError(f"compute profile '{self.name}': field 'interruptible': only Kubernetes has spot capacity"
+                             " (SageMaker Processing Jobs have no managed spot)")
+        if self.interruptible and not self.evictable:
+            raise ValueError(f"compute profile '{self.name}': field 'interruptible': a non-evictable profile cannot run on spot capacity")
         if self.backend == SAGEMAKER and not self.sagemaker_instance_type:
             raise ValueError(f"compute profile '{self.name}': field 'sagemaker_instance_type': required for the sagemaker backend")
 
@@ -78,6 +84,7 @@ PROFILES: dict[str, ComputeProfile] = {
     for p in (
         ComputeProfile("light", LOCAL, cpu="250m", memory="512Mi", max_runtime=timedelta(minutes=30)),
         ComputeProfile("small", KUBERNETES, cpu="500m", memory="1Gi", node_pool="standard"),
+        ComputeProfile("small_spot", KUBERNETES, cpu="500m", memory="1Gi", node_pool="standard", interruptible=True),
         ComputeProfile(
             "large", KUBERNETES, cpu="4", memory="16Gi", ephemeral_storage="20Gi",
             node_pool="highmem", max_runtime=timedelta(hours=3),

@@ -7,18 +7,23 @@ An asset is *over-provisioned* if a smaller profile fits, *under-provisioned* if
 margin exceeds its profile's memory (it risks OOM kills). For assets with automatic memory the
 report also shows the size their latest step ran with and how many out-of-memory retries
 (escalations one size up) their recent steps needed: a steady count means the margin is too thin.
+Each recommendation also shows the money it saves per day (negative: what it adds) at the price
+sheet's on-demand prices (``pricing``): the hourly price difference × the hours its steps ran per day
+of data over the history (``step_duration_s``).
 
     ml-platform rightsize [--history 30] [--margin 0.25] [--json]
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, p95
+from ml_platform.compute.pricing import PriceSheet, hourly_price, load_price_sheet
 from ml_platform.compute.profiles import PROFILES, ComputeProfile
-from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
+from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
 
 MIB = 2**20
 OK, OVER, UNDER, NO_DATA = "ok", "over-provisioned", "under-provisioned", "no data"
@@ -35,6 +40,7 @@ class Recommendation:
     verdict: str
     auto_memory: str | None = None  # automatic memory: the size the latest step ran with
     oom_escalations: int = 0  # automatic memory: out-of-memory retries one size up over the history
+    saving_usd_per_day: float | None = None  # moving to the recommended profile; None without durations
 
 
 def recommend(asset: str, profile: ComputeProfile, peaks_mib: Sequence[float], margin: float,
@@ -62,39 +68,66 @@ class StepHistory:
     peaks_mib: list[float]
     latest_memory: str | None
     escalations: int
+    durations_s: list[float] = field(default_factory=list)
+    days: int = 0  # distinct days of data (partitions; the UTC day for unpartitioned assets) the steps ran for
+
+    @property
+    def hours_per_day(self) -> float | None:
+        return sum(self.durations_s) / 3600 / self.days if self.durations_s and self.days else None
+
+
+def daily_saving(current: ComputeProfile, recommended: str | None, steps: StepHistory, sheet: PriceSheet) -> float | None:
+    """USD per day saved by running ``recommended`` instead of ``current`` (on-demand prices)."""
+    if recommended is None or steps.hours_per_day is None:
+        return None
+    difference = hourly_price(current, sheet).usd_per_hour - hourly_price(PROFILES[recommended], sheet).usd_per_hour
+    return round(difference * steps.hours_per_day, 6)
 
 
 def step_history(instance: dg.DagsterInstance, key: dg.AssetKey, history: int) -> StepHistory:
     """Peaks (newest first), the latest automatic size and the out-of-memory escalations of recent steps."""
-    metadata = [r.asset_materialization.metadata for r in instance.fetch_materializations(key, limit=history).records
-                if r.asset_materialization]
+    records = [r for r in instance.fetch_materializations(key, limit=history).records if r.asset_materialization]
+    metadata = [r.asset_materialization.metadata for r in records]
     sizes = [m[MEMORY_KEY].value for m in metadata if MEMORY_KEY in m]
+    timed = [r for r in records if DURATION_KEY in r.asset_materialization.metadata]
     return StepHistory(
         peaks_mib=[float(m[PEAK_MEMORY_KEY].value) for m in metadata if PEAK_MEMORY_KEY in m],
         latest_memory=sizes[0] if sizes else None,
         escalations=sum(int(m[ESCALATIONS_KEY].value) for m in metadata if ESCALATIONS_KEY in m),
+        durations_s=[float(r.asset_materialization.metadata[DURATION_KEY].value) for r in timed],
+        days=len({r.partition_key or datetime.fromtimestamp(r.timestamp, timezone.utc).date().isoformat() for r in timed}),
     )
 
 
 def recommend_all(defs: dg.Definitions, instance: dg.DagsterInstance, history: int = 30, margin: float = 0.25) -> list[Recommendation]:
     from ml_platform.declaration import declarations
 
+    sheet = load_price_sheet()
     recommendations = []
     for key, declaration in sorted(declarations(defs.resolve_asset_graph()).items(), key=lambda kv: kv[0].to_user_string()):
         steps = step_history(instance, key, history)
-        recommendation = recommend(key.to_user_string(), PROFILES[declaration.compute], steps.peaks_mib, margin)
-        recommendations.append(replace(recommendation, auto_memory=steps.latest_memory, oom_escalations=steps.escalations))
+        profile = PROFILES[declaration.compute]
+        recommendation = recommend(key.to_user_string(), profile, steps.peaks_mib, margin)
+        recommendations.append(replace(
+            recommendation, auto_memory=steps.latest_memory, oom_escalations=steps.escalations,
+            saving_usd_per_day=daily_saving(profile, recommendation.recommended, steps, sheet),
+        ))
     return recommendations
 
 
 def format_table(recommendations: Sequence[Recommendation]) -> str:
-    header = f"{'asset':32} {'profile':20} {'runs':>4} {'p95 MiB':>9} {'need MiB':>9} {'recommended':20} {'auto':>7} {'OOM+':>4} verdict"
+    header = (f"{'asset':32} {'profile':20} {'runs':>4} {'p95 MiB':>9} {'need MiB':>9} {'recommended':20} {'auto':>7} {'OOM+':>4}"
+              f" {'saves USD/day':>13} verdict")
     rows = [
         f"{r.asset:32} {r.profile:20} {r.samples:>4} {_num(r.p95_peak_mib):>9} {_num(r.needed_mib):>9} {r.recommended or '-':20}"
-        f" {r.auto_memory or '-':>7} {r.oom_escalations:>4} {r.verdict}"
+        f" {r.auto_memory or '-':>7} {r.oom_escalations:>4} {_usd(r.saving_usd_per_day):>13} {r.verdict}"
         for r in recommendations
     ]
     return "\n".join([header, *rows])
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:+,.6f}" if abs(value) < 1 else f"{value:+,.2f}"
 
 
 def _num(value: float | None) -> str:

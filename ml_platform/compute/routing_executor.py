@@ -27,15 +27,26 @@ from ml_platform.compute._dagster_step_api import (
     multiple_process_executor_requirements,
     retagged,
     step_asset_keys,
+    step_attempt,
     step_key_of,
 )
 from ml_platform.compute.auto_memory import MemoryDecision
-from ml_platform.compute.infrastructure_retry import ATTEMPT_TAG, OOM, InfrastructureRetries, RetryPolicy
+from ml_platform.compute.capacity import MAX_SPOT_PREEMPTIONS, DeadlineGuard, capacity_for
+from ml_platform.compute.infrastructure_retry import (
+    ATTEMPT_TAG,
+    OOM,
+    PREEMPTED,
+    InfrastructureFailure,
+    InfrastructureRetries,
+    RetryPolicy,
+)
 from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
+from ml_platform.compute.kubernetes import SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
-from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, SAGEMAKER
+from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, PROFILE_TAG, PROFILES, SAGEMAKER
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
+from ml_platform.declaration import read_declaration
 
 PRODUCTION = "production"
 
@@ -95,9 +106,10 @@ ROUTING_CONFIG_SCHEMA = {
 class RoutingStepHandler(StepHandler):
     """Delegates each step to the handler of its backend; handlers are built on first use.
 
-    One instance per run. It also sizes automatic-memory steps (``step_sizing``) and relaunches a
-    step whose container the infrastructure killed (``infrastructure_retry``): ``retry_policies``
-    maps a failure reason to its policy; out-of-memory escalation is built in.
+    One instance per run. It also sizes automatic-memory steps (``step_sizing``), puts interruptible
+    steps on spot or on-demand capacity (``capacity``), and relaunches a step whose container the
+    infrastructure killed (``infrastructure_retry``): ``retry_policies`` maps a failure reason to its
+    policy; out-of-memory escalation and preemption are built in.
     """
 
     def __init__(self, factories: Mapping[str, Callable[[StepHandlerContext], StepHandler]], real_backends: frozenset[str],
@@ -110,8 +122,10 @@ class RoutingStepHandler(StepHandler):
         self._real_backends = real_backends | {LOCAL}
         self._handlers: dict[str, StepHandler] = {}
         self._sizer = StepSizer()
+        self._deadlines = DeadlineGuard()
+        self._capacities: dict[tuple[str, int, int], tuple[str, str]] = {}  # one decision per container
         self._retries = retries or InfrastructureRetries()
-        self._retry_policies = {OOM: self._sizer.escalate, **(retry_policies or {})}
+        self._retry_policies = {OOM: self._sizer.escalate, PREEMPTED: self._after_preemption, **(retry_policies or {})}
 
     @property
     def name(self) -> str:
@@ -136,15 +150,46 @@ class RoutingStepHandler(StepHandler):
         asset_key = next(iter(step_asset_keys(context, step_key)), None)
         return self._sizer.decision(step_key, context.step_tags[step_key], asset_key, context.instance)
 
+    def _capacity(self, context: StepHandlerContext) -> tuple[str, str] | None:
+        """(capacity, why) of an interruptible step on real Kubernetes; None for any other step."""
+        step_key = step_key_of(context)
+        profile = PROFILES.get(context.step_tags[step_key].get(PROFILE_TAG, ""))
+        if profile is None or not profile.interruptible or self.backend_for(context) != KUBERNETES:
+            return None
+        attempt, preemptions = step_attempt(context, step_key), self._retries.count(step_key, PREEMPTED)
+        if (step_key, attempt, preemptions) not in self._capacities:  # launch, health checks, terminate agree
+            step_context = context.get_step_context(step_key)
+            policy = step_context.op_retry_policy
+            asset_key = next(iter(step_asset_keys(context, step_key)), None)
+            near = asset_key and self._deadlines.near(
+                context.instance, asset_key.to_user_string(), _declaration(step_context, asset_key)
+            )
+            self._capacities[step_key, attempt, preemptions] = capacity_for(
+                attempt, policy.max_retries if policy else 0, preemptions, near or None
+            )
+        return self._capacities[step_key, attempt, preemptions]
+
+    def _after_preemption(self, step_key: str, tags, failure: InfrastructureFailure) -> str:
+        """The preemption policy: relaunch the same size; on-demand once the step was preempted enough."""
+        profile = PROFILES.get(tags.get(PROFILE_TAG, ""))
+        if profile is None or not profile.interruptible:
+            return "the same size"
+        on_demand = self._retries.count(step_key, PREEMPTED) + 1 >= MAX_SPOT_PREEMPTIONS
+        return "on-demand capacity" if on_demand else "spot capacity again"
+
     def _as_launched(self, context: StepHandlerContext) -> StepHandlerContext:
-        """The context the backend sees: the step's decided size and its relaunch number, if any."""
+        """The context the backend sees: the step's decided size, capacity and relaunch number, if any."""
         step_key = step_key_of(context)
         tags = context.step_tags[step_key]
         decision = self._decision(context)
+        capacity = self._capacity(context)
         attempt = self._retries.attempt(step_key)
-        if decision is None and not attempt:
+        on_demand = capacity is not None and capacity[0] != SPOT  # the profile's own tags say spot
+        if decision is None and not attempt and not on_demand:
             return context
-        launched = {**(sized_tags(tags, decision) if decision else tags), **({ATTEMPT_TAG: str(attempt)} if attempt else {})}
+        rewritten = decision is not None or on_demand
+        launched = {**(sized_tags(tags, decision, capacity and capacity[0]) if rewritten else tags),
+                    **({ATTEMPT_TAG: str(attempt)} if attempt else {})}
         # A relaunched step has run before in this attempt: Dagster's duplicate-launch check would refuse it.
         return retagged(context, launched, verify_step=not attempt)
 
@@ -157,6 +202,13 @@ class RoutingStepHandler(StepHandler):
                 step_handler_context.get_step_context(step_key),
                 describe(step_key, step_handler_context.step_tags[step_key], decision),
                 EngineEventData(metadata=decision.metadata()),
+            )
+        capacity = self._capacity(step_handler_context)
+        if capacity is not None:
+            yield DagsterEvent.engine_event(
+                step_handler_context.get_step_context(step_key),
+                f"Capacity for step {step_key}: {capacity[0].replace('_', '-')} ({capacity[1]})",
+                EngineEventData(metadata={"capacity": capacity[0], "why": capacity[1]}),
             )
         yield from self._handler(step_handler_context).launch_step(launched) or []
 
@@ -187,6 +239,12 @@ class RoutingStepHandler(StepHandler):
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
         launched = self._as_launched(step_handler_context)
         yield from self._handler(step_handler_context).terminate_step(launched) or []
+
+
+def _declaration(step_context, asset_key: dg.AssetKey):
+    """The asset's declaration (its SLO), from the job's asset graph, or None for an undeclared asset."""
+    graph = step_context.job.get_definition().asset_layer.asset_graph
+    return read_declaration(graph.get(asset_key).metadata) if graph.has(asset_key) else None
 
 
 def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:

@@ -20,6 +20,9 @@ What is measured, honestly:
 - *Memory decision*: a step with automatic memory also records the size it ran with and why
   (``ml_platform/memory``, ``ml_platform/memory_reason``, ``ml_platform/memory_escalations``),
   which its launcher passed in the container's environment (``step_sizing``).
+- *Cost*: a step whose asset has a compute profile records ``ml_platform/cost_usd``, the hourly
+  price of its profile as paid for (the automatic size, if any) × its duration, and how it was
+  computed (``pricing``).
 """
 
 import functools
@@ -34,6 +37,8 @@ from pathlib import Path
 import dagster as dg
 
 from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition, with_compute_fn
+from ml_platform.compute.pricing import cost_metadata
+from ml_platform.compute.profiles import PROFILE_TAG, PROFILES, ComputeProfile
 from ml_platform.compute.step_sizing import recorded_decision
 
 PEAK_MEMORY_KEY = "ml_platform/peak_memory_mib"
@@ -86,12 +91,14 @@ def _with_metadata(result, metadata: dict):
     return dg.Output(result, metadata=metadata)
 
 
-def _measured(fn):
+def _measured(fn, profile: ComputeProfile | None):
     @functools.wraps(fn)  # keeps the signature Dagster reads (context, inputs, resources)
     def measured(*args, **kwargs):
         meter = PeakMemoryMeter().start()
         result = fn(*args, **kwargs)
-        return _with_metadata(result, {**meter.stop(), **recorded_decision()})
+        metrics, decision = meter.stop(), recorded_decision()
+        cost = cost_metadata(profile, decision, float(metrics[DURATION_KEY])) if profile else {}
+        return _with_metadata(result, {**metrics, **decision, **cost})
 
     # It returns an Output now; the output's type stays on the op's output definition.
     measured.__signature__ = inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
@@ -120,6 +127,8 @@ def with_step_metrics(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDe
 
 def _measure(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
     op: OpDefinition = assets_def.node_def  # type: ignore[assignment]
+    profile = PROFILES.get(op.tags.get(PROFILE_TAG, ""))
+    measured = _measured(op.compute_fn.decorated_fn, profile)
     return dg.AssetsDefinition.dagster_internal_init(
-        **{**assets_def.get_attributes_dict(), "node_def": with_compute_fn(op, DecoratedOpFunction(_measured(op.compute_fn.decorated_fn)))}
+        **{**assets_def.get_attributes_dict(), "node_def": with_compute_fn(op, DecoratedOpFunction(measured))}
     )

@@ -73,13 +73,19 @@ class StepSizer:
         return f"memory {current.memory} -> {quantity(bigger)}"
 
 
-def sized_tags(tags: Mapping[str, str], decision: MemoryDecision) -> dict[str, str]:
-    """The step's tags as its backend should see them with the decided size."""
-    profile = sized_profile(get_profile(tags[PROFILE_TAG]), decision)
-    summary = json.dumps({**decision.metadata(), MEMORY_REASON_KEY: _short(decision.reason)})  # SageMaker caps env values
-    sized = {**tags, DECISION_TAG: summary}
+def sized_tags(tags: Mapping[str, str], decision: MemoryDecision | None, capacity: str | None = None) -> dict[str, str]:
+    """The step's tags as its backend should see them with the decided size (if any) and, for an
+    interruptible profile, on the chosen capacity (spot or on-demand)."""
+    profile = get_profile(tags[PROFILE_TAG])
+    sized = dict(tags)
+    if decision is not None:
+        profile = sized_profile(profile, decision)
+        sized[DECISION_TAG] = json.dumps({**decision.metadata(), MEMORY_REASON_KEY: _short(decision.reason)})  # SageMaker caps env values
     if profile.backend == KUBERNETES:
-        sized[K8S_CONFIG_TAG] = json.dumps(_with_env(k8s_step_config(profile), DECISION_ENV, summary), sort_keys=True)
+        config = k8s_step_config(profile, capacity)
+        if decision is not None:
+            config = _with_env(config, DECISION_ENV, sized[DECISION_TAG])
+        sized[K8S_CONFIG_TAG] = json.dumps(config, sort_keys=True)
     else:
         sized[INSTANCE_TYPE_TAG] = profile.sagemaker_instance_type
     return sized
@@ -90,7 +96,7 @@ def _short(text: str, limit: int = 150) -> str:
 
 
 def _with_env(config: dict, name: str, value: str) -> dict:
-    config["container_config"]["env"] = [{"name": name, "value": value}]
+    config["container_config"]["env"] = [*config["container_config"].get("env", []), {"name": name, "value": value}]
     return config
 
 

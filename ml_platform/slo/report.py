@@ -229,7 +229,7 @@ def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.As
         op_tags=PROFILES["light"].op_tags(),  # a cheap read of the instance: runs beside the run worker
     )
     def slo_attainment_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        report = declared_attainment(context.instance, _code_location_declarations(context, assembled), days=30)
+        report = declared_attainment(context.instance, code_location_declarations(context, assembled), days=30)
         path = plot(report, Path(context.instance.storage_directory()) / "slo_attainment.png")
         breaching = sum(1 for row in report.rows if row.budget_left < 0)
         return dg.MaterializeResult(
@@ -243,7 +243,7 @@ def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.As
     return slo_attainment_report
 
 
-def _code_location_declarations(
+def code_location_declarations(
     context: dg.AssetExecutionContext, assembled: Mapping[dg.AssetKey, MLAsset]
 ) -> Mapping[dg.AssetKey, MLAsset]:
     """Every declared asset of the code location the run belongs to. Runs launched from the UI, a

@@ -123,8 +123,36 @@ def auto_sagemaker() -> int:
     return 3
 
 
+# Interruptible: on spot capacity until its final attempt. It fails its first attempt on purpose.
+SPOT_SECONDS = 4  # long enough to be preempted mid-way (kubernetes_cluster.PREEMPT_AFTER_SECONDS)
+
+
+def _spot(name: str) -> dict:
+    return Model(name=name, product="compute_test", owner="team:platform", slo=WEEKLY, compute="small_spot", retries=1,
+                 retry_delay=timedelta(0)).asset_kwargs()
+
+
+@dg.asset(**_spot("spot_k8s"))
+def spot_k8s() -> int:
+    time.sleep(SPOT_SECONDS)
+    return 4
+
+
+@dg.asset(**_spot("urgent_spot_k8s"))
+def urgent_spot_k8s() -> int:
+    return 6
+
+
+@dg.asset(**_spot("flaky_spot_k8s"))
+def flaky_spot_k8s(context: dg.AssetExecutionContext) -> int:
+    if context.retry_number == 0:
+        raise RuntimeError("the first attempt fails (a bad input, say): the retry is the final attempt")
+    return 5
+
+
 local_defs = _definitions([])
 cloud_defs = _definitions(["kubernetes", "sagemaker"])
 memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
 auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker))
+spot_defs = _definitions(["kubernetes"], assets=(spot_k8s, flaky_spot_k8s, urgent_spot_k8s))

@@ -3,10 +3,12 @@
 import dagster as dg
 
 from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY
+from ml_platform.compute.pricing import PRICE_SHEET_ENV
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.compute.rightsizing import NO_DATA, OK, OVER, UNDER, format_table, p95, recommend, recommend_all
-from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
+from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
 from ml_platform.definitions import build_definitions
+from tests.fixtures.price_sheets import write_price_sheet
 
 
 def test_p95_is_nearest_rank():
@@ -52,3 +54,21 @@ def test_report_shows_the_automatic_size_and_out_of_memory_escalations(tmp_path)
         by_asset = {r.asset: r for r in recommend_all(defs, instance)}
     assert (by_asset["related_articles"].auto_memory, by_asset["related_articles"].oom_escalations) == ("768Mi", 1)
     assert "768Mi" in format_table([by_asset["related_articles"]])
+
+
+def test_each_recommendation_shows_the_money_it_saves_per_day(tmp_path, monkeypatch):
+    monkeypatch.setenv(PRICE_SHEET_ENV, str(write_price_sheet(tmp_path)))
+    defs = build_definitions("local")
+    durations = {"2026-03-08": [30.0], "2026-03-09": [40.0, 20.0], "2026-03-10": [50.0]}  # one rerun on 03-09
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        for partition, seconds in durations.items():
+            for duration in seconds:
+                metadata = {PEAK_MEMORY_KEY: 600.0, DURATION_KEY: duration}
+                instance.report_runless_asset_event(dg.AssetMaterialization("related_articles", partition=partition, metadata=metadata))
+        by_asset = {r.asset: r for r in recommend_all(defs, instance)}
+    related = by_asset["related_articles"]
+    assert (related.profile, related.recommended) == ("large", "small")
+    # large $43200/h, small $3600/h under the test sheet; 140 s of steps over 3 days of data.
+    assert related.saving_usd_per_day == round((43200 - 3600) * (140 / 3600) / 3, 6)
+    assert f"+{related.saving_usd_per_day:,.2f}" in format_table([related])
+    assert by_asset["article_texts"].saving_usd_per_day is None  # no recorded steps

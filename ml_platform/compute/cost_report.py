@@ -1,0 +1,187 @@
+"""Cost per table (or product) and per day over the last N days, from the cost each materialization recorded.
+
+Reads every materialization of the last N days in one paged storage read
+(``instance_reads.costs_after``) and sums ``ml_platform/cost_usd`` (``pricing``). A materialization
+counts for the day of data it produced — its partition, for daily tables — or, unpartitioned, the
+UTC day it ran; reruns count again, as they are paid again.
+
+Three ways to read it: ``ml-platform cost --days 7 --by table|product --out cost.png`` (text + PNG),
+the ``cost_report`` asset in the ``platform`` group (markdown + PNG path), or ``cost_report()``.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from ml_platform import instance_reads
+from ml_platform.compute.pricing import load_price_sheet
+from ml_platform.compute.profiles import PROFILES
+from ml_platform.declaration import MLAsset, declared_specs
+from ml_platform.slo.report import code_location_declarations
+
+BY_TABLE, BY_PRODUCT = "table", "product"
+UNDECLARED = "(undeclared)"
+
+
+@dataclass
+class CostReport:
+    start: datetime
+    end: datetime
+    by: str
+    price_sheet: str
+    days: list[date]
+    costs: dict[str, dict[date, float]] = field(default_factory=dict)  # table or product -> day -> USD
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def total(self, group: str | None = None) -> float:
+        groups = [group] if group else list(self.costs)
+        return sum(sum(self.costs[g].values()) for g in groups)
+
+    def per_day(self, group: str) -> float:
+        return self.total(group) / len(self.days)
+
+    def day_total(self, day: date) -> float:
+        return sum(days.get(day, 0.0) for days in self.costs.values())
+
+
+def day_of(record: instance_reads.CostRecord) -> date:
+    """The day of data a materialization produced: its daily partition, else the UTC day it ran."""
+    if record.partition:
+        try:
+            return date.fromisoformat(record.partition[:10])
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(record.timestamp, timezone.utc).date()
+
+
+def cost_report(
+    instance: dg.DagsterInstance,
+    declared: Mapping[dg.AssetKey, MLAsset],
+    days: int = 7,
+    by: str = BY_TABLE,
+    now: datetime | None = None,
+) -> CostReport:
+    """Cost of the last ``days`` days (today included), grouped by table or by product."""
+    if days < 1:
+        raise ValueError(f"cost report: days must be at least 1, got {days}")
+    if by not in (BY_TABLE, BY_PRODUCT):
+        raise ValueError(f"cost report: by must be '{BY_TABLE}' or '{BY_PRODUCT}', got '{by}'")
+    sheet = load_price_sheet()  # a bad sheet fails here, naming the field, not in a step
+    end = now or datetime.now(timezone.utc)
+    window = [end.date() - timedelta(days=i) for i in range(days - 1, -1, -1)]
+    start = datetime.combine(window[0], datetime.min.time(), timezone.utc)
+    products = {key.to_user_string(): decl.product for key, decl in declared.items()}
+    report = CostReport(start=start, end=end, by=by, price_sheet=sheet.source, days=window)
+    for record in instance_reads.costs_after(instance, start.timestamp()):
+        day = day_of(record)
+        if not window[0] <= day <= window[-1] + timedelta(days=1):
+            continue  # a rerun of an older partition, or a day after the report's end
+        if day not in report.days:
+            report.days.append(day)  # today's run of tomorrow's partition (a time zone ahead of UTC)
+        group = record.asset if by == BY_TABLE else products.get(record.asset, UNDECLARED)
+        report.costs.setdefault(group, {})
+        report.costs[group][day] = report.costs[group].get(day, 0.0) + record.cost_usd
+        report.runs[group] = report.runs.get(group, 0) + 1
+    for group in (products if by == BY_TABLE else set(products.values())):
+        report.costs.setdefault(group, {})  # a declared table that never ran shows as 0
+        report.runs.setdefault(group, 0)
+    report.costs = dict(sorted(report.costs.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])))
+    return report
+
+
+def usd(value: float) -> str:
+    return f"${value:,.6f}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def render_text(report: CostReport) -> str:
+    span = f"{report.days[0]} .. {report.days[-1]}"
+    width = max([len(report.by), *(len(g) for g in report.costs)])
+    lines = [
+        f"Cost by {report.by}, {span} ({len(report.days)} days, USD; price sheet {report.price_sheet})",
+        f"{report.by.ljust(width)}  {'runs':>5}  {'total':>12}  {'per day':>12}  {'share':>6}",
+    ]
+    total = report.total()
+    for group in report.costs:
+        share = f"{report.total(group) / total:.0%}" if total else "-"
+        lines.append(
+            f"{group.ljust(width)}  {report.runs[group]:>5}  {usd(report.total(group)):>12}  {usd(report.per_day(group)):>12}  {share:>6}"
+        )
+    lines.append(f"{'total'.ljust(width)}  {sum(report.runs.values()):>5}  {usd(total):>12}  {usd(total / len(report.days)):>12}")
+    lines += ["", "per day:"]
+    lines += [f"  {day}  {usd(report.day_total(day)):>12}" for day in report.days]
+    return "\n".join(lines)
+
+
+def render_markdown(report: CostReport) -> str:
+    lines = [
+        f"Cost by {report.by} over {report.days[0]} .. {report.days[-1]} (USD; price sheet `{report.price_sheet}`)",
+        "",
+        f"| {report.by} | runs | total | per day |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {g} | {report.runs[g]} | {usd(report.total(g))} | {usd(report.per_day(g))} |" for g in report.costs]
+    lines.append(f"| **total** | {sum(report.runs.values())} | {usd(report.total())} | {usd(report.total() / len(report.days))} |")
+    return "\n".join(lines)
+
+
+def plot(report: CostReport, path: Path) -> Path:
+    """Stacked bars: cost per day, one colour per table (or product)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(max(6, 0.45 * len(report.days) + 4), 3.6))
+    bottom = [0.0] * len(report.days)
+    positions = range(len(report.days))
+    for group, days in report.costs.items():
+        values = [days.get(day, 0.0) for day in report.days]
+        if any(values):
+            axes.bar(positions, values, bottom=bottom, label=group, width=0.7)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    step = max(1, len(report.days) // 15)
+    axes.set_xticks(list(positions)[::step], [d.strftime("%m-%d") for d in report.days[::step]], fontsize=7, rotation=45)
+    axes.set_ylabel("USD", fontsize=8)
+    axes.tick_params(axis="y", labelsize=7)
+    axes.set_title(f"Cost per day by {report.by} (total {usd(report.total())})", fontsize=9)
+    if any(bottom):
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+REPORT_ASSET = "cost_report"
+REPORT_DAYS = 7
+
+
+def build_cost_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The cost report asset of a code location assembled from ``catalog``."""
+    assembled = declared_specs(catalog)
+
+    @dg.asset(
+        name=REPORT_ASSET,
+        group_name="platform",
+        description=f"Cost of every declared table over the last {REPORT_DAYS} days (table + PNG of cost per day).",
+        kinds={"matplotlib"},
+        op_tags=PROFILES["light"].op_tags(),
+    )
+    def cost_report_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        report = cost_report(context.instance, code_location_declarations(context, assembled), days=REPORT_DAYS)
+        path = plot(report, Path(context.instance.storage_directory()) / "cost_report.png")
+        return dg.MaterializeResult(
+            metadata={
+                "cost": dg.MetadataValue.md(render_markdown(report)),
+                "plot": dg.MetadataValue.path(str(path)),
+                "total USD": round(report.total(), 6),
+                "USD per day": round(report.total() / len(report.days), 6),
+            }
+        )
+
+    return cost_report_asset

@@ -1,0 +1,181 @@
+"""Cost-jump alerts: a table whose daily cost rises well above its recent median warns once.
+
+Each tick reads the cost every materialization of the last ``days + 2`` days recorded
+(``instance_reads.costs_after``: one paged read across all assets) and sums it per table and day
+(the day of data produced, as in the cost report). A table's newest day costs more than
+``factor`` × the median of the ``days`` days before it (at least ``MIN_DAYS`` of them, median above
+zero): one WARN, with the cause — the step ran longer, its profile or size changed (a higher hourly
+price), or it ran more often (reruns). It resolves when the newest day is back within the factor.
+
+``ML_PLATFORM_COST_JUMP_FACTOR`` (default 2) and ``ML_PLATFORM_COST_JUMP_DAYS`` (default 7) are
+read at each tick.
+"""
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Mapping
+
+import dagster as dg
+
+from ml_platform import instance_reads
+from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.links import asset_url
+from ml_platform.alerting.sink import tick_summary
+from ml_platform.compute.cost_report import day_of, usd
+from ml_platform.declaration import MLAsset, declarations
+
+SENSOR_NAME = "cost_jump_alerts"
+FACTOR_ENV, DAYS_ENV = "ML_PLATFORM_COST_JUMP_FACTOR", "ML_PLATFORM_COST_JUMP_DAYS"
+DEFAULT_FACTOR, DEFAULT_DAYS = 2.0, 7
+MIN_DAYS = 3  # fewer earlier days with a cost: no median to compare with
+CHANGED = 1.2  # a ratio at least this large is named as a cause
+
+
+@dataclass
+class DayCost:
+    cost: float = 0.0
+    runs: int = 0
+    duration_s: float = 0.0
+    rates: list[float] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_per_run(self) -> float:
+        return self.duration_s / self.runs if self.runs else 0.0
+
+    @property
+    def rate(self) -> float:
+        return max(self.rates, default=0.0)
+
+
+def daily_costs(records: list[instance_reads.CostRecord]) -> dict[str, dict[date, DayCost]]:
+    by_table: dict[str, dict[date, DayCost]] = {}
+    for record in records:
+        day = by_table.setdefault(record.asset, {}).setdefault(day_of(record), DayCost())
+        day.cost += record.cost_usd
+        day.runs += 1
+        day.duration_s += record.duration_s or 0.0
+        if record.usd_per_hour is not None:
+            day.rates.append(record.usd_per_hour)
+        if record.size and record.size not in day.sizes:
+            day.sizes.append(record.size)
+    return by_table
+
+
+@dataclass(frozen=True)
+class CostJudgement:
+    day: date
+    cost: float
+    median: float
+    earlier_days: int
+    jumped: bool
+    cause: str
+
+
+def judge(days: Mapping[date, DayCost], factor: float, trailing: int) -> CostJudgement | None:
+    """The newest day against the median of the ``trailing`` days before it; None without enough history."""
+    newest = max(days)
+    earlier = [days[d] for d in sorted(d for d in days if d < newest)[-trailing:]]
+    if len(earlier) < MIN_DAYS:
+        return None
+    median = statistics.median(d.cost for d in earlier)
+    today = days[newest]
+    jumped = median > 0 and today.cost > factor * median
+    return CostJudgement(newest, today.cost, median, len(earlier), jumped, cause(today, earlier) if jumped else "")
+
+
+def cause(today: DayCost, earlier: list[DayCost]) -> str:
+    """What made the day cost more: the longer run, the dearer size, the extra runs (largest first)."""
+    found = []
+    rate = statistics.median(d.rate for d in earlier)
+    if rate and today.rate / rate >= CHANGED:
+        before = earlier[-1].sizes[-1] if earlier[-1].sizes else "?"
+        now = today.sizes[-1] if today.sizes else "?"
+        what = f"profile changed: {before} → {now}" if before != now else "price per hour up"
+        found.append((today.rate / rate, f"{what} (${rate:.4f}/h → ${today.rate:.4f}/h)"))
+    duration = statistics.median(d.duration_per_run for d in earlier)
+    if duration and today.duration_per_run / duration >= CHANGED:
+        found.append((today.duration_per_run / duration,
+                      f"duration up {today.duration_per_run / duration:.1f}× ({duration:g} s → {today.duration_per_run:g} s per run)"))
+    runs = statistics.median(d.runs for d in earlier)
+    if runs and today.runs / runs >= CHANGED:
+        found.append((today.runs / runs, f"{today.runs} runs against {runs:g} on a usual day (reruns)"))
+    if not found:
+        return "no single cause: duration, size and runs each changed less than 20%"
+    return "; ".join(text for _, text in sorted(found, reverse=True))
+
+
+def cost_jump_alert(asset: str, judgement: CostJudgement, factor: float, declaration: MLAsset | None, ui_url: str) -> Alert:
+    ratio = judgement.cost / judgement.median
+    owner = declaration.owner if declaration else None
+    return Alert(
+        kind=Kind.COST_JUMP,
+        severity=Severity.WARN,
+        title=f"{asset}: cost on {judgement.day} is {ratio:.1f}× its median; {judgement.cause}",
+        asset=asset,
+        incident=str(judgement.day),
+        owner=owner,
+        channel=declaration.alert_channel if declaration else None,
+        link=asset_url(ui_url, asset),
+        details=(
+            ("Cause", judgement.cause),
+            ("Cost", f"{usd(judgement.cost)} on {judgement.day}"),
+            ("Median", f"{usd(judgement.median)} over the {judgement.earlier_days} days before (alerts above {factor:g}×)"),
+            *((("Owner", owner),) if owner else ()),
+        ),
+    )
+
+
+def evaluate_cost_alerts(
+    ledger: AlertLedger, by_table: Mapping[str, Mapping[date, DayCost]], tables: Mapping[str, MLAsset],
+    factor: float, trailing: int, ui_url: str,
+) -> tuple[int, int]:
+    """Open one incident per table whose newest day jumped, resolve it when the day is back. (raised, resolved)."""
+    raised = resolved = 0
+    for asset, days in sorted(by_table.items()):
+        judgement = judge(days, factor, trailing)
+        subject = Alert(kind=Kind.COST_JUMP, severity=Severity.WARN, title="", asset=asset).subject
+        if judgement is None:
+            continue
+        if judgement.jumped:
+            if subject not in ledger.open:  # one warning while the cost stays high, not one per day
+                raised += ledger.raise_alert(cost_jump_alert(asset, judgement, factor, tables.get(asset), ui_url))
+        elif subject in ledger.open:
+            resolved += ledger.resolve(
+                subject, f"{asset}: cost on {judgement.day} is back to {usd(judgement.cost)} (median {usd(judgement.median)})"
+            )
+    return raised, resolved
+
+
+def settings() -> tuple[float, int]:
+    """The factor and the trailing days, read at tick time; a bad value names its variable."""
+    raw_factor, raw_days = dg.EnvVar(FACTOR_ENV).get_value(), dg.EnvVar(DAYS_ENV).get_value()
+    try:
+        factor = float(raw_factor) if raw_factor else DEFAULT_FACTOR
+        days = int(raw_days) if raw_days else DEFAULT_DAYS
+    except ValueError:
+        raise ValueError(f"{FACTOR_ENV}={raw_factor!r} / {DAYS_ENV}={raw_days!r}: expected a number and a whole number of days") from None
+    if factor <= 1 or days < MIN_DAYS:
+        raise ValueError(f"{FACTOR_ENV} must be above 1 (got {factor:g}) and {DAYS_ENV} at least {MIN_DAYS} (got {days})")
+    return factor, days
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    minimum_interval_seconds=600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Warns once when a table's daily cost rises above its recent median by a factor, with the cause.",
+)
+def cost_jump_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
+    factor, trailing = settings()
+    ledger = AlertLedger.from_cursor(context.cursor)
+    tables = {key.to_user_string(): d for key, d in declarations(context.repository_def.asset_graph).items()}
+    now = time.time()
+    records = instance_reads.costs_after(context.instance, now - (trailing + 2) * 86400)
+    raised, resolved = evaluate_cost_alerts(ledger, daily_costs(records), tables, factor, trailing, alert_sink.ui_url)
+    report = ledger.deliver(alert_sink, now)
+    context.update_cursor(ledger.to_cursor())
+    open_count = len(ledger.open_alerts(Kind.COST_JUMP))
+    return dg.SkipReason(f"{open_count} open cost-jump incident(s); " + tick_summary(report, raised, resolved))
