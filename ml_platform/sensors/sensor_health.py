@@ -35,7 +35,7 @@ def build_sensor_health_sensor(
         description="Alerts once when any sensor of this code location fails its ticks, and when it recovers.",
     )
     def sensor_health_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
-        ledger = AlertLedger.from_cursor(context.cursor)
+        ledger = AlertLedger.load(context.instance, name, context.cursor)
         location = context.code_location_origin.location_name if context.code_location_origin else None
         raised = resolved = 0
         for sensor_name, tick in _latest_ticks(context, location).items():
@@ -48,7 +48,7 @@ def build_sensor_health_sensor(
         daemon_raised, daemon_resolved = _check_freshness_daemon(context, ledger, clock())
         raised, resolved = raised + daemon_raised, resolved + daemon_resolved
         report = ledger.deliver(alert_sink, clock())
-        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.to_cursor())
+        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.save())
 
     return sensor_health_alerts
 
