@@ -179,3 +179,27 @@ def test_an_old_format_cursor_loads_and_moves_to_the_store(slack_api, instance):
         again = tick_sensor(defs, SENSOR_NAME, fresh, migrated.cursor)
         assert "raised 0" in again.skip_message and "delivered 0" in again.skip_message
     assert [t.split(":")[0] for t in slack_api.texts()] == ["ERROR", "ERROR"]
+
+
+def test_a_dead_letter_is_reported_once_by_sensor_health(slack_api, instance):
+    from ml_platform.sensors.sensor_health import build_sensor_health_sensor
+
+    n = 3
+    base = definitions(n, slack_api.url)
+    health = build_sensor_health_sensor()
+    defs = dg.Definitions(
+        assets=list(base.assets), asset_checks=list(base.asset_checks), sensors=[data_quality_alerts, health], resources=dict(base.resources)
+    )
+    fail_checks(instance, n)
+    slack_api.refuse_message("scores_001 2026-03-10: row_count_change", "msg_too_long", plain_text_too=True)
+    cursor = None
+    for _ in range(3):  # refused on three ticks: dead-lettered
+        cursor = tick_sensor(defs, SENSOR_NAME, instance, cursor).cursor
+    assert len(AlertLedger.load(instance, SENSOR_NAME, cursor).dead_letters) == 1
+
+    before = len(slack_api.messages)
+    health_cursor = None
+    for _ in range(3):
+        health_cursor = tick_sensor(defs, health.name, instance, health_cursor).cursor
+    (report,) = [t for t in slack_api.texts()[before:] if "Freshness daemon" not in t]  # no daemon runs here
+    assert report.startswith("ERROR: Slack refused an alert of data_quality_alerts for good: data_quality scores_001 2026-03-10")
