@@ -1,13 +1,13 @@
 """Bytes each alert sensor stores per tick at N tables: cursor ledger (before) against the
 key-value-store ledger (after), side by side in one run. Prints JSON.
 
-    python benchmarks/alert_state_bytes.py [--tables 1000] [--backend postgres|sqlite]
+    python benchmarks/alert_state_bytes.py [--tables 1000] [--open 100] [--backend postgres|sqlite]
 
 One catalog of N daily prediction tables (SLO deadlines, data-quality checks) and the four alert
 sensors of the platform, on a fresh PostgreSQL cluster (tests/fixtures/postgres.py) by default.
 Two states, each measured on a steady tick (nothing changed since the previous tick):
 
-* ``open_100``: 100 tables missed today's deadline (100 open SLO breaches) and 100 tables failed
+* ``open``: 100 tables missed today's deadline (100 open SLO breaches) and 100 tables failed
   a data-quality check (100 open incidents), alerts delivered;
 * ``steady``: all of them fixed (resolved), nothing failing.
 
@@ -293,23 +293,24 @@ def instance_on(backend: str):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--open", type=int, default=OPEN, help="open SLO breaches and open data-quality incidents")
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     args = parser.parse_args()
-    out: dict = {"tables": args.tables, "backend": args.backend, "python": platform.python_version(), "open_incidents": OPEN}
+    out: dict = {"tables": args.tables, "backend": args.backend, "python": platform.python_version(), "open_incidents": args.open}
     started = time.perf_counter()
     with instance_on(args.backend) as (instance, server):
         bench = Bench(instance, server, args.tables)
-        failing = bench.declarations[:: args.tables // OPEN][:OPEN]
+        failing = bench.declarations[:: max(1, args.tables // args.open)][: args.open]
         seed(bench, failing)
         bench.all_ticks()  # cold: raises the 100 + 100 incidents, delivers them
         bench.all_ticks()
-        out["open_100"] = bench.all_ticks()
+        out["open"] = bench.all_ticks()
         fix(bench, failing)
         out["fix_tick"] = {k: {"after_kv_bytes": v["after"]["kv_bytes"], "summary": v["summary"]} for k, v in bench.all_ticks().items()}
         bench.all_ticks()
         out["steady"] = bench.all_ticks()
         out["per_day_steady"] = per_day(out["steady"])
-        out["per_day_open_100"] = per_day(out["open_100"])
+        out["per_day_open"] = per_day(out["open"])
     out["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out, indent=2))
 
