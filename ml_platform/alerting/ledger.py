@@ -220,6 +220,8 @@ class AlertLedger:
         if store is None:
             raise ValueError("save() needs a ledger from AlertLedger.load(); use to_cursor() in memory")
         self._sync_ids()
+        queued = {a.key for a in self.outbox}
+        self.refusals = {k: n for k, n in self.refusals.items() if k in queued}  # dropped ones leave
         store.write("open", {s: a.to_dict() for s, a in self.open.items()})
         store.write("outbox", self._outbox_entries())
         store.write("dead", {str(i): a.to_dict() for i, a in zip(self._dead_ids, self.dead_letters, strict=True)})
@@ -272,9 +274,12 @@ class AlertLedger:
 
     @staticmethod
     def from_cursor(cursor: str | None) -> "AlertLedger":
+        """A ledger from an old-format cursor (the whole ledger, ``to_cursor``)."""
         if not cursor:
             return AlertLedger()
         data = json.loads(cursor)
+        if "open" not in data:
+            raise ValueError("not a whole-ledger cursor: read it with AlertLedger.load(instance, sensor_name, cursor)")
         return AlertLedger(
             open={s: Alert.from_dict(a) for s, a in data["open"].items()},
             outbox=[Alert.from_dict(a) for a in data["outbox"]],
