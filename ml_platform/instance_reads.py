@@ -263,6 +263,25 @@ def store_value(instance: dg.DagsterInstance, key: str, value: str) -> None:
     instance.daemon_cursor_storage.set_cursor_values({key: value})
 
 
+def stored_values(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, str]:
+    """Many values of the key-value store in one query; absent keys are left out."""
+    return dict(instance.daemon_cursor_storage.get_cursor_values(keys)) if keys else {}
+
+
+def store_values(instance: dg.DagsterInstance, pairs: dict[str, str], existing: set[str]) -> None:
+    """Write ``pairs``; ``existing`` names the keys already stored (updated in place here).
+
+    New and existing keys go in separate calls: the SQLite storage's ``set_cursor_values`` inserts
+    all rows and, if one exists already, only updates the existing ones, so a new key in a mixed
+    batch would be lost (PostgreSQL upserts row by row)."""
+    new = {k: v for k, v in pairs.items() if k not in existing}
+    old = {k: v for k, v in pairs.items() if k in existing}
+    for batch in (old, new):
+        if batch:
+            instance.daemon_cursor_storage.set_cursor_values(batch)
+    existing.update(new)
+
+
 def sensor_states(instance: dg.DagsterInstance) -> list:
     """Every sensor's stored state (filtered in storage: one query)."""
     return list(instance.all_instigator_state(instigator_type=InstigatorType.SENSOR))

@@ -195,7 +195,7 @@ def grouped_alert(key: dg.AssetKey, alerts: list[Alert], declaration: MLAsset, u
     description="Alerts on failed data-quality checks of declared tables, once per table and partition.",
 )
 def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
-    ledger = AlertLedger.from_cursor(context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
     graph = context.repository_def.asset_graph
     tables = {key: d for key, d in declarations(graph).items() if d.expectations is not None}
     check_keys = [k for k in graph.asset_check_keys if k.asset_key in tables]
@@ -205,6 +205,6 @@ def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSi
     )
     raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url)
     report = ledger.deliver(alert_sink, now)
-    context.update_cursor(ledger.to_cursor())
+    context.update_cursor(ledger.save())
     open_count = len(ledger.open_alerts(Kind.DATA_QUALITY))
     return dg.SkipReason(f"{open_count} open data-quality incident(s); " + tick_summary(report, raised, resolved))

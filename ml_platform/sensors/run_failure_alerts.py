@@ -1,7 +1,7 @@
 """Run-failure alerts for every run of this code location, however it was launched.
 
-A plain sensor (not ``run_failure_sensor``) so its cursor can hold the alert ledger: alerts
-survive Slack outages and sensor restarts. Each tick makes at most three storage calls, however
+A plain sensor (not ``run_failure_sensor``) so it keeps an alert ledger (``AlertLedger.load``):
+alerts survive Slack outages and sensor restarts. Each tick makes at most three storage calls, however
 many assets and runs there are:
 
 1. ``RUN_FAILURE`` status changes after the cursor (at most ``MAX_RUNS_PER_TICK``); each one
@@ -29,7 +29,7 @@ from ml_platform.declaration import MLAsset, declarations
 
 MAX_RUNS_PER_TICK = 25
 INITIAL_LOOKBACK_SECONDS = 3600.0  # a sensor without a cursor alerts on failures this recent
-FORGET_AFTER_SECONDS = 14 * 24 * 3600.0  # an unresolved failure this old leaves the cursor, silently
+FORGET_AFTER_SECONDS = 14 * 24 * 3600.0  # an unresolved failure this old leaves the ledger, silently
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
@@ -59,7 +59,7 @@ def build_run_failure_alert_sensor(
     )
     def run_failure_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
         now = clock()
-        ledger = AlertLedger.from_cursor(context.cursor)
+        ledger = AlertLedger.load(context.instance, name, context.cursor)
         failures = _new_run_failures(context.instance, ledger.state, now)
         runs = _runs_by_id(context.instance, {record.event_log_entry.run_id for record in failures})
         graph = context.repository_def.asset_graph
@@ -77,7 +77,7 @@ def build_run_failure_alert_sensor(
         resolved = _resolve_rematerialized(context.instance, ledger)
         _forget_stale(ledger, now)
         report = ledger.deliver(alert_sink, now)
-        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.to_cursor())
+        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.save())
 
     return run_failure_alerts
 
@@ -208,7 +208,7 @@ def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger) -
 
 
 def _forget_stale(ledger: AlertLedger, now: float) -> None:
-    """Keep the cursor small: a partition nobody re-ran for two weeks stops being an open incident."""
+    """Keep the ledger small: a partition nobody re-ran for two weeks stops being an open incident."""
     for alert in ledger.open_alerts(Kind.RUN_FAILURE):
         if alert.since is not None and now - alert.since > FORGET_AFTER_SECONDS:
             del ledger.open[alert.subject]

@@ -5,7 +5,9 @@ broken SLO or data-quality sensor would fail silently. Each tick makes two stora
 many sensors there are: the instigator states, then the latest ticks of all our sensors at once.
 A sensor that keeps failing alerts once (incident: its first failed tick seen); a successful or
 skipped tick resolves it. Dagster's freshness daemon is watched the same way (one more call, its
-heartbeat): one alert while it is not running, one when it is back.
+heartbeat): one alert while it is not running, one when it is back. And every alert another
+sensor's ledger moved to its dead letters (Slack refused it for good) is reported once (one
+more call: the dead letters of all sensors of this location, from the key-value store).
 """
 
 import time
@@ -16,6 +18,7 @@ import dagster as dg
 from ml_platform import freshness_watchdog, instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
+from ml_platform.alerting.ledger_store import peek
 from ml_platform.alerting.sink import tick_summary
 
 # Tick statuses compared by value: their enum lives in dagster._core.scheduler.
@@ -35,7 +38,7 @@ def build_sensor_health_sensor(
         description="Alerts once when any sensor of this code location fails its ticks, and when it recovers.",
     )
     def sensor_health_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
-        ledger = AlertLedger.from_cursor(context.cursor)
+        ledger = AlertLedger.load(context.instance, name, context.cursor)
         location = context.code_location_origin.location_name if context.code_location_origin else None
         raised = resolved = 0
         for sensor_name, tick in _latest_ticks(context, location).items():
@@ -46,9 +49,10 @@ def build_sensor_health_sensor(
             else:
                 resolved += ledger.resolve(alert.subject, f"Sensor {sensor_name} ticks again", since=tick.timestamp, details=())
         daemon_raised, daemon_resolved = _check_freshness_daemon(context, ledger, clock())
-        raised, resolved = raised + daemon_raised, resolved + daemon_resolved
+        dead_raised = _report_dead_letters(context, ledger, name)
+        raised, resolved = raised + daemon_raised + dead_raised, resolved + daemon_resolved
         report = ledger.deliver(alert_sink, clock())
-        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.to_cursor())
+        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.save())
 
     return sensor_health_alerts
 
@@ -93,6 +97,32 @@ def _check_freshness_daemon(context: dg.SensorEvaluationContext, ledger: AlertLe
         details=(("Daemon", "dagster-daemon FRESHNESS_DAEMON"), ("Why", health.problem)),
     )
     return int(ledger.raise_alert(alert)), 0
+
+
+def _report_dead_letters(context: dg.SensorEvaluationContext, ledger: AlertLedger, own_name: str) -> int:
+    """One alert per dead letter of another sensor of this location (its own are not reported:
+    a report Slack refuses must not report itself). Closed silently once the dead letter is gone."""
+    names = sorted(s.name for s in context.repository_def.sensor_defs if s.name != own_name)
+    dead = peek(context.instance, names, "dead")
+    current = set()
+    raised = 0
+    for sensor_name, letters in dead.items():
+        for entry_id, data in letters.items():
+            refused = Alert.from_dict(data)
+            alert = Alert(
+                kind=Kind.SENSOR_FAILURE,
+                severity=Severity.ERROR,
+                title=" ".join(f"Slack refused an alert of {sensor_name} for good: {refused.kind.value} {refused.asset or ''} {refused.partition or ''}".split()),
+                source=f"{sensor_name}/dead/{entry_id}",
+                incident=refused.key,
+                since=refused.since,
+                details=(("Sensor", sensor_name), ("Alert", refused.key), ("Severity", refused.severity.value), ("Its title", refused.title[:300])),
+            )
+            current.add(alert.subject)
+            raised += ledger.raise_alert(alert)
+    for subject in [s for s, a in ledger.open.items() if "/dead/" in (a.source or "") and s not in current]:
+        ledger.resolve(subject, "", notify=False)
+    return raised
 
 
 def _failure_alert(sensor_name: str, tick, location: str | None, sink: AlertSink) -> Alert:

@@ -18,9 +18,11 @@ Which source decides the state at the latest past deadline ``D``:
 * WARN (not fresh for the next deadline within the declaration's ``warn_margin``): ours — the
   cron freshness policy has no warn window.
 
-The first counting materialization per asset and deadline, the read position (storage ids, with
-a short overlap for ids committed out of order: ``instance_reads``) and the alert ledger (open incidents, undelivered backlog) live in the cursor, so each breach alerts
-once across ticks, restarts and sink outages.
+The first counting materialization per asset and deadline and the alert ledger (open incidents,
+undelivered backlog) are kept across ticks, so each breach alerts once across ticks, restarts and
+sink outages: the per-table records and the ledger's bulky parts in the instance's key-value store
+(``AlertLedger.load``), the read position (storage ids, with a short overlap for ids committed out
+of order: ``instance_reads``) in the cursor.
 """
 
 from dataclasses import dataclass, field
@@ -54,6 +56,8 @@ from ml_platform.slo.deadlines import (
 SENSOR_NAME = "slo_alerts"
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 SLO_KINDS = (Kind.SLO_BREACH, Kind.SLO_WARNING)
+# Per-table state kept in the instance's key-value store (one entry per table), not in the cursor.
+STORED_STATE = ("fresh", "breached")
 
 
 @dataclass
@@ -99,7 +103,7 @@ def evaluate_slo_tick(
 ) -> TickResult:
     """One sensor tick, callable without a sensor context (the benchmark and the report use it)."""
     declared = declarations(asset_graph)
-    ledger = AlertLedger.from_cursor(cursor)
+    ledger = AlertLedger.load(instance, SENSOR_NAME, cursor, stored_state=STORED_STATE)
     states = _judge(instance, declared, ledger, now)
     needy = [s for s in states.values() if _needs_alert(ledger, s)]
     causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
@@ -119,7 +123,7 @@ def evaluate_slo_tick(
         f" backlog {report.backlog}" + (f" ({report.failed})" if report.failed else "")
         + ("; freshness daemon not running: models judged on their materializations" if any(not t.daemon_running for t in states.values()) else "")
     )
-    result.cursor = ledger.to_cursor()
+    result.cursor = ledger.save()
     return result
 
 

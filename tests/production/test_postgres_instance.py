@@ -145,7 +145,8 @@ def test_daemon_ticks_the_alert_sensor_on_postgres_without_failure(deployment, s
 def test_slo_sensor_on_postgres_raises_one_breach_per_never_materialized_table_with_its_cause(deployment):
     deployment.wait_until(lambda: finished_ticks(deployment, SLO_SENSOR), 180, f"a finished tick of {SLO_SENSOR}")
     now = datetime.now(timezone.utc)
-    ledger = AlertLedger.from_cursor(sensor_state(deployment, SLO_SENSOR)["typeSpecificData"]["lastCursor"])
+    instance = deployment.instance()
+    ledger = AlertLedger.load(instance, SLO_SENSOR, sensor_state(deployment, SLO_SENSOR)["typeSpecificData"]["lastCursor"])
     breaches = {}
     for table in (ROOT_TABLE, DOWNSTREAM_TABLE):
         found = [a for a in ledger.open_alerts(Kind.SLO_BREACH) if a.asset == table.name]

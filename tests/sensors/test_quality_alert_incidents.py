@@ -89,6 +89,9 @@ class Ticks:
         self.cursor = result.cursor
         return self.slack.texts()[before:]
 
+    def ledger(self) -> AlertLedger:
+        return AlertLedger.load(self.instance, "data_quality_alerts", self.cursor)
+
 
 def test_a_backfill_passing_an_old_partition_does_not_resolve_todays_incident(slack_api, instance):
     tick = Ticks(slack_api, instance)
@@ -98,7 +101,7 @@ def test_a_backfill_passing_an_old_partition_does_not_resolve_todays_incident(sl
 
     run(instance, "2026-03-01")  # a backfill of an old partition passes
     assert tick() == []
-    assert list(AlertLedger.from_cursor(tick.cursor).open) == ["data_quality|churn_scores|2026-03-10"]
+    assert list(tick.ledger().open) == ["data_quality|churn_scores|2026-03-10"]
 
     run(instance, "2026-03-10")  # today is fixed
     (resolved,) = tick()
@@ -134,13 +137,13 @@ def test_a_failing_backfill_sends_one_grouped_message_per_table_and_one_grouped_
     (grouped,) = tick()
     assert grouped.startswith("ERROR: churn_scores: checks failed on 6 partitions (2026-03-01 … 2026-03-06)")
     assert all(day in str(slack_api.messages[-1]["blocks"]) for day in days)
-    assert len(AlertLedger.from_cursor(tick.cursor).open) == 6
+    assert len(tick.ledger().open) == 6
 
     for day in days[:5]:
         run(instance, day)
     (fixed,) = tick()
     assert fixed.startswith("RESOLVED: churn_scores: checks pass again on 5 partitions (2026-03-01 … 2026-03-05)")
-    assert list(AlertLedger.from_cursor(tick.cursor).open) == ["data_quality|churn_scores|2026-03-06"]
+    assert list(tick.ledger().open) == ["data_quality|churn_scores|2026-03-06"]
 
 
 def test_a_check_still_running_neither_opens_nor_resolves(slack_api, instance):
@@ -153,4 +156,4 @@ def test_a_check_still_running_neither_opens_nor_resolves(slack_api, instance):
     event = DagsterEvent(DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, "__ephemeral_asset_job__", event_specific_data=planned)
     instance.report_dagster_event(event, run_id="in-progress-run")
     assert tick() == []
-    assert list(AlertLedger.from_cursor(tick.cursor).open) == ["data_quality|churn_scores|2026-03-10"]
+    assert list(tick.ledger().open) == ["data_quality|churn_scores|2026-03-10"]

@@ -186,7 +186,8 @@ def test_failures_during_a_slack_outage_are_delivered_once_in_order_after_restar
         "ERROR: Run failed: churn_scores",
         "ERROR: Run failed: churn_features",
     ]
-    assert [AlertLedger.from_cursor(cursor).open[s].run_id for s in sorted(AlertLedger.from_cursor(cursor).open)] == [
+    ledger = AlertLedger.load(instance, "run_failure_alerts", cursor)
+    assert [ledger.open[s].run_id for s in sorted(ledger.open)] == [
         second.run_id,
         first.run_id,
     ]

@@ -1,11 +1,10 @@
 """SLO sensor behaviour in small scenes: stopped schedule, sink outage, cursor-only state."""
 
-import json
 
 import pytest
 
-from ml_platform.alerting import Alert, AlertSink, DeliveryFailed
-from ml_platform.slo.alerts import evaluate_slo_tick
+from ml_platform.alerting import Alert, AlertLedger, AlertSink, DeliveryFailed
+from ml_platform.slo.alerts import SENSOR_NAME, STORED_STATE, evaluate_slo_tick
 from tests.fixtures import slo_catalog
 from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
 
@@ -62,7 +61,7 @@ def test_cursor_holds_state_so_an_unchanged_tick_raises_nothing(instance):
     first = evaluate_slo_tick(instance, graph, None, sink, tokyo("2026-03-03", "08:10"))
     again = evaluate_slo_tick(instance, graph, first.cursor, sink, tokyo("2026-03-03", "08:11"))
     assert len(first.raised) == 1 and again.raised == [] and again.resolved == []
-    state = json.loads(again.cursor)["state"]
+    state = AlertLedger.load(instance, SENSOR_NAME, again.cursor, STORED_STATE).state
     assert state["fresh"]["table_01"]["2026-03-03T08:00:00+09:00"] == tokyo("2026-03-03", "07:00").timestamp()
 
 

@@ -15,6 +15,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from ml_platform.alerting import AlertLedger
+from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR
+from ml_platform.slo.alerts import STORED_STATE
 from ml_platform.slo.report import attainment
 from tests.fixtures import slo_catalog
 from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
@@ -256,16 +259,17 @@ def simulated(tmp_path_factory):
         with sim.one_clock():
             seed_history(sim)
             sim.start()
-            restarted_cursor = None
+            restarted = None
             for day in DAYS:
                 if day == RESTART_BEFORE:
                     sim.stop()  # the daemon and code location go away; only the instance remains
-                    restarted_cursor = sim.sensor_ticks()[0].cursor
+                    # What the restarted sensor reads: its stored cursor and, through it, the ledger store.
+                    restarted = AlertLedger.load(instance, SLO_SENSOR, sim.sensor_ticks()[0].cursor, stored_state=STORED_STATE)
                     sim.start()
                 play_day(sim, day, by_day.get(day, {}))
             sim.stop()
         report = attainment(instance, slo_catalog.defs.resolve_asset_graph(), days=30, now=tokyo("2026-03-31", "00:00"), target=0.99)
-        yield sim, restarted_cursor, report
+        yield sim, restarted, report
     mp.undo()
 
 
@@ -290,8 +294,8 @@ def test_no_breach_alerts_twice_and_every_breach_resolves_once(simulated):
 
 
 def test_restart_resumes_from_the_cursor_stored_in_the_instance(simulated):
-    sim, cursor, _ = simulated
-    assert cursor and "table_15" in cursor  # the open breach survived in storage
+    sim, restarted, _ = simulated
+    assert "table_15" in {a.asset for a in restarted.open.values()}  # the open breach survived in storage
     assert all(tick.error is None for tick in sim.sensor_ticks())
     assert len(set(sim.tick_ids)) == len(DAYS) * len(TICKS)  # every simulated tick evaluated the sensor once
 
