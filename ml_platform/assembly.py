@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
+from ml_platform.checks.prediction_monitoring import build_monitoring_checks
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
@@ -34,7 +35,7 @@ def assemble_definitions(
     assets = with_launch_conditions(with_step_metrics(assets))
     return dg.Definitions(
         assets=[*assets, build_slo_attainment_report(assets)],
-        asset_checks=[*build_quality_checks(assets), *asset_checks],
+        asset_checks=[*build_quality_checks(assets), *build_monitoring_checks(assets), *asset_checks],
         schedules=build_product_schedules(assets),
         sensors=[
             *cross_product_launch_sensor(assets),
