@@ -46,7 +46,7 @@ def propensity_model(context: dg.AssetExecutionContext, user_features: pd.DataFr
 
 
 @feature_table(
-    GROWTH, slo=GROWTH.slo("0 9 * * *", window=timedelta(days=7)),
+    GROWTH, slo="0 9 * * *",
     expectations=Expectations(key_columns=("user_id",)),
     description="Observed conversions of the users of partition D. In production they land days after D; "
     "their arrival is what the delayed-label sensor turns into propensity_scores' AUC for D.",
