@@ -1,4 +1,4 @@
-"""``ml-platform slo-report`` and ``rightsize``: reports on the code location's declared assets."""
+"""``ml-platform slo-report``, ``prediction-health`` and ``rightsize``: reports on the code location's declared assets."""
 
 import argparse
 import json
@@ -14,6 +14,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     slo.add_argument("--target", type=float, default=0.99, help="on-time target, e.g. 0.99")
     slo.add_argument("--out", type=Path, default=Path("slo_attainment.png"), help="PNG to write")
     slo.set_defaults(handler=slo_report)
+
+    health = commands.add_parser(
+        "prediction-health", help="drift, coverage and delayed-label performance per prediction table, with PNG plots"
+    )
+    health.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    health.add_argument("--out-dir", type=Path, default=Path("prediction_health"), help="directory for one PNG per table")
+    health.set_defaults(handler=prediction_health_command)
 
     rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")
     rightsize.add_argument("--history", type=int, default=30, help="materializations per asset to look at (default 30)")
@@ -34,6 +41,22 @@ def slo_report(args: argparse.Namespace) -> int:
         report = attainment(instance, asset_graph, days=args.days, target=args.target)
     print(render_text(report))
     print(f"plot: {plot(report, args.out)}")
+    return 0
+
+
+def prediction_health_command(args: argparse.Namespace) -> int:
+    """Print the report from the instance at $DAGSTER_HOME, write one PNG per table."""
+    import dagster as dg
+
+    from ml_platform.monitoring.health import plot_tables, prediction_health, render_text
+
+    ensure_local_home()
+    asset_graph = load_code_location(args.module).resolve_asset_graph()
+    with dg.DagsterInstance.get() as instance:
+        report = prediction_health(instance, asset_graph, days=args.days)
+    print(render_text(report))
+    paths = plot_tables(report, args.out_dir)
+    print(f"plots: {len(paths)} PNG file(s) in {args.out_dir}")
     return 0
 
 

@@ -4,12 +4,15 @@ three days late, and alerts reach the Slack test server. Seven days of runs (the
 come from the pure replay in test_scenarios.py)."""
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 
 from ml_platform.alerting import AlertSink
 from ml_platform.assembly import assemble_definitions
+from ml_platform.cli import main
 from ml_platform.declaration import PARTITIONS_START
+from ml_platform.monitoring.health import REPORT_ASSET
 from ml_platform.sensors.delayed_labels import METRIC_KEY, SENSOR_NAME
 from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
 from tests.fixtures.product_runs import check_evaluations, run_products
@@ -37,7 +40,12 @@ def tick(defs: dg.Definitions, name: str, instance, cursor: str | None) -> str |
     return data.cursor
 
 
-def test_scenarios_are_detected_through_runs_and_the_stable_product_raises_nothing(warehouse, instance, slack_api):
+def test_scenarios_are_detected_through_runs_and_the_stable_product_raises_nothing(warehouse, slack_api, capsys):
+    with dg.DagsterInstance.get() as instance:  # $DAGSTER_HOME of the test: the CLI reads it too
+        run_scenarios(warehouse, instance, slack_api, capsys)
+
+
+def run_scenarios(warehouse, instance, slack_api, capsys):
     defs = assemble_definitions(
         scenario_catalog(), "local", resources={"alert_sink": AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url=UI_URL)}
     )
@@ -87,3 +95,21 @@ def test_scenarios_are_detected_through_runs_and_the_stable_product_raises_nothi
     assert len(instance.fetch_materializations(key, limit=100).records) == DAYS
     alert = next(m for m in slack_api.messages if "late_labels_scores" in m["text"] and "auc" in m["text"])
     assert f"{UI_URL}/assets/late_labels_scores?view=checks" in str(alert["blocks"])
+    drift_alert = next(m for m in slack_api.messages if m["text"].startswith(f"ERROR: feature_break_scores {partition(ONSET)}"))
+    assert "consumers still read it" in drift_alert["text"]  # error_blocks_consumers is not declared
+
+    # the prediction_health report: as an asset of the platform group, and as the CLI command
+    report = dg.materialize([defs.resolve_assets_def(REPORT_ASSET)], instance=instance, resources=defs.resources)
+    metadata = report.asset_materializations_for_node(REPORT_ASSET)[0].metadata
+    table = metadata["health"].value
+    assert metadata["tables"].value == len(SCENARIOS)
+    assert f"| feature_break_scores | {partition(DAYS - 1)} | error |" in table
+    assert f"| stable_scores | {partition(DAYS - 1)} | pass |" in table
+    assert len(list(Path(metadata["plots"].value).glob("*.png"))) == len(SCENARIOS)
+    capsys.readouterr()
+    out_dir = warehouse / "health_plots"
+    assert main(["--module", "tests.monitoring.scenario_definitions", "prediction-health", "--days", "30", "--out-dir", str(out_dir)]) == 0
+    printed = capsys.readouterr().out
+    late = next(line for line in printed.splitlines() if line.startswith("late_labels_scores"))
+    assert "auc" in late and f"{observed[partition(DAYS - LABEL_DELAY - 1)]:.3f}" in late
+    assert sorted(p.name for p in out_dir.glob("*.png")) == sorted(f"{name}_scores.png" for name in SCENARIOS)
