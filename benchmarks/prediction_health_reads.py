@@ -20,15 +20,15 @@ import json
 import time
 import warnings
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 warnings.filterwarnings("ignore")
 
 import dagster as dg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 from dagster._core.events import AssetObservationData  # noqa: E402  benchmark only: the observation event's payload
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable  # noqa: E402  benchmark only: bulk seed
 
-import sqlalchemy as sa  # noqa: E402
 from benchmarks.slo_sensor_tick import CallCounter  # noqa: E402
 from ml_platform.checks.sanity import table_check_names  # noqa: E402
 from ml_platform.declaration import SLO, Expectations, PredictionTable  # noqa: E402

@@ -19,7 +19,13 @@ from ml_platform.monitoring.health import build_prediction_health_report
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
-from ml_platform.sensors import data_quality_alerts, delayed_label_performance, run_failure_alerts, sensor_health_alerts, slo_alerts_sensor
+from ml_platform.sensors import (
+    data_quality_alerts,
+    delayed_label_performance,
+    run_failure_alerts,
+    sensor_health_alerts,
+    slo_alerts_sensor,
+)
 from ml_platform.slo.report import build_slo_attainment_report
 
 

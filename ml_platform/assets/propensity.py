@@ -10,8 +10,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ml_platform.declaration import Expectations
-from ml_platform.monitoring.settings import Monitoring
 from ml_platform.decorators import Product, feature_table, model, prediction_table
+from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
 
 GROWTH = Product("propensity", owner="team:growth", timezone="Asia/Tokyo")

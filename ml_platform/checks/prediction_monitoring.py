@@ -22,7 +22,14 @@ import pandas as pd
 from ml_platform.checks.quality_checks import previous_partition_keys
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import DeclarationError, MLAsset, PredictionTable, declared_specs
-from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK, Assessment, assess_coverage, assess_drift, coverage_of
+from ml_platform.monitoring.assess import (
+    COVERAGE_CHECK,
+    DRIFT_CHECK,
+    Assessment,
+    assess_coverage,
+    assess_drift,
+    coverage_of,
+)
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.window_reads import WINDOW_READER_KEY, split_by_partition
 

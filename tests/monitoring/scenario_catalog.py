@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from ml_platform.declaration import Expectations, PARTITIONS_START
+from ml_platform.declaration import PARTITIONS_START, Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.monitoring.scenarios import Scenario
 from ml_platform.monitoring.settings import Monitoring

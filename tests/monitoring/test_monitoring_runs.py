@@ -71,7 +71,6 @@ def run_scenarios(warehouse, instance, slack_api, capsys):
                         first_alert.setdefault((scenario, signal), day)
 
     delays = {key: day - ONSET for key, day in sorted(first_alert.items())}
-    print("detection delays (days from onset):", delays)
     assert not [key for key in first_alert if key[0] == "stable"], f"false alerts on the stable product: {first_alert}"
     assert delays[("feature_break", "prediction_drift")] == 0
     assert delays[("fallback", "prediction_coverage")] <= 1
@@ -110,6 +109,8 @@ def run_scenarios(warehouse, instance, slack_api, capsys):
     out_dir = warehouse / "health_plots"
     assert main(["--module", "tests.monitoring.scenario_definitions", "prediction-health", "--days", "30", "--out-dir", str(out_dir)]) == 0
     printed = capsys.readouterr().out
+    with capsys.disabled():
+        print(f"\n{printed}plots in {out_dir}; detection delays (days from onset): {delays}")
     late = next(line for line in printed.splitlines() if line.startswith("late_labels_scores"))
     assert "auc" in late and f"{observed[partition(DAYS - LABEL_DELAY - 1)]:.3f}" in late
     assert sorted(p.name for p in out_dir.glob("*.png")) == sorted(f"{name}_scores.png" for name in SCENARIOS)
