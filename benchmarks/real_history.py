@@ -45,7 +45,7 @@ from ml_platform import instance_reads  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks, check_names  # noqa: E402
 from ml_platform.declaration import SLO  # noqa: E402
 from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
-from ml_platform.sensors.slo_alerts import evaluate_slo_tick  # noqa: E402
+from ml_platform.slo.alerts import evaluate_slo_tick  # noqa: E402
 from tests.fixtures.postgres import postgres_server  # noqa: E402
 
 JOB = "__ASSET_JOB"
@@ -170,7 +170,7 @@ def bulk_write(storage, rows: Rows, events: list[dg.EventLogEntry]) -> dict[dg.A
         result = conn.execute(SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), made)
         ids = [row[0] for row in result]
         executions, landed = [], {}
-        for entry, row, event_id in zip(events, made, ids):
+        for entry, row, event_id in zip(events, made, ids, strict=True):
             data = entry.dagster_event.event_specific_data
             if isinstance(data, dg.AssetCheckEvaluation):
                 executions.append({
@@ -275,7 +275,7 @@ def slo_ticks(instance, graph, declarations, statements, calls, server) -> dict:
             with _frozen(NOW + timedelta(seconds=45)):
                 for declaration in declarations[::MISSING_EVERY][:50]:
                     instance.report_runless_asset_event(dg.AssetMaterialization(declaration.name, partition=NOW.strftime("%Y-%m-%d")))
-        result, out[tick], seen = measured(statements, calls, lambda: evaluate_slo_tick(instance, graph, cursor, sink, when))
+        result, out[tick], seen = measured(statements, calls, lambda cursor=cursor, when=when: evaluate_slo_tick(instance, graph, cursor, sink, when))
         out[tick]["raised" if tick != "after_updates" else "resolved"] = len(result.raised if tick != "after_updates" else result.resolved)
         if tick != "after_updates":
             out[tick]["slowest"] = explain(server, seen)
@@ -297,7 +297,7 @@ def quality_ticks(instance, defs, declarations, statements, calls, server) -> di
                             run_id=f"{declaration.product}-rerun",
                         )
             context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"alert_sink": QuietSink()})
-            result, out[tick], seen = measured(statements, calls, lambda: data_quality_alerts.evaluate_tick(context))
+            result, out[tick], seen = measured(statements, calls, lambda context=context: data_quality_alerts.evaluate_tick(context))
             out[tick]["skip_reason"] = result.skip_message
             out[tick]["cursor_kib"] = round(len(result.cursor or "") / 1024, 1)
             if tick != "after_fixes":

@@ -1,4 +1,7 @@
+import time
+
 import dagster as dg
+from dagster._daemon.types import DaemonHeartbeat  # test-only: what the daemon controller writes
 
 from ml_platform.alerting import AlertSink
 from ml_platform.definitions import build_definitions
@@ -38,6 +41,13 @@ def test_platform_alert_sensors_tick_on_the_real_code_location(slack_api, monkey
 
     with dg.instance_for_test() as instance:
         failures = tick_sensor(defs, "run_failure_alerts", instance, None)
-        health = tick_sensor(defs, "sensor_health_alerts", instance, None)
+        no_daemon = tick_sensor(defs, "sensor_health_alerts", instance, None)
+        # dagster-daemon runs the freshness daemon beside the sensors and records its heartbeat.
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), "FRESHNESS_DAEMON", "daemon-1", errors=[]))
+        daemon_back = tick_sensor(defs, "sensor_health_alerts", instance, no_daemon.cursor)
 
-    assert failures.skip_message == health.skip_message == "alerts: raised 0, resolved 0, delivered 0, backlog 0"
+    assert failures.skip_message == "alerts: raised 0, resolved 0, delivered 0, backlog 0"
+    assert no_daemon.skip_message == "alerts: raised 1, resolved 0, delivered 1, backlog 0"
+    assert daemon_back.skip_message == "alerts: raised 0, resolved 1, delivered 1, backlog 0"
+    texts = slack_api.texts()
+    assert len(texts) == 2 and "freshness daemon" in texts[0].lower() and "freshness daemon" in texts[1].lower()

@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import kubernetes_validate
+import psycopg2
 import pytest
 
 from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, MEMORY_REASON_KEY
@@ -14,6 +15,20 @@ from tests.compute.helpers import reconstructable_job, step_failures
 pytestmark = pytest.mark.timeout(300)  # two step containers in a row on a loaded 2-core machine
 
 SAGEMAKER_OOM = "ClientError: Please use an instance type with more memory, or reduce the size of job data processed on an instance."
+
+
+AUTO_ASSETS = ("auto_k8s", "auto_large_k8s", "hungry_k8s", "auto_sagemaker")
+
+
+@pytest.fixture(autouse=True)
+def no_history_from_other_tests(k8s_instance, postgres):
+    """The PostgreSQL instance is shared by the session: each test starts with no recorded peak of
+    its assets. (Dagster's wipe only marks an asset key wiped; its events stay in the event log.)"""
+    keys = [dg.AssetKey(a).to_string() for a in AUTO_ASSETS]
+    connection = psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.username, dbname=postgres.db_name)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("DELETE FROM event_logs WHERE asset_key = ANY(%s)", (keys,))
+    connection.close()
 
 
 def inject_history(instance: dg.DagsterInstance, asset: str, peaks_mib: list[float]) -> None:

@@ -3,13 +3,13 @@ deadline. Through the daemons' own loops (sensor daemon, freshness daemon iterat
 sensors, AlertSink and the local Slack server; heartbeats are written as ``dagster-daemon`` writes
 them while the freshness daemon runs."""
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import dagster as dg
 import pytest
-from freezegun import freeze_time
 from dagster._daemon.freshness import FreshnessDaemon  # test-only: one daemon iteration
 from dagster._daemon.types import DaemonHeartbeat  # test-only: what the daemon controller writes
+from freezegun import freeze_time
 
 from tests.fixtures.sensor_daemon import daemon_workspace, run_sensor_iteration
 from tests.fixtures.slack_api import TEST_TOKEN, SlackApiServer
