@@ -11,16 +11,19 @@ from typing import Any
 import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
+from ml_platform.checks.prediction_monitoring import build_monitoring_checks
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.compute.cost_report import build_cost_report
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
+from ml_platform.monitoring.health import build_prediction_health_report
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
 from ml_platform.sensors import (
     cost_jump_alerts,
     data_quality_alerts,
+    delayed_label_performance,
     run_failure_alerts,
     sensor_health_alerts,
     slo_alerts_sensor,
@@ -36,17 +39,18 @@ def assemble_definitions(
 ) -> dg.Definitions:
     """Step metrics on every asset, the quality checks of every table with expectations, one
     schedule per product, a launch on data for tables that read another product's tables, the
-    SLO and cost reports, the alert sensors, the environment's warehouse IO managers and alert sink, and
-    the routing executor."""
+    SLO, cost and prediction-health reports, the monitoring checks of prediction tables, the alert and
+    delayed-label sensors, the environment's warehouse IO managers and alert sink, and the routing executor."""
     assets = with_launch_conditions(with_step_metrics(assets))
     return dg.Definitions(
-        assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets)],
-        asset_checks=[*build_quality_checks(assets), *asset_checks],
+        assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets), build_prediction_health_report(assets)],
+        asset_checks=[*build_quality_checks(assets), *build_monitoring_checks(assets), *asset_checks],
         schedules=build_product_schedules(assets),
         sensors=[
             *cross_product_launch_sensor(assets),
             slo_alerts_sensor,
             data_quality_alerts,
+            delayed_label_performance,
             run_failure_alerts,
             sensor_health_alerts,
             cost_jump_alerts,

@@ -31,6 +31,7 @@ import dagster as dg
 from ml_platform import cron
 from ml_platform.compute.auto_memory import AutoMemory
 from ml_platform.compute.profiles import PROFILE_TAG, PROFILES
+from ml_platform.monitoring.settings import Monitoring, callable_path
 
 DECLARATION_KEY = "ml_platform/declaration"
 KIND_TAG = "ml_platform/kind"
@@ -288,6 +289,9 @@ class MLAsset:
             )
         names = field_names(cls)
         memory = data.pop("memory", None)
+        monitoring = data.pop("monitoring", None)
+        if monitoring is not None:
+            data["monitoring"] = Monitoring(**{**monitoring, "segment_columns": tuple(monitoring["segment_columns"])})
         return cls(
             slo=SLO(**slo),
             memory=AutoMemory(**memory) if memory else None,
@@ -304,13 +308,30 @@ class PredictionTable(MLAsset):
     KIND: ClassVar[str] = "prediction_table"
     LABEL: ClassVar[str] = "prediction table"
 
+    # Drift, coverage and delayed-label performance (docs/prediction_monitoring.md). None: the
+    # defaults, on whenever expectations name a score_column; Monitoring(enabled=False): off.
+    monitoring: Monitoring | None = None
+
     def problems(self) -> list[tuple[str, str]]:
         found = super().problems()
         if not self.partition_column:
             found.append(("partition_column", "a prediction table is daily-partitioned: name its date column"))
         if self.expectations is None:
             found.append(("expectations", "a prediction table must declare its key and score columns"))
+        if self.monitoring is not None:
+            if not isinstance(self.monitoring, Monitoring):
+                found.append(("monitoring", f"must be a Monitoring(...), got {type(self.monitoring).__name__}"))
+            else:
+                score_column = self.expectations.score_column if self.expectations else None
+                found += self.monitoring.problems(score_column)
         return found
+
+    def monitoring_settings(self) -> Monitoring | None:
+        """The effective monitoring of this table, or None when it is not monitored."""
+        if self.expectations is None or self.expectations.score_column is None:
+            return None
+        settings = self.monitoring or Monitoring()
+        return settings.for_table(self.expectations.key_columns) if settings.enabled else None
 
 
 @dataclass(frozen=True)
@@ -415,4 +436,6 @@ def _json_ready(value):
         return [_json_ready(v) for v in value]
     if value is None or isinstance(value, (str, int, float)):
         return value
+    if callable(value):  # a monitoring metric: stored by its import path
+        return callable_path(value)
     raise TypeError(f"cannot serialise {value!r}")

@@ -324,3 +324,15 @@ def _check_evaluations_by_time(instance: dg.DagsterInstance, after: float) -> tu
     )
     records = sorted(records, key=lambda r: r.timestamp)
     return _evaluations(records), {"after_time": records[-1].timestamp if records else after}
+
+
+def asset_events_after(instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after_timestamp: float) -> list:
+    """Every record of one asset event type (check evaluations, observations) after a time, oldest
+    first: ONE storage query whatever the number of assets and days (the prediction-health report
+    reads a fixed number of them). The time filter scans the event type's rows; the report runs
+    once a day, unlike the sensors, which read after a storage-id cursor."""
+    return list(
+        instance.event_log_storage.get_event_records(
+            dg.EventRecordsFilter(event_type=event_type, after_timestamp=after_timestamp), limit=None, ascending=True
+        )
+    )

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 
+from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import (
     SLO,
     DeclarationError,
@@ -30,7 +31,7 @@ def table(**changes) -> PredictionTable:
     [
         (dict(slo=SLO("0 25 * * *", "Asia/Tokyo")), "slo.deadline_cron", "invalid cron '0 25 * * *'"),
         (dict(slo=SLO("0 8 * * *", "Asia/Tokio")), "slo.timezone", "unknown time zone 'Asia/Tokio'"),
-        (dict(compute="huge"), "compute", "unknown compute profile 'huge' (known: light, small, large, gpu, training"),
+        (dict(compute="huge"), "compute", f"unknown compute profile 'huge' (known: {', '.join(PROFILES)})"),
         (dict(partition_column=None), "partition_column", "daily-partitioned"),
         (dict(partition_column=""), "partition_column", "daily-partitioned"),
         (

@@ -17,6 +17,7 @@ class Kind(str, Enum):
     SLO_AT_RISK = "slo_at_risk"  # predicted to miss the deadline, or drifting toward it
     RUN_FAILURE = "run_failure"
     DATA_QUALITY = "data_quality"
+    PREDICTION_PERFORMANCE = "prediction_performance"  # a delayed-label metric below its floor or decaying
     SENSOR_FAILURE = "sensor_failure"
     COST_JUMP = "cost_jump"  # a table's daily cost well above its recent median
 

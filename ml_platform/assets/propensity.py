@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, model, prediction_table
+from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
 
 GROWTH = Product("propensity", owner="team:growth", timezone="Asia/Tokyo")
@@ -44,9 +45,24 @@ def propensity_model(context: dg.AssetExecutionContext, user_features: pd.DataFr
     return model
 
 
+@feature_table(
+    GROWTH, slo="0 9 * * *",
+    expectations=Expectations(key_columns=("user_id",)),
+    description="Observed conversions of the users of partition D. In production they land days after D; "
+    "their arrival is what the delayed-label sensor turns into propensity_scores' AUC for D.",
+)
+def propensity_labels(user_features: pd.DataFrame, synthetic: SyntheticData) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"date": user_features["date"], "user_id": user_features["user_id"], "converted": synthetic.conversions(user_features)}
+    )
+
+
 @prediction_table(
     GROWTH, slo="0 9 * * *",
     expectations=Expectations(key_columns=("user_id",), score_column="score", score_range=(0.0, 1.0)),
+    monitoring=Monitoring(
+        expected_entities="user_features", label_table="propensity_labels", label_column="converted", metric="auc", metric_floor=0.6
+    ),
     description="Probability that each user converts this week, read by the CRM campaign at 09:00 Tokyo.",
 )
 def propensity_scores(user_features: pd.DataFrame, propensity_model: Pipeline) -> pd.DataFrame:

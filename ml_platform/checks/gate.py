@@ -11,6 +11,7 @@ Reads of many partitions (a model's training history) are not gated partition by
 import dagster as dg
 
 from ml_platform._dagster_internal import PartitionKeyFilter
+from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks, monitoring_op_name
 from ml_platform.checks.quality_checks import check_names, check_op_name
 from ml_platform.declaration import read_declaration
 
@@ -33,9 +34,10 @@ def check_upstream(context: dg.InputContext) -> None:
     declaration = read_declaration(upstream.definition_metadata or {}) if upstream else None
     if partition is None or declaration is None or declaration.expectations is None:
         return
-    if context.op_def.name == check_op_name(context.asset_key):
+    if context.op_def.name in (check_op_name(context.asset_key), monitoring_op_name(context.asset_key)):
         return  # the table's own checks re-read it: that is how a failed partition gets re-judged
-    keys = [dg.AssetCheckKey(context.asset_key, name) for name in check_names(declaration.expectations)]
+    names = [*check_names(declaration.expectations), *blocking_monitoring_checks(declaration)]
+    keys = [dg.AssetCheckKey(context.asset_key, name) for name in names]
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
         keys, partition_filter=PartitionKeyFilter(key=partition)
     )

@@ -1,4 +1,4 @@
-"""``ml-platform slo-report``, ``cost`` and ``rightsize``: reports on the code location's declared assets."""
+"""``ml-platform slo-report``, ``cost``, ``prediction-health`` and ``rightsize``: reports on the code location's declared assets."""
 
 import argparse
 import json
@@ -20,6 +20,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     cost.add_argument("--by", choices=("table", "product"), default="table", help="group by table (default) or product")
     cost.add_argument("--out", type=Path, default=Path("cost.png"), help="PNG to write")
     cost.set_defaults(handler=cost_command)
+
+    health = commands.add_parser(
+        "prediction-health", help="drift, coverage and delayed-label performance per prediction table, with PNG plots"
+    )
+    health.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    health.add_argument("--out-dir", type=Path, default=Path("prediction_health"), help="directory for one PNG per table")
+    health.set_defaults(handler=prediction_health_command)
 
     rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")
     rightsize.add_argument("--history", type=int, default=30, help="materializations per asset to look at (default 30)")
@@ -56,6 +63,22 @@ def cost_command(args: argparse.Namespace) -> int:
         report = cost_report(instance, declared, days=args.days, by=args.by)
     print(render_text(report))
     print(f"plot: {plot(report, args.out)}")
+    return 0
+
+
+def prediction_health_command(args: argparse.Namespace) -> int:
+    """Print the report from the instance at $DAGSTER_HOME, write one PNG per table."""
+    import dagster as dg
+
+    from ml_platform.monitoring.health import plot_tables, prediction_health, render_text
+
+    ensure_local_home()
+    asset_graph = load_code_location(args.module).resolve_asset_graph()
+    with dg.DagsterInstance.get() as instance:
+        report = prediction_health(instance, asset_graph, days=args.days)
+    print(render_text(report))
+    paths = plot_tables(report, args.out_dir)
+    print(f"plots: {len(paths)} PNG file(s) in {args.out_dir}")
     return 0
 
 

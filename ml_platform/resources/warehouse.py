@@ -24,6 +24,7 @@ from ml_platform._dagster_internal import DbIOManager
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
 from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
+from ml_platform.resources.window_reads import WINDOW_READER_KEY, BigQueryWindowReader, DuckDBWindowReader
 
 SCHEMA = "ml_platform"
 DEFAULT_HOME = ".ml_platform"
@@ -132,14 +133,16 @@ def local_duckdb_path() -> str:
     return dg.EnvVar("ML_PLATFORM_DUCKDB_PATH").get_value() or str(Path(DEFAULT_HOME) / "warehouse.duckdb")
 
 
-def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
-    """The table and model IO managers for an environment ("local" or "production")."""
+def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory | dg.ConfigurableResource]:
+    """The table and model IO managers for an environment ("local" or "production"), and the
+    reader of partition windows the prediction monitoring uses (resources/window_reads.py)."""
     if env == "local":
         database = local_duckdb_path()
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         return {
             "io_manager": SafeDuckDBPandasIOManager(database=database, schema=SCHEMA),
             MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager(base_dir=str(Path(database).parent / "models")),
+            WINDOW_READER_KEY: DuckDBWindowReader(database=database, schema_name=SCHEMA),
         }
     if env == "production":
         # Resolved when a run starts, so loading the code location needs no GCP access.
@@ -153,6 +156,11 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory]:
                 gcs=GCSResource(project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT")),
                 gcs_bucket=dg.EnvVar("ML_PLATFORM_MODEL_BUCKET"),
                 gcs_prefix="ml_platform/models",
+            ),
+            WINDOW_READER_KEY: BigQueryWindowReader(
+                project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT"),
+                dataset=dg.EnvVar("ML_PLATFORM_BIGQUERY_DATASET"),
+                location=dg.EnvVar("ML_PLATFORM_GCP_LOCATION"),
             ),
         }
     raise ValueError(f"ML_PLATFORM_ENV: unknown environment '{env}' (known: local, production)")

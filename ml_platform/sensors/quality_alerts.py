@@ -21,6 +21,7 @@ from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.alerting.sink import tick_summary
+from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks, monitoring_check_names
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
 
@@ -91,7 +92,9 @@ def incident_alert(
     counts = row_counts_line(same_partition)
     if counts:
         details.append(("Last row counts", counts))
-    gate = "downstream consumers are blocked" if severity == Severity.ERROR else "consumers still read it"
+    advisory = set(monitoring_check_names(declaration)) - set(blocking_monitoring_checks(declaration))  # ERROR that blocks nothing
+    blocked = any(e.severity == Severity.ERROR and e.check not in advisory for e in failed)
+    gate = "downstream consumers are blocked" if blocked else "consumers still read it"
     return Alert(
         kind=Kind.DATA_QUALITY,
         severity=severity,

@@ -1,0 +1,155 @@
+"""Delayed-label performance: when a label table's partition D lands, the declared metric of the
+predictions of D, recorded as an ``AssetObservation`` on the prediction table's partition D.
+
+The prediction asset is not re-run and its partition stays as it is: the sensor reads D's
+predictions and D's labels from the warehouse (``window_reader``, one query each), joins them on
+the entity column and computes ``auc``, ``precision_at_k``, ``ctr`` or the declared callable.
+Each tick reads the label materializations completed since its cursor across every asset in one
+storage call per page (``instance_reads.materializations_since``), so labels that land three days
+late are picked up when they land, whatever day that is.
+
+Per prediction table the cursor keeps the metric per partition (the last ``KEPT`` partitions). A
+table alerts (one incident per table, naming the partition) when its newest metric is below the
+declared floor or fell more than ``max_decay`` over ``decay_window`` partitions, and the incident
+resolves when a newer partition is healthy again.
+"""
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import dagster as dg
+
+from ml_platform import instance_reads
+from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting.links import asset_url
+from ml_platform.alerting.sink import tick_summary
+from ml_platform.checks.prediction_monitoring import monitoring_of
+from ml_platform.declaration import MLAsset, declarations
+from ml_platform.monitoring.performance import compute_metric, performance_problem
+from ml_platform.monitoring.settings import Monitoring
+
+SENSOR_NAME = "delayed_label_performance"
+INITIAL_LOOKBACK_SECONDS = 24 * 3600.0
+KEPT = 60  # partitions of metric history kept per table in the cursor
+PENDING_MAX = 200  # label partitions whose predictions are not written yet, retried on later ticks
+METRIC_KEY = "ml_platform/performance"  # observation metadata: the metric's value
+
+
+def label_watchers(declared: Mapping[dg.AssetKey, MLAsset]) -> dict[str, list[tuple[dg.AssetKey, MLAsset, Monitoring]]]:
+    """Label table (user string) -> the prediction tables that declared it."""
+    watchers: dict[str, list] = {}
+    for key, declaration in declared.items():
+        settings = monitoring_of(declaration)
+        if settings is not None and settings.label_table:
+            watchers.setdefault(settings.label_table, []).append((key, declaration, settings))
+    return watchers
+
+
+def measure(reader, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, label_declaration: MLAsset, partition: str) -> dict | None:
+    """The metric of ``partition``'s predictions against its labels; None when either is missing."""
+    entity, score = settings.entity_column, declaration.expectations.score_column
+    predictions = reader.read(key, declaration.partition_column, partition, partition, columns=[entity, score])
+    labels = reader.read(
+        dg.AssetKey.from_user_string(settings.label_table), label_declaration.partition_column, partition, partition, columns=[entity, settings.label_column]
+    )
+    if predictions.empty or labels.empty:
+        return None
+    joined = predictions.merge(labels.drop_duplicates(entity), on=entity, how="inner")
+    value = compute_metric(settings.metric_function(), joined[settings.label_column].to_numpy(), joined[score].to_numpy(), settings.k)
+    return {"value": value, "rows": len(joined), "label_rows": len(labels), "prediction_rows": len(predictions)}
+
+
+def observation(key: dg.AssetKey, settings: Monitoring, partition: str, measured: dict, landed: float, problem: str | None) -> dg.AssetObservation:
+    landed_day = datetime.fromtimestamp(landed, timezone.utc).date()
+    delay = (landed_day - datetime.fromisoformat(partition[:10]).date()).days
+    return dg.AssetObservation(
+        asset_key=key,
+        partition=partition,
+        metadata={
+            METRIC_KEY: float(measured["value"]),
+            "metric": settings.metric_name,
+            "label_table": settings.label_table,
+            "labelled_rows": measured["rows"],
+            "labels_landed": datetime.fromtimestamp(landed, timezone.utc).isoformat(timespec="seconds"),
+            "label_delay_days": delay,
+            "healthy": problem is None,
+            **({"problem": problem} if problem else {}),
+            **({"floor": settings.metric_floor} if settings.metric_floor is not None else {}),
+        },
+    )
+
+
+def performance_alert(key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, partition: str, problem: str, history: list, ui_url: str) -> Alert:
+    below_floor = settings.metric_floor is not None and history[-1][1] < settings.metric_floor
+    trend = ", ".join(f"{p}: {v:.3f}" for p, v in history[-settings.decay_window :])
+    return Alert(
+        kind=Kind.PREDICTION_PERFORMANCE,
+        severity=Severity.ERROR if below_floor else Severity.WARN,
+        title=f"{key.to_user_string()} {partition}: {settings.metric_name} {problem}",
+        asset=key.to_user_string(),
+        incident="floor" if below_floor else "decay",
+        owner=declaration.owner,
+        channel=declaration.alert_channel,
+        link=asset_url(ui_url, key, view="checks"),
+        details=(("Metric", f"{settings.metric_name} from {settings.label_table}"), ("Last partitions", trend), ("Owner", declaration.owner)),
+    )
+
+
+def evaluate_labels(
+    ledger: AlertLedger, landed: list[tuple[str, str, float]], declared: Mapping[dg.AssetKey, MLAsset], reader, ui_url: str
+) -> tuple[list[dg.AssetObservation], int, int]:
+    """Apply label partitions that landed (label table, partition, time), oldest first: returns the
+    observations to record and (raised, resolved)."""
+    watchers = label_watchers(declared)
+    by_name = {key.to_user_string(): d for key, d in declared.items()}
+    performance: dict[str, dict[str, float]] = ledger.state.setdefault("performance", {})
+    pending = [tuple(p) for p in ledger.state.get("pending", [])]
+    events, raised, resolved, touched = [], 0, 0, {}
+    for table, partition, landed_at in [*pending, *landed]:
+        for key, declaration, settings in watchers.get(table, []):
+            measured = measure(reader, key, declaration, settings, by_name[table], partition)
+            if measured is None:
+                if (table, partition, landed_at) not in pending:
+                    pending.append((table, partition, landed_at))
+                continue
+            pending = [p for p in pending if p[:2] != (table, partition)]
+            series = performance.setdefault(key.to_user_string(), {})
+            series[partition] = measured["value"]
+            for old in sorted(series)[:-KEPT]:
+                del series[old]
+            history = [(p, v) for p, v in sorted(series.items()) if p <= partition]
+            problem = performance_problem([v for _, v in history], settings.metric_floor, settings.decay_window, settings.max_decay)
+            events.append(observation(key, settings, partition, measured, landed_at, problem))
+            if partition == max(series):  # alerts follow the newest labelled partition
+                touched[key] = (declaration, settings, partition, problem, history)
+    for key, (declaration, settings, partition, problem, history) in touched.items():
+        subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.WARN, title="", asset=key.to_user_string()).subject
+        if problem is None:
+            if ledger.resolve(subject, f"{key.to_user_string()} {partition}: {settings.metric_name} {history[-1][1]:.3f} healthy again"):
+                resolved += 1
+        elif ledger.raise_alert(performance_alert(key, declaration, settings, partition, problem, history, ui_url)):
+            raised += 1
+    ledger.state["pending"] = [list(p) for p in pending[-PENDING_MAX:]]
+    return events, raised, resolved
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When a declared label table's partition lands, records the prediction table's metric for that partition and alerts on a floor or decay.",
+)
+def delayed_label_performance(context: dg.SensorEvaluationContext, alert_sink: AlertSink, window_reader: dg.ResourceParam[Any]) -> Any:
+    ledger = AlertLedger.from_cursor(context.cursor)
+    declared = declarations(context.repository_def.asset_graph)
+    labels = set(label_watchers(declared))
+    now = time.time()
+    read, ledger.state["labels"] = instance_reads.materializations_since(
+        context.instance, ledger.state.get("labels", {}), now - INITIAL_LOOKBACK_SECONDS, now
+    )
+    landed = [(m.asset, m.partition, m.timestamp) for m in read if m.asset in labels and m.partition]
+    events, raised, resolved = evaluate_labels(ledger, landed, declared, window_reader, alert_sink.ui_url)
+    report = ledger.deliver(alert_sink, now)
+    summary = f"{len(events)} performance observation(s); " + tick_summary(report, raised, resolved)
+    return dg.SensorResult(asset_events=events, cursor=ledger.to_cursor(), skip_reason=None if events else summary)

@@ -1,0 +1,76 @@
+"""Delayed-label alerts on the local DuckDB warehouse: a partition below the floor opens one
+incident for the table, a healthy newer partition resolves it, labels that land before their
+predictions wait for them."""
+
+import dagster as dg
+import duckdb
+import numpy as np
+
+from ml_platform.alerting import AlertLedger, Kind
+from ml_platform.declaration import SLO, Expectations, FeatureTable, PredictionTable
+from ml_platform.monitoring.scenarios import Scenario
+from ml_platform.monitoring.settings import Monitoring
+from ml_platform.resources.window_reads import DuckDBWindowReader
+from ml_platform.sensors.delayed_labels import METRIC_KEY, evaluate_labels
+
+SCENARIO = Scenario()
+DECLARED = {
+    table.name: table
+    for table in (
+        PredictionTable(
+            name="scores", product="p", owner="team:p", slo=SLO("0 8 * * *"), compute="small",
+            expectations=Expectations(key_columns=("user_id",), score_column="score"),
+            monitoring=Monitoring(label_table="labels", metric_floor=0.7, decay_window=3),
+        ),
+        FeatureTable(name="labels", product="p", owner="team:p", slo=SLO("0 8 * * *"), compute="small"),
+    )
+}
+
+
+def write(connection, table: str, frame) -> None:
+    connection.register("frame", frame)
+    exists = connection.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]
+    connection.execute(f"insert into ml_platform.{table} select * from frame" if exists else f"create table ml_platform.{table} as select * from frame")
+    connection.unregister("frame")
+
+
+def labels(day: int, scrambled: bool = False):
+    frame = SCENARIO.labels(day)
+    if scrambled:  # the outcomes no longer follow the scores: AUC about 0.5
+        frame["label"] = np.random.default_rng(day).permutation(frame["label"].to_numpy())
+    frame.insert(0, "date", SCENARIO.predictions(day)["date"].iloc[0])
+    return frame
+
+
+def test_floor_alert_opens_once_and_resolves_when_a_newer_partition_is_healthy(tmp_path):
+    database = str(tmp_path / "warehouse.duckdb")
+    reader = DuckDBWindowReader(database=database)
+    declared = {dg.AssetKey(name): table for name, table in DECLARED.items()}
+    ledger = AlertLedger()
+    with duckdb.connect(database) as connection:
+        connection.execute("create schema ml_platform")
+        write(connection, "labels", labels(0))  # labels of day 0 land before its predictions
+    events, raised, resolved = evaluate_labels(ledger, [("labels", "2026-01-01", 1.0)], declared, reader, "http://ui")
+    assert (events, raised, resolved) == ([], 0, 0) and ledger.state["pending"] == [["labels", "2026-01-01", 1.0]]
+
+    with duckdb.connect(database) as connection:
+        for day in range(4):
+            write(connection, "scores", SCENARIO.predictions(day))
+    events, raised, resolved = evaluate_labels(ledger, [], declared, reader, "http://ui")  # the pending day is measured now
+    assert [e.partition for e in events] == ["2026-01-01"] and events[0].metadata[METRIC_KEY].value > 0.7
+    assert ledger.state["pending"] == [] and not ledger.open
+
+    with duckdb.connect(database) as connection:
+        write(connection, "labels", labels(1, scrambled=True))
+    events, raised, resolved = evaluate_labels(ledger, [("labels", "2026-01-02", 2.0)], declared, reader, "http://ui")
+    assert raised == 1 and events[0].metadata["healthy"].value is False
+    [alert] = ledger.open.values()
+    assert alert.kind == Kind.PREDICTION_PERFORMANCE and "below floor 0.700" in alert.title and alert.asset == "scores"
+    evaluate_labels(ledger, [("labels", "2026-01-02", 3.0)], declared, reader, "http://ui")  # the same partition again
+    assert len(ledger.outbox) == 1  # one message for the incident
+
+    with duckdb.connect(database) as connection:
+        write(connection, "labels", labels(2))
+    events, raised, resolved = evaluate_labels(ledger, [("labels", "2026-01-03", 4.0)], declared, reader, "http://ui")
+    assert (raised, resolved) == (0, 1) and not ledger.open
+    assert ledger.outbox[-1].resolved and "healthy again" in ledger.outbox[-1].title
