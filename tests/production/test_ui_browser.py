@@ -26,7 +26,7 @@ def prediction_tables() -> list[str]:
 def test_lineage_page_shows_every_prediction_table_node(deployment):
     names = prediction_tables()
     assert names
-    with chromium_page() as page:
+    with chromium_page(viewport=(1600, 2600)) as page:  # a tall screen: the graph draws only what is on it
         page.goto(f"{deployment.webserver_url}/asset-groups")
         page.get_by_text("Global asset lineage").first.wait_for(timeout=UI_TIMEOUT_MS)
         graph = page.locator("svg, [data-testid]").first
