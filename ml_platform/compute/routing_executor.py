@@ -298,6 +298,13 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
 
 
 def executor_for_env(env: str) -> dg.ExecutorDefinition:
-    """The code location's default executor: in production Kubernetes and SageMaker are real."""
-    real = [KUBERNETES, SAGEMAKER] if env == PRODUCTION else []
-    return routing_executor.configured({"real_backends": real}, name=f"ml_platform_routing_{env}")
+    """The code location's default executor: in production Kubernetes and SageMaker are real.
+    ``ML_PLATFORM_LOCAL_START_METHOD`` (read when definitions load) sets how local steps start
+    for every run, UI-launched ones included: ``fork`` (default) or ``spawn``."""
+    config: dict = {"real_backends": [KUBERNETES, SAGEMAKER] if env == PRODUCTION else []}
+    start_method = dg.EnvVar("ML_PLATFORM_LOCAL_START_METHOD").get_value()
+    if start_method:
+        if start_method not in START_METHODS:
+            raise ValueError(f"ML_PLATFORM_LOCAL_START_METHOD='{start_method}': expected one of {', '.join(START_METHODS)}")
+        config["local"] = {"start_method": start_method}
+    return routing_executor.configured(config, name=f"ml_platform_routing_{env}")

@@ -38,6 +38,12 @@ def test_code_location_default_executor_is_chosen_by_environment():
     assert production.name == "ml_platform_routing_production"
 
 
+def test_a_bad_local_start_method_fails_at_load_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("ML_PLATFORM_LOCAL_START_METHOD", "thread")
+    with pytest.raises(ValueError, match="ML_PLATFORM_LOCAL_START_METHOD='thread': expected one of fork, spawn"):
+        build_definitions("local")
+
+
 def _peak_mib(instance: dg.DagsterInstance, asset: str) -> float:
     return instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata[PEAK_MEMORY_KEY].value
 
