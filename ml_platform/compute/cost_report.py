@@ -18,9 +18,8 @@ import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.compute.pricing import load_price_sheet
-from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, declared_specs
-from ml_platform.slo.report import code_location_declarations
+from ml_platform.declaration import MLAsset
+from ml_platform.report_asset import report_asset
 
 BY_TABLE, BY_PRODUCT = "table", "product"
 UNDECLARED = "(undeclared)"
@@ -163,17 +162,9 @@ REPORT_DAYS = 7
 
 def build_cost_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
     """The cost report asset of a code location assembled from ``catalog``."""
-    assembled = declared_specs(catalog)
 
-    @dg.asset(
-        name=REPORT_ASSET,
-        group_name="platform",
-        description=f"Cost of every declared table over the last {REPORT_DAYS} days (table + PNG of cost per day).",
-        kinds={"matplotlib"},
-        op_tags=PROFILES["light"].op_tags(),
-    )
-    def cost_report_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        report = cost_report(context.instance, code_location_declarations(context, assembled), days=REPORT_DAYS)
+    def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
+        report = cost_report(context.instance, declared, days=REPORT_DAYS)
         path = plot(report, Path(context.instance.storage_directory()) / "cost_report.png")
         return dg.MaterializeResult(
             metadata={
@@ -184,4 +175,5 @@ def build_cost_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefini
             }
         )
 
-    return cost_report_asset
+    description = f"Cost of every declared table over the last {REPORT_DAYS} days (table + PNG of cost per day)."
+    return report_asset(REPORT_ASSET, description, catalog, materialize)

@@ -18,9 +18,9 @@ import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.checks.prediction_monitoring import monitoring_of
-from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, declarations, declared_specs
+from ml_platform.declaration import MLAsset, declarations
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK
+from ml_platform.report_asset import report_asset
 from ml_platform.sensors.delayed_labels import METRIC_KEY
 
 REPORT_ASSET = "prediction_health"
@@ -189,19 +189,9 @@ def plot_tables(report: HealthReport, directory: Path) -> list[Path]:
 
 def build_prediction_health_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
     """The report asset of a code location assembled from ``catalog``."""
-    from ml_platform.slo.report import code_location_declarations
 
-    assembled = declared_specs(catalog)
-
-    @dg.asset(
-        name=REPORT_ASSET,
-        group_name="platform",
-        description="Drift, coverage and delayed-label performance of every monitored prediction table over the last 30 days (table + one PNG per table).",
-        kinds={"matplotlib"},
-        op_tags=PROFILES["light"].op_tags(),  # a cheap read of the instance: runs beside the run worker
-    )
-    def prediction_health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        report = declared_health(context.instance, code_location_declarations(context, assembled), days=30)
+    def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
+        report = declared_health(context.instance, declared, days=30)
         directory = Path(context.instance.storage_directory()) / REPORT_ASSET
         plot_tables(report, directory)
         unhealthy = sum(1 for row in report_rows(report) if row[2] not in ("pass", "-") or row[5] not in ("pass", "-"))
@@ -214,4 +204,8 @@ def build_prediction_health_report(catalog: Iterable[dg.AssetsDefinition]) -> dg
             }
         )
 
-    return prediction_health_report
+    description = (
+        "Drift, coverage and delayed-label performance of every monitored prediction table over the last 30 days"
+        " (table + one PNG per table)."
+    )
+    return report_asset(REPORT_ASSET, description, catalog, materialize)

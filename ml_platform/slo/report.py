@@ -18,8 +18,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import dagster as dg
 
 from ml_platform import instance_reads
-from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, declarations, declared_specs
+from ml_platform.declaration import MLAsset, declarations
+from ml_platform.report_asset import report_asset
 from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between, window_start
 
 ON_TIME, LATE, MISSED = "on time", "late", "missed"
@@ -219,17 +219,9 @@ REPORT_ASSET = "slo_attainment_report"
 
 def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
     """The report asset of a code location assembled from ``catalog``."""
-    assembled = declared_specs(catalog)
 
-    @dg.asset(
-        name=REPORT_ASSET,
-        group_name="platform",
-        description="SLO attainment of every declared table over the last 30 days (table + PNG of on-time status per day).",
-        kinds={"matplotlib"},
-        op_tags=PROFILES["light"].op_tags(),  # a cheap read of the instance: runs beside the run worker
-    )
-    def slo_attainment_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        report = declared_attainment(context.instance, code_location_declarations(context, assembled), days=30)
+    def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
+        report = declared_attainment(context.instance, declared, days=30)
         path = plot(report, Path(context.instance.storage_directory()) / "slo_attainment.png")
         breaching = sum(1 for row in report.rows if row.budget_left < 0)
         return dg.MaterializeResult(
@@ -240,20 +232,8 @@ def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.As
             }
         )
 
-    return slo_attainment_report
-
-
-def code_location_declarations(
-    context: dg.AssetExecutionContext, assembled: Mapping[dg.AssetKey, MLAsset]
-) -> Mapping[dg.AssetKey, MLAsset]:
-    """Every declared asset of the code location the run belongs to. Runs launched from the UI, a
-    schedule or the daemon carry the repository; a run executed in process (a script, a test) does
-    not, and its subset job sees only the selected assets: then the catalog the report was
-    assembled with."""
-    try:
-        return declarations(context.repository_def.asset_graph)
-    except Exception:  # Dagster raises a bare invariant error when no repository is set
-        return assembled
+    description = "SLO attainment of every declared table over the last 30 days (table + PNG of on-time status per day)."
+    return report_asset(REPORT_ASSET, description, catalog, materialize)
 
 
 def _local_date(deadline: datetime) -> date:
