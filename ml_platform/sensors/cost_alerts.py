@@ -170,12 +170,12 @@ def settings() -> tuple[float, int]:
 )
 def cost_jump_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
     factor, trailing = settings()
-    ledger = AlertLedger.from_cursor(context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
     tables = {key.to_user_string(): d for key, d in declarations(context.repository_def.asset_graph).items()}
     now = time.time()
     records = instance_reads.costs_after(context.instance, now - (trailing + 2) * 86400)
     raised, resolved = evaluate_cost_alerts(ledger, daily_costs(records), tables, factor, trailing, alert_sink.ui_url)
     report = ledger.deliver(alert_sink, now)
-    context.update_cursor(ledger.to_cursor())
+    context.update_cursor(ledger.save())
     open_count = len(ledger.open_alerts(Kind.COST_JUMP))
     return dg.SkipReason(f"{open_count} open cost-jump incident(s); " + tick_summary(report, raised, resolved))

@@ -141,7 +141,7 @@ def evaluate_labels(
     description="When a declared label table's partition lands, records the prediction table's metric for that partition and alerts on a floor or decay.",
 )
 def delayed_label_performance(context: dg.SensorEvaluationContext, alert_sink: AlertSink, window_reader: dg.ResourceParam[Any]) -> Any:
-    ledger = AlertLedger.from_cursor(context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
     declared = declarations(context.repository_def.asset_graph)
     labels = set(label_watchers(declared))
     now = time.time()
@@ -152,4 +152,4 @@ def delayed_label_performance(context: dg.SensorEvaluationContext, alert_sink: A
     events, raised, resolved = evaluate_labels(ledger, landed, declared, window_reader, alert_sink.ui_url)
     report = ledger.deliver(alert_sink, now)
     summary = f"{len(events)} performance observation(s); " + tick_summary(report, raised, resolved)
-    return dg.SensorResult(asset_events=events, cursor=ledger.to_cursor(), skip_reason=None if events else summary)
+    return dg.SensorResult(asset_events=events, cursor=ledger.save(), skip_reason=None if events else summary)
