@@ -54,10 +54,11 @@ from dagster._core.scheduler.instigation import (  # noqa: E402
 from dagster._serdes import serialize_value  # noqa: E402
 from freezegun import freeze_time  # noqa: E402
 
-from ml_platform.alerting import AlertLedger, AlertSink  # noqa: E402
+from benchmarks.slo_sensor_tick import QuietSink, declared_tables  # noqa: E402
+from ml_platform.alerting import AlertLedger  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks  # noqa: E402
 from ml_platform.checks.row_count import CHANGE_CHECK  # noqa: E402
-from ml_platform.declaration import SLO, Expectations, PredictionTable  # noqa: E402
+from ml_platform.declaration import PredictionTable  # noqa: E402
 from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts  # noqa: E402
 from ml_platform.sensors.sensor_health import sensor_health_alerts  # noqa: E402
@@ -65,35 +66,14 @@ from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR  # noqa: E402
 from ml_platform.slo.alerts import STORED_STATE, evaluate_slo_tick  # noqa: E402
 
 TZ = ZoneInfo("Asia/Tokyo")
-DEADLINES = ["0 6 * * *", "0 7 * * *", "0 8 * * *", "30 8 * * *"]
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=TZ)
 OPEN = 100
 INTERVALS = {SLO_SENSOR: 30, "data_quality_alerts": 60, "run_failure_alerts": 30, "sensor_health_alerts": 60}
 TRACE = "\n".join(f'  File "/app/ml_platform/checks/row_count.py", line {n}, in evaluate' for n in range(12))
 
 
-class QuietSink(AlertSink):
-    def send(self, alert) -> None:  # Slack accepts everything at once: delivery is not measured
-        pass
-
-
 def catalog(n: int) -> tuple[dg.Definitions, list[PredictionTable]]:
-    declarations, assets = [], []
-    for i in range(n):
-        declaration = PredictionTable(
-            name=f"table_{i:04d}",
-            product=f"product_{i % 20:02d}",
-            owner="team:bench",
-            slo=SLO(DEADLINES[i % len(DEADLINES)], timezone="Asia/Tokyo"),
-            compute="small",
-            expectations=Expectations(key_columns=("id",)),
-        )
-
-        @dg.asset(**declaration.asset_kwargs())
-        def _table() -> None: ...
-
-        declarations.append(declaration)
-        assets.append(_table)
+    declarations, assets = (list(column) for column in zip(*declared_tables(n), strict=True))
     defs = dg.Definitions(
         assets=assets,
         asset_checks=build_quality_checks(assets),

@@ -19,7 +19,6 @@ import argparse
 import json
 import time
 import warnings
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 warnings.filterwarnings("ignore")
@@ -36,7 +35,7 @@ from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK  # noqa: E
 from ml_platform.monitoring.health import declared_health, render_text  # noqa: E402
 from ml_platform.monitoring.settings import Monitoring  # noqa: E402
 from ml_platform.sensors.delayed_labels import METRIC_KEY  # noqa: E402
-from tests.fixtures.postgres import postgres_server  # noqa: E402
+from tests.fixtures.postgres import postgres_instance  # noqa: E402
 
 JOB = "__ASSET_JOB"
 
@@ -60,13 +59,6 @@ def _entry(run_id: str, at: float, event_type: dg.DagsterEventType, data, step_k
     event = dg.DagsterEvent(event_type.value, JOB, step_key=step_key, event_specific_data=data)
     return dg.EventLogEntry(error_info=None, level=20, user_message="", run_id=run_id, timestamp=at, step_key=step_key, job_name=JOB, dagster_event=event)
 
-
-@contextmanager
-def postgres_instance():
-    with postgres_server(db_name="health") as server, dg.instance_for_test(
-        overrides={"storage": {"postgres": {"postgres_url": server.url}}}
-    ) as instance:
-        yield server, instance
 
 EXPECTATIONS = Expectations(key_columns=("user_id",), score_column="score", score_range=(0.0, 1.0))
 
@@ -117,7 +109,7 @@ def seed(instance: dg.DagsterInstance, keys: list[dg.AssetKey], days: int, quali
 
 
 def measure(count: int, days: int, quality: bool) -> dict:
-    with postgres_instance() as (_server, instance):
+    with postgres_instance("health") as (_server, instance):
         declared = tables(count)
         seed_seconds, events = seed(instance, list(declared), days, quality)
         statements, calls = Statements(), CallCounter(instance)

@@ -26,7 +26,6 @@ import argparse
 import json
 import time
 import warnings
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 warnings.filterwarnings("ignore")
@@ -46,7 +45,7 @@ from ml_platform.checks.quality_checks import build_quality_checks, check_names 
 from ml_platform.declaration import SLO  # noqa: E402
 from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
 from ml_platform.slo.alerts import evaluate_slo_tick  # noqa: E402
-from tests.fixtures.postgres import postgres_server  # noqa: E402
+from tests.fixtures.postgres import postgres_instance  # noqa: E402
 
 JOB = "__ASSET_JOB"
 LANDED_AT = timedelta(hours=4)  # each day's partition lands at 05:00 (NOW is 09:00)
@@ -323,14 +322,6 @@ def first_reads(instance, statements, calls, server) -> dict:
     return out
 
 
-@contextmanager
-def postgres_instance():
-    with postgres_server(db_name="history") as server, dg.instance_for_test(
-        overrides={"storage": {"postgres": {"postgres_url": server.url}}}
-    ) as instance:
-        yield server, instance
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=1000)
@@ -341,7 +332,7 @@ def main() -> None:
     defs = dg.Definitions(assets=assets, asset_checks=build_quality_checks(assets), sensors=[data_quality_alerts], resources={"alert_sink": QuietSink()})
     graph = defs.resolve_asset_graph()
     out: dict = {"benchmark": "real_history", "tables": args.tables, "days": args.days, "check_keys": len(graph.asset_check_keys), "goals": GOALS}
-    with postgres_instance() as (server, instance):
+    with postgres_instance("history") as (server, instance):
         out["seed"] = seed(instance, declarations, args.days)
         statements, calls = Statements(), CallCounter(instance)
         out["slo_alerts"] = slo_ticks(instance, graph, declarations, statements, calls, server)

@@ -49,8 +49,9 @@ class QuietSink(AlertSink):
         pass
 
 
-def catalog(n: int) -> dg.Definitions:
-    assets = []
+def declared_tables(n: int) -> list[tuple[PredictionTable, dg.AssetsDefinition]]:
+    """N daily prediction tables over 20 products and four deadlines, declared with the real API."""
+    tables = []
     for i in range(n):
         declaration = PredictionTable(
             name=f"table_{i:04d}",
@@ -64,8 +65,12 @@ def catalog(n: int) -> dg.Definitions:
         @dg.asset(**declaration.asset_kwargs())
         def _table() -> None: ...
 
-        assets.append(_table)
-    return dg.Definitions(assets=assets)
+        tables.append((declaration, _table))
+    return tables
+
+
+def catalog(n: int) -> dg.Definitions:
+    return dg.Definitions(assets=[asset for _, asset in declared_tables(n)])
 
 
 # Connection and schema helpers the storages call on themselves: plumbing, not queries.
