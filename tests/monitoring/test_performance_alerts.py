@@ -74,3 +74,23 @@ def test_floor_alert_opens_once_and_resolves_when_a_newer_partition_is_healthy(t
     events, raised, resolved = evaluate_labels(ledger, [("labels", "2026-01-03", 4.0)], declared, reader, "http://ui")
     assert (raised, resolved) == (0, 1) and not ledger.open
     assert ledger.outbox[-1].resolved and "healthy again" in ledger.outbox[-1].title
+
+
+def test_several_label_partitions_landing_between_two_ticks_each_get_their_observation_and_one_alert(tmp_path):
+    database = str(tmp_path / "warehouse.duckdb")
+    reader = DuckDBWindowReader(database=database)
+    declared = {dg.AssetKey(name): table for name, table in DECLARED.items()}
+    with duckdb.connect(database) as connection:
+        connection.execute("create schema ml_platform")
+        for day in range(3):
+            write(connection, "scores", SCENARIO.predictions(day))
+            write(connection, "labels", labels(day, scrambled=day >= 1))  # the last two days decay
+    landed = [("labels", SCENARIO.predictions(day)["date"].iloc[0].isoformat()[:10], 1.0 + day) for day in range(3)]
+
+    ledger = AlertLedger()
+    events, raised, resolved = evaluate_labels(ledger, landed, declared, reader, "http://ui")
+
+    assert sorted(e.partition for e in events) == [partition for _, partition, _ in landed]
+    assert [e.metadata["healthy"].value for e in sorted(events, key=lambda e: e.partition)] == [True, False, False]
+    assert (raised, resolved) == (1, 0) and len(ledger.outbox) == 1  # one incident for the table, not one per partition
+    assert landed[-1][1] in ledger.outbox[0].title  # about the newest labelled partition
