@@ -45,6 +45,7 @@ from ml_platform.compute.kubernetes import SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.pod_start import START_TIMEOUT_SECONDS, UNSCHEDULABLE_TIMEOUT_SECONDS, PodStartWatch
 from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, PROFILE_TAG, PROFILES, SAGEMAKER
+from ml_platform.compute.run_limits import tag_run_with_its_limit
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
 from ml_platform.declaration import read_declaration
@@ -279,6 +280,14 @@ def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepH
     return build
 
 
+class _RunLimitedExecutor(StepDelegatingExecutor):
+    """Tags the run with its time limit before executing it, however it was launched (``run_limits``)."""
+
+    def execute(self, plan_context, execution_plan):
+        tag_run_with_its_limit(plan_context.instance, plan_context.dagster_run, execution_plan)
+        yield from super().execute(plan_context, execution_plan)
+
+
 @dg.executor(name="ml_platform_routing", config_schema=ROUTING_CONFIG_SCHEMA, requirements=multiple_process_executor_requirements())
 def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     """Each step on Kubernetes, SageMaker or a local process, by its ``ml_platform/backend`` tag."""
@@ -292,7 +301,7 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
         KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
         SAGEMAKER: lambda _: SageMakerStepHandler(sagemaker_settings),
     }
-    return StepDelegatingExecutor(
+    return _RunLimitedExecutor(
         RoutingStepHandler(factories, real),
         retries=RetryMode.from_config(config["retries"]),
         max_concurrent=config.get("max_concurrent"),
