@@ -82,9 +82,9 @@ def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sag
                 "real_backends": real_backends,
                 "check_step_health_interval_seconds": 1,
                 "sleep_seconds": 0.1,
-                # Plaintext instance settings the image's dagster.yaml reads; the password is a secret.
+                # Plaintext instance settings the image's dagster.yaml reads; the password is a secret. SageMaker
+                # jobs get the run worker's (this test process's) step settings by default (step_settings.py).
                 "kubernetes": {"env_config_maps": ["ml-platform-step-config"], "env_secrets": ["ml-platform-step-secrets"], **kubernetes},
-                "sagemaker": {"env_vars": ["DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_DB"]},
             },
             name="test_routing",
         ),
