@@ -11,7 +11,6 @@ import time
 import dagster as dg
 import pytest
 from kubernetes.client import (
-    V1Container,
     V1ContainerState,
     V1ContainerStateWaiting,
     V1ContainerStatus,
@@ -104,4 +103,3 @@ def test_grace_counts_from_the_first_check_that_saw_the_problem_and_ignores_ordi
     assert "ErrImagePull" in watch.failure([waiting_pod("ErrImagePull")], "ns")
     now[0] = 1900.0
     assert "Unschedulable: no node" in watch.failure([unschedulable], "ns")
-    assert V1Container  # the client's models are what dagster-k8s hands the watch

@@ -21,6 +21,7 @@ import base64
 import io
 import os
 import pickle
+from urllib.parse import unquote
 
 import dagster as dg
 import pandas as pd
@@ -162,7 +163,8 @@ def test_kubernetes_and_sagemaker_steps_of_the_production_location_run_from_a_cl
     federated = f"Bearer impersonated:{FEDERATED_SERVICE_ACCOUNT}"  # the run worker's own checks query as the GKE account
     assert any("user_features" in r.body["configuration"]["query"]["query"] for r in queries if r.authorization == federated)
     assert {r.authorization for r in bigquery.requests} <= {federated, f"Bearer gke-workload-identity:{GKE_SERVICE_ACCOUNT}"}
-    assert identity.sts_requests and "sts.eu-west-1.amazonaws.com" in base64_or_text(identity.sts_requests[0]["subject_token"])
+    # google-auth's subject token: the GetCallerIdentity request it signed with the job role's credentials.
+    assert identity.sts_requests and "sts.eu-west-1.amazonaws.com" in unquote(identity.sts_requests[0]["subject_token"])
     model = pickle.load(io.BytesIO(storage.Client().bucket(BUCKET).blob("ml_platform/models/propensity_model").download_as_bytes()))
     assert model.predict_proba(pd.DataFrame(features).rename(columns=str.lower)[list(model.feature_names_in_)])[:, 1].shape == (len(features),)
     assert instance.get_latest_materialization_event(MODEL).run_id == run.run_id
@@ -180,10 +182,3 @@ def test_kubernetes_and_sagemaker_steps_of_the_production_location_run_from_a_cl
     container = run_worker.manifest["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"] for e in container["env"] if "valueFrom" in e} >= {"DAGSTER_PG_PASSWORD"}
     assert {"secretRef": {"name": "ml-platform-secrets"}} in [{k: v for k, v in ref.items() if v} for ref in container["envFrom"]]
-
-
-def base64_or_text(token: str) -> str:
-    """google-auth sends the signed GetCallerIdentity request URL-encoded JSON."""
-    from urllib.parse import unquote
-
-    return unquote(token)
