@@ -1,6 +1,7 @@
 """Propensity: a weekly conversion classifier, daily scores in [0, 1] per user for the CRM team."""
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -16,6 +17,7 @@ from ml_platform.resources.synthetic import SyntheticData
 
 GROWTH = Product("propensity", owner="team:growth", timezone="Asia/Tokyo")
 FEATURES = ["tenure_days", "sessions_7d", "articles_read_7d", "days_since_last_visit", "is_subscriber"]
+TRAINING_WINDOW = timedelta(days=28)  # the training read: this many days of features, never the whole history
 
 
 @feature_table(
@@ -28,16 +30,24 @@ def user_features(context: dg.AssetExecutionContext, synthetic: SyntheticData) -
 
 @model(
     GROWTH, slo=GROWTH.slo("0 7 * * 1", window=timedelta(days=7)), compute="sagemaker_training", retries=1,
-    description="Logistic regression of conversion on behaviour features, retrained weekly.",
+    deps=["user_features"], metadata={"ml_platform/training_window_days": TRAINING_WINDOW.days},
+    description="Logistic regression of conversion on behaviour features, retrained weekly on the last 28 days.",
 )
-def propensity_model(context: dg.AssetExecutionContext, user_features: pd.DataFrame, synthetic: SyntheticData) -> Pipeline:
-    """Trains on every feature partition in the warehouse, labelled with the observed conversions."""
+def propensity_model(context: dg.AssetExecutionContext, synthetic: SyntheticData, window_reader: dg.ResourceParam[Any]) -> Pipeline:
+    """Trains on the ``TRAINING_WINDOW`` of feature partitions up to the newest one, read in one query,
+    labelled with the observed conversions."""
+    newest = max(context.instance.get_materialized_partitions(dg.AssetKey("user_features")), default=None)
+    if newest is None:
+        raise dg.Failure("propensity_model: user_features has no materialized partition to train on")
+    first = (date.fromisoformat(newest) - TRAINING_WINDOW + timedelta(days=1)).isoformat()
+    user_features = window_reader.read(dg.AssetKey("user_features"), "date", first, newest).rename(columns=str.lower)
     labels = synthetic.conversions(user_features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(user_features[FEATURES], labels)
     context.add_output_metadata(
         {
             "training_rows": len(user_features),
+            "training_window": f"{first}..{newest}",
             "positive_rate": float(labels.mean()),
             "train_auc": float(roc_auc_score(labels, model.predict_proba(user_features[FEATURES])[:, 1])),
         }

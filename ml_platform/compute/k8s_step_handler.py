@@ -1,10 +1,12 @@
 """dagster-k8s's step handler, plus what infrastructure retries need: why a step's pod died, and
-a distinct Job name for each relaunch of the same attempt."""
+a distinct Job name for each relaunch of the same attempt; and a pod that cannot start fails its
+step within a grace period (``pod_start``)."""
 
 from dagster_k8s.executor import K8sStepHandler
 
-from ml_platform.compute._dagster_step_api import StepHandlerContext, step_key_of
+from ml_platform.compute._dagster_step_api import CheckStepHealthResult, StepHandlerContext, step_key_of
 from ml_platform.compute.infrastructure_retry import OOM, PREEMPTED, InfrastructureFailure, attempt_suffix
+from ml_platform.compute.pod_start import PodStartWatch
 
 OOM_KILLED = "OOMKilled"  # the kubelet's reason on a container killed at its memory limit
 # A preemption is read from the pod, never from the container's exit code (an application can exit
@@ -16,6 +18,24 @@ PREEMPTION_REASONS = {"Evicted", "Preempting", "NodeShutdown", "Terminated", "No
 
 
 class DiagnosingK8sStepHandler(K8sStepHandler):
+    def __init__(self, *args, start_watch: PodStartWatch | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._start_watch = start_watch or PodStartWatch()
+
+    def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
+        result = super().check_step_health(step_handler_context)
+        if not result.is_healthy:
+            return result
+        job_name = self._get_k8s_step_job_name(step_handler_context)
+        namespace = self._get_container_context(step_handler_context).namespace
+        pods = [p for p in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace)
+                if (p.metadata.labels or {}).get("job-name") == job_name]
+        failure = self._start_watch.failure(pods, namespace)
+        if failure is None:
+            return result
+        self._api_client.delete_job(job_name=job_name, namespace=namespace)  # its pod holds a node's resources
+        return CheckStepHealthResult.unhealthy(f"Kubernetes job {job_name} for step {step_key_of(step_handler_context)}: {failure}")
+
     def _get_k8s_step_job_name(self, step_handler_context: StepHandlerContext) -> str:
         # dagster-k8s names a step's Job after run, step and Dagster attempt; launch, health
         # check and terminate all call this, so a relaunch's Job is found under its own name.

@@ -43,7 +43,9 @@ from ml_platform.compute.infrastructure_retry import (
 from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
 from ml_platform.compute.kubernetes import SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
+from ml_platform.compute.pod_start import START_TIMEOUT_SECONDS, UNSCHEDULABLE_TIMEOUT_SECONDS, PodStartWatch
 from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, PROFILE_TAG, PROFILES, SAGEMAKER
+from ml_platform.compute.run_limits import tag_run_with_its_limit
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
 from ml_platform.declaration import read_declaration
@@ -80,6 +82,10 @@ ROUTING_CONFIG_SCHEMA = {
             "env_vars": _ENV_VARS,
             "env_config_maps": _names("ConfigMaps whose keys become env vars of every step pod (envFrom)."),
             "env_secrets": _names("Kubernetes Secrets whose keys become env vars of every step pod (envFrom)."),
+            "start_timeout_seconds": dg.Field(int, default_value=START_TIMEOUT_SECONDS,
+                                              description="A pod whose container cannot start (missing Secret, image pull) this long fails its step."),
+            "unschedulable_timeout_seconds": dg.Field(int, default_value=UNSCHEDULABLE_TIMEOUT_SECONDS,
+                                                      description="A pod no node can take this long fails its step (the autoscaler may add one)."),
         },
         is_required=False,
     ),
@@ -267,9 +273,19 @@ def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepH
             ),
             load_incluster_config=launcher.load_incluster_config if in_cluster is None else in_cluster,
             kubeconfig_file=kubeconfig,
+            start_watch=PodStartWatch(config.get("start_timeout_seconds", START_TIMEOUT_SECONDS),
+                                      config.get("unschedulable_timeout_seconds", UNSCHEDULABLE_TIMEOUT_SECONDS)),
         )
 
     return build
+
+
+class _RunLimitedExecutor(StepDelegatingExecutor):
+    """Tags the run with its time limit before executing it, however it was launched (``run_limits``)."""
+
+    def execute(self, plan_context, execution_plan):
+        tag_run_with_its_limit(plan_context.instance, plan_context.dagster_run, execution_plan)
+        yield from super().execute(plan_context, execution_plan)
 
 
 @dg.executor(name="ml_platform_routing", config_schema=ROUTING_CONFIG_SCHEMA, requirements=multiple_process_executor_requirements())
@@ -285,7 +301,7 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
         KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
         SAGEMAKER: lambda _: SageMakerStepHandler(sagemaker_settings),
     }
-    return StepDelegatingExecutor(
+    return _RunLimitedExecutor(
         RoutingStepHandler(factories, real),
         retries=RetryMode.from_config(config["retries"]),
         max_concurrent=config.get("max_concurrent"),
@@ -300,11 +316,20 @@ def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
 def executor_for_env(env: str) -> dg.ExecutorDefinition:
     """The code location's default executor: in production Kubernetes and SageMaker are real.
     ``ML_PLATFORM_LOCAL_START_METHOD`` (read when definitions load) sets how local steps start
-    for every run, UI-launched ones included: ``fork`` (default) or ``spawn``."""
-    config: dict = {"real_backends": [KUBERNETES, SAGEMAKER] if env == PRODUCTION else []}
+    for every run, UI-launched ones included: ``fork`` (default) or ``spawn``.
+
+    A run's config may still set the rest of the executor's config (``execution.config``), e.g.
+    ``sagemaker.env_vars``; which backends are real is the deployment's choice alone."""
+    real = [KUBERNETES, SAGEMAKER] if env == PRODUCTION else []
+    local: dict = {}
     start_method = dg.EnvVar("ML_PLATFORM_LOCAL_START_METHOD").get_value()
     if start_method:
         if start_method not in START_METHODS:
             raise ValueError(f"ML_PLATFORM_LOCAL_START_METHOD='{start_method}': expected one of {', '.join(START_METHODS)}")
-        config["local"] = {"start_method": start_method}
-    return routing_executor.configured(config, name=f"ml_platform_routing_{env}")
+        local = {"start_method": start_method}
+    run_schema = {key: field for key, field in ROUTING_CONFIG_SCHEMA.items() if key != "real_backends"}
+
+    def with_deployment(run_config: dict) -> dict:
+        return {**run_config, "real_backends": real, **({"local": run_config.get("local") or local} if local or "local" in run_config else {})}
+
+    return routing_executor.configured(with_deployment, name=f"ml_platform_routing_{env}", config_schema=run_schema)

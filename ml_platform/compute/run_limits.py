@@ -1,30 +1,43 @@
-"""Run-level limits derived from the compute profiles of the assets a run materializes.
+"""Run-level limits derived from the compute profiles of the steps a run executes.
 
 The daemon's run monitoring cancels a run that outlives its ``dagster/max_runtime`` tag
 (deploy/dagster.yaml turns monitoring on and sets the ceiling for runs without the tag). Steps
 that depend on each other run one after another, each within its own profile's limit (enforced
 on its backend: Kubernetes ``activeDeadlineSeconds``, SageMaker ``StoppingCondition``), so the
 run's budget is the longest chain of dependent steps, summed along that critical path.
+
+Every launch path gets the tag:
+
+- **Any run executed by the routing executor** (UI "Materialize", UI backfills, re-executions,
+  schedules, sensors, automation): ``tag_run_with_its_limit`` adds it when the run worker starts
+  executing, from the execution plan's steps, unless the launcher already set one. Dagster's
+  webserver and daemon never import this code (the Helm chart runs Dagster's own images), but
+  the run worker runs ours, and run monitoring reads the run's tags on every poll.
+- **Launchers that build run requests** (product schedules; the automation sensor's
+  ``run_tags``; the CLI): ``run_limit_tags_for(assets, keys)`` gives the tag up front, so the
+  limit is visible on the queued run too.
 """
 
 from collections.abc import Iterable, Mapping
 from functools import cache
+from typing import Hashable, TypeVar
 
 import dagster as dg
 
-from ml_platform.compute.profiles import PROFILES
+from ml_platform.compute.profiles import PROFILE_TAG, PROFILES
 
 MAX_RUNTIME_TAG = "dagster/max_runtime"  # read by dagster's run monitoring (seconds)
+K = TypeVar("K", bound=Hashable)
 
 
-def max_runtime_seconds(profiles: Mapping[dg.AssetKey, str], deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> int | None:
-    """Sum of profile limits along the longest dependency chain among ``profiles``' assets.
+def max_runtime_seconds(profiles: Mapping[K, str], deps: Mapping[K, Iterable[K]]) -> int | None:
+    """Sum of profile limits along the longest dependency chain among ``profiles``' keys (asset keys or step keys).
 
-    ``deps`` may name assets outside the run; only dependencies materialized in the same run count.
+    ``deps`` may name keys outside the run; only dependencies executed in the same run count.
     """
 
     @cache
-    def finish(key: dg.AssetKey) -> float:
+    def finish(key) -> float:
         upstream = [finish(dep) for dep in deps.get(key, ()) if dep in profiles and dep != key]
         return max(upstream, default=0.0) + PROFILES[profiles[key]].max_runtime.total_seconds()
 
@@ -35,3 +48,35 @@ def run_limit_tags(profiles: Mapping[dg.AssetKey, str], deps: Mapping[dg.AssetKe
     """Tags for a run request materializing these assets (asset key -> compute profile name)."""
     seconds = max_runtime_seconds(profiles, deps)
     return {MAX_RUNTIME_TAG: str(seconds)} if seconds else {}
+
+
+def run_limit_tags_for(assets: Iterable[dg.AssetsDefinition], selection: Iterable[dg.AssetKey]) -> dict[str, str]:
+    """Tags for a run of ``selection`` among ``assets`` (e.g. ``Definitions.assets``): the one call a
+    launcher needs. Assets without a compute profile (op tag ``ml_platform/compute``) count for nothing."""
+    wanted = set(selection)
+    profiles, deps = {}, {}
+    for assets_def in assets:
+        if not isinstance(assets_def, dg.AssetsDefinition):
+            continue
+        for spec in assets_def.specs:
+            deps[spec.key] = [dep.asset_key for dep in spec.deps]
+            profile = (assets_def.op.tags if assets_def.is_executable else {}).get(PROFILE_TAG)
+            if spec.key in wanted and profile in PROFILES:
+                profiles[spec.key] = profile
+    return run_limit_tags(profiles, deps)
+
+
+def plan_max_runtime_seconds(execution_plan) -> int | None:
+    """The critical path over the steps an execution plan will execute (step tags carry the profile)."""
+    deps = execution_plan.get_executable_step_deps()
+    profiles = {key: execution_plan.get_step_by_key(key).tags.get(PROFILE_TAG) for key in deps}
+    return max_runtime_seconds({k: p for k, p in profiles.items() if p in PROFILES}, deps)
+
+
+def tag_run_with_its_limit(instance: dg.DagsterInstance, run: dg.DagsterRun, execution_plan) -> None:
+    """Adds ``dagster/max_runtime`` to a run that has none, from the steps it is about to execute."""
+    if MAX_RUNTIME_TAG in run.tags:
+        return
+    seconds = plan_max_runtime_seconds(execution_plan)
+    if seconds:
+        instance.add_run_tags(run.run_id, {MAX_RUNTIME_TAG: str(seconds)})

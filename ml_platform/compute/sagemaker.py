@@ -3,11 +3,13 @@
 The job runs ``dagster api execute_step`` with the image's own ``python``; the step reports its
 events to the Dagster instance itself, like a Kubernetes step pod. The job is self-sufficient:
 the step loads its instance from the image's ``DAGSTER_HOME/dagster.yaml`` (not the launcher's
-instance ref), which reads its connection settings from env vars; plaintext settings come from
-``env_vars``, secrets from Secrets Manager by ARN at container start (``step_entrypoint``),
-credentials from the job's IAM role. Sizing (instance type, count, volume, max runtime) comes
-from the step's compute profile; image, role, region, network, env and secrets from
-``SageMakerSettings`` (executor config or ``ML_PLATFORM_SAGEMAKER_*`` env vars).
+instance ref), which reads its connection settings from env vars. Plaintext settings are the
+run worker's values of ``step_settings.STEP_SETTINGS`` (given to the run worker by the Helm
+values) plus ``env_vars``; secrets come from Secrets Manager by ARN at container start
+(``step_entrypoint``); credentials from the job's IAM role. Sizing (instance type, count, volume,
+max runtime) comes from the step's compute profile; image, role, region, network, env and secrets
+from ``SageMakerSettings`` (``ML_PLATFORM_SAGEMAKER_*`` env vars of the run worker, or the
+executor's ``sagemaker`` config).
 """
 
 import hashlib
@@ -33,6 +35,7 @@ from ml_platform.compute._dagster_step_api import (
 from ml_platform.compute.infrastructure_retry import OOM, InfrastructureFailure, attempt_suffix
 from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
 from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env, secret_arn_env
+from ml_platform.compute.step_settings import REQUIRED_STEP_SETTINGS, STEP_SETTINGS
 from ml_platform.compute.step_sizing import DECISION_ENV, DECISION_TAG, INSTANCE_TYPE_TAG
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
@@ -62,7 +65,7 @@ class SageMakerSettings:
     endpoint_url: str | None = None  # a SageMaker-compatible endpoint (VPC endpoint, or moto in tests)
     # Plaintext job env, as dagster-k8s's env_vars: "NAME=value", or "NAME" to copy the launcher's value.
     # Never secrets: the job's Environment is visible in the SageMaker console and API.
-    env_vars: tuple[str, ...] = ("ML_PLATFORM_ENV",)
+    env_vars: tuple[str, ...] = STEP_SETTINGS
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets, read in the container: name -> env var
 
     @classmethod
@@ -79,9 +82,12 @@ class SageMakerSettings:
         }
         values = {key: pick(key, env_name) for key, env_name in required.items()}
         missing = [f"{key} (env {required[key]})" for key, value in values.items() if not value]
+        env_vars = (*cls.env_vars, *_split(_env("ML_PLATFORM_SAGEMAKER_ENV_VARS")), *(config.get("env_vars") or ()))
+        missing += [f"env {name}" for name in _missing_settings(env_vars)]
         if missing:
             raise dg.DagsterInvalidConfigError(
-                f"SageMaker backend: missing {', '.join(missing)}: set them in the executor's 'sagemaker' config or environment",
+                f"SageMaker backend: missing {', '.join(missing)} in the run worker: set them in the Helm values"
+                " (dagster-user-deployments env, see docs/operations.md) or the executor's 'sagemaker' config",
                 [],
                 None,
             )
@@ -90,7 +96,7 @@ class SageMakerSettings:
             subnets=_split(pick("subnets", "ML_PLATFORM_SAGEMAKER_SUBNETS")),
             security_group_ids=_split(pick("security_group_ids", "ML_PLATFORM_SAGEMAKER_SECURITY_GROUPS")),
             endpoint_url=pick("endpoint_url", "ML_PLATFORM_SAGEMAKER_ENDPOINT_URL"),
-            env_vars=(*cls.env_vars, *(config.get("env_vars") or ())),  # type: ignore[misc]
+            env_vars=env_vars,
             secret_arns=tuple(config.get("secret_arns") or ()) or _split(_env("ML_PLATFORM_SAGEMAKER_SECRET_ARNS")),
         )
 
@@ -104,6 +110,15 @@ class SageMakerSettings:
             elif name in os.environ:
                 env[name] = os.environ[name]
         return {**env, **secret_arn_env(list(self.secret_arns))}
+
+
+def _missing_settings(env_vars: tuple[str, ...]) -> list[str]:
+    """Required step settings neither in the run worker's env nor given as NAME=value; the warehouse
+    and model-store settings only matter to a production step."""
+    given = {item.partition("=")[0] for item in env_vars if "=" in item} | set(os.environ)
+    production = os.environ.get("ML_PLATFORM_ENV") == "production"
+    required = [n for n in REQUIRED_STEP_SETTINGS if production or not n.startswith("ML_PLATFORM_")]
+    return [name for name in required if name not in given]
 
 
 def _split(value: str | None) -> tuple[str, ...]:

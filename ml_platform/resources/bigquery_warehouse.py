@@ -7,8 +7,14 @@ loaded into the partition decorator ``table$YYYYMMDD`` with ``WRITE_TRUNCATE``, 
 applies atomically when the load job succeeds: until then readers see the previous partition.
 The same guards as the local DuckDB writer apply (empty frame, partition column missing or
 holding another day), and readers refuse bad or missing upstream partitions (checks/gate.py).
+
+A table may gain columns (``ALLOW_FIELD_ADDITION``: older partitions read them as NULL); a column
+whose type changes fails the write with an error naming the table and the column. The dataset is
+created once at deploy time (docs/operations.md): writes never create it, so the service account
+needs no ``bigquery.datasets.create``.
 """
 
+import re
 from datetime import timedelta
 
 import dagster as dg
@@ -16,10 +22,13 @@ import pandas as pd
 from dagster_gcp.bigquery.io_manager import BigQueryClient
 from dagster_gcp_pandas import BigQueryPandasIOManager
 from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
+from google.api_core.exceptions import BadRequest, NotFound
 from google.cloud import bigquery
 
 from ml_platform._dagster_internal import DbIOManager, TableSlice
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+
+_SCHEMA_CHANGE = re.compile(r"Field (\w+) (has changed type from \w+ to \w+|has changed mode from \w+ to \w+)")
 
 
 class _AtomicBigQueryClient(BigQueryClient):
@@ -31,7 +40,7 @@ class _AtomicBigQueryClient(BigQueryClient):
 
     @staticmethod
     def ensure_schema_exists(context, table_slice, connection) -> None:
-        connection.create_dataset(f"{table_slice.database}.{table_slice.schema}", exists_ok=True)
+        return None  # created at deploy time; a missing dataset fails the load, naming it
 
 
 def partition_days(context: dg.OutputContext) -> list[pd.Timestamp]:
@@ -64,7 +73,7 @@ class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
         destination = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
         config = context.resource_config or {}
         if not context.has_partition_key:
-            self._load(connection, obj, destination, config, time_partitioning=None)
+            self._load(connection, obj, destination, config, time_partitioning=None, table=table)
         else:
             if not partition_expr or partition_expr not in obj.columns:
                 raise ValueError(
@@ -74,24 +83,39 @@ class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
             for day, rows in _day_rows(table, obj, partition_expr, partition_days(context)).items():
                 if rows.empty:
                     raise ValueError(f"table '{table}': no rows for partition {day.date()} (the previous data is kept)")
-                self._load(connection, rows, f"{destination}${day:%Y%m%d}", config, partitioning)
+                self._load(connection, rows, f"{destination}${day:%Y%m%d}", config, partitioning, table=table)
         context.add_output_metadata(
             {"dagster/partition_row_count" if context.has_partition_key else "dagster/row_count": len(obj)}
         )
 
     @staticmethod
-    def _load(connection, frame: pd.DataFrame, destination: str, config, time_partitioning) -> None:
+    def _load(connection, frame: pd.DataFrame, destination: str, config, time_partitioning, table: str) -> None:
         job_config = bigquery.LoadJobConfig(
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             time_partitioning=time_partitioning,
+            # A new column is added to the table; only a partition write keeps the old schema to extend.
+            schema_update_options=[bigquery.SchemaUpdateOption.ALLOW_FIELD_ADDITION] if time_partitioning else None,
         )
-        connection.load_table_from_dataframe(
-            dataframe=frame.rename(columns=str.upper),  # as dagster-gcp-pandas writes (its reader lowercases)
-            destination=destination,
-            job_config=job_config,
-            location=config.get("location"),
-            timeout=config.get("timeout"),
-        ).result(timeout=config.get("timeout"))
+        try:
+            connection.load_table_from_dataframe(
+                dataframe=frame.rename(columns=str.upper),  # as dagster-gcp-pandas writes (its reader lowercases)
+                destination=destination,
+                job_config=job_config,
+                location=config.get("location"),
+                timeout=config.get("timeout"),
+            ).result(timeout=config.get("timeout"))
+        except BadRequest as error:
+            change = _SCHEMA_CHANGE.search(str(error))
+            if change is None:
+                raise
+            raise ValueError(
+                f"table '{table}': column '{change.group(1).lower()}' {change.group(2)}; the previous data is kept."
+                " Keep the column's type, or write it under a new name (added columns are allowed)"
+            ) from error
+        except NotFound as error:
+            if "Dataset" not in str(error):
+                raise
+            raise ValueError(f"table '{table}': {error.message}; create the dataset at deploy time (docs/operations.md)") from error
 
     def load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
         check_upstream(context)

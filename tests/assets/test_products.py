@@ -67,3 +67,18 @@ def test_a_failed_check_blocks_the_consumer_in_another_products_later_run(defs, 
     assert "upstream table 'related_articles' partition 2026-11-20 failed its check(s) row_count_change with ERROR" in str(
         failures[0].dagster_event.event_specific_data.error
     )
+
+
+def test_propensity_model_trains_on_its_declared_window_not_the_whole_history(defs, instance):
+    from ml_platform.assets.propensity import TRAINING_WINDOW
+
+    features = dg.AssetKey("user_features")
+    for day in ("2026-09-01", "2026-11-19", "2026-11-20"):  # the first is outside the 28-day window
+        assert defs.get_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key=day, asset_selection=[features]).success
+    result = defs.get_implicit_global_asset_job_def().execute_in_process(instance=instance, asset_selection=[dg.AssetKey("propensity_model")])
+    assert result.success
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("propensity_model")).asset_materialization.metadata
+    assert TRAINING_WINDOW.days == 28 and metadata["training_window"].value == "2026-10-24..2026-11-20"
+    per_day = len(SyntheticData().user_features(DAY))
+    assert metadata["training_rows"].value == 2 * per_day

@@ -11,7 +11,7 @@ from tests.fixtures.sagemaker_cloud import REGION, MotoAws, ProcessingJobControl
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/ml-platform-sagemaker"
 DEPLOY_INSTANCE = Path(__file__).parents[2] / "deploy" / "dagster.yaml"
-PG_PASSWORD_SECRET = "DAGSTER_PG_PASSWORD"  # the secret's name is the env var it becomes
+PG_PASSWORD_SECRET = "ml-platform/DAGSTER_PG_PASSWORD"  # the env var DAGSTER_PG_PASSWORD (prefix stripped)
 
 
 @pytest.fixture(scope="session")

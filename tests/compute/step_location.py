@@ -73,7 +73,7 @@ def after_hog(memory_hog: int) -> int:
     return memory_hog + 1
 
 
-def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sagemaker_model)) -> dg.Definitions:
+def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sagemaker_model), **kubernetes) -> dg.Definitions:
     return dg.Definitions(
         assets=with_step_metrics(list(assets)),
         resources={MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()},  # under the instance's storage dir
@@ -82,9 +82,9 @@ def _definitions(real_backends: list[str], assets=(light_counts, k8s_scores, sag
                 "real_backends": real_backends,
                 "check_step_health_interval_seconds": 1,
                 "sleep_seconds": 0.1,
-                # Plaintext instance settings the image's dagster.yaml reads; the password is a secret.
-                "kubernetes": {"env_config_maps": ["ml-platform-step-config"], "env_secrets": ["ml-platform-step-secrets"]},
-                "sagemaker": {"env_vars": ["DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_DB"]},
+                # Plaintext instance settings the image's dagster.yaml reads; the password is a secret. SageMaker
+                # jobs get the run worker's (this test process's) step settings by default (step_settings.py).
+                "kubernetes": {"env_config_maps": ["ml-platform-step-config"], "env_secrets": ["ml-platform-step-secrets"], **kubernetes},
             },
             name="test_routing",
         ),
@@ -155,4 +155,6 @@ cloud_defs = _definitions(["kubernetes", "sagemaker"])
 memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
 auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker))
+# Pods that cannot start: short grace periods, the unschedulable one longer than the start timeout.
+pod_start_defs = _definitions(["kubernetes"], assets=(k8s_scores,), start_timeout_seconds=2, unschedulable_timeout_seconds=6)
 spot_defs = _definitions(["kubernetes"], assets=(spot_k8s, flaky_spot_k8s, urgent_spot_k8s))

@@ -1,11 +1,15 @@
-"""deploy/iam grants exactly the AWS actions the platform calls: collected from moto's server.
+"""deploy/iam grants exactly the AWS actions the platform calls, on exactly the resources it calls
+them on: collected from moto's server.
 
 One run per path that calls AWS (a SageMaker step that succeeds, one that fails, a run
 terminated mid-step); every request is attributed by its access key to the run worker (the
-test process's key) or to the job's role (the key the fake SageMaker gives its container).
+test process's key) or to the job's role (the key the fake SageMaker gives its container), with
+the ARN IAM would authorize it against. Both ways: every call is allowed by a statement (action
+and resource), and every statement's actions are called on resources it names.
 """
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +30,25 @@ PROVISIONING = {
     "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
     "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "logs:CreateLogGroup",
 }
+
+
+def statements(policy: str) -> list[tuple[set[str], list[str]]]:
+    """(actions, resource patterns) of each statement."""
+    def listed(value) -> list[str]:
+        return [value] if isinstance(value, str) else list(value)
+
+    return [(set(listed(s["Action"])), listed(s["Resource"])) for s in json.loads((IAM / policy).read_text())["Statement"]]
+
+
+def not_allowed(calls: set[tuple[str, str]], policy: str) -> set[tuple[str, str]]:
+    return {(action, resource) for action, resource in calls
+            if not any(action in actions and any(fnmatchcase(resource, p) for p in patterns) for actions, patterns in statements(policy))}
+
+
+def unused(calls: set[tuple[str, str]], policy: str, exempt: set[str] = frozenset()) -> set[tuple[str, str]]:
+    """(action, resource pattern) pairs of the policy that no call exercised."""
+    return {(action, pattern) for actions, patterns in statements(policy) for action in actions - exempt for pattern in patterns
+            if not any(a == action and fnmatchcase(r, pattern) for a, r in calls)}
 
 
 def granted(policy: str) -> set[str]:
@@ -57,3 +80,15 @@ def test_iam_policies_grant_exactly_the_actions_the_cloud_paths_call(k8s_instanc
     assert PROVISIONING <= role_policy
     assert aws.actions[STEP_ROLE_ACCESS_KEY] == role_policy - PROVISIONING
     assert not any(action.startswith("s3:") for action in role_policy)  # models go to GCS
+
+    for key, policy in ((RUN_WORKER_KEY, "run-worker-policy.json"), (STEP_ROLE_ACCESS_KEY, "sagemaker-role-policy.json")):
+        assert not_allowed(aws.calls[key], policy) == set(), policy
+        assert unused(aws.calls[key], policy, exempt=PROVISIONING) == set(), policy
+    secrets_read = {r for a, r in aws.calls[STEP_ROLE_ACCESS_KEY] if a == "secretsmanager:GetSecretValue"}
+    assert secrets_read and all(":secret:ml-platform/" in arn for arn in secrets_read)  # the documented prefix
+
+
+def test_a_secret_outside_the_documented_prefix_is_not_granted_to_the_role():
+    outside = ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:DAGSTER_PG_PASSWORD-AbCdEf")
+    inside = ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ml-platform/DAGSTER_PG_PASSWORD-AbCdEf")
+    assert not_allowed({outside, inside}, "sagemaker-role-policy.json") == {outside}

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ml_platform.compute.run_limits import MAX_RUNTIME_TAG, max_runtime_seconds, run_limit_tags
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG, max_runtime_seconds, run_limit_tags, run_limit_tags_for
 from ml_platform.definitions import build_definitions
 
 A, B, C, D = (dg.AssetKey(k) for k in "abcd")
@@ -35,3 +35,10 @@ def test_product_schedule_tags_its_run_with_the_critical_path():
     (request,) = schedule.evaluate_tick(context).run_requests
     # article_texts (small, 1 h) then related_articles (large, 3 h), one after the other.
     assert request.tags[MAX_RUNTIME_TAG] == str(4 * HOUR)
+
+
+def test_launchers_get_the_limit_of_a_selection_from_the_definitions():
+    defs = build_definitions("local")
+    selection = [dg.AssetKey("article_texts"), dg.AssetKey("related_articles")]
+    assert run_limit_tags_for(defs.assets, selection) == {MAX_RUNTIME_TAG: str(4 * HOUR)}
+    assert run_limit_tags_for(defs.assets, [dg.AssetKey("propensity_model")]) == {MAX_RUNTIME_TAG: str(4 * HOUR)}  # sagemaker_training

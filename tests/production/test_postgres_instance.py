@@ -113,6 +113,34 @@ def test_seven_partition_backfill_launched_like_the_ui_completes_through_the_dae
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]}))
     assert len(runs) == len(BACKFILL_PARTITIONS)
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+    small = str(int(PROFILES["small"].max_runtime.total_seconds()))  # article_texts' profile
+    assert {run.tags.get(MAX_RUNTIME_TAG) for run in runs} == {small}
+
+
+LAUNCH_RUN = """
+mutation ($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def test_ui_materialize_of_the_asset_job_gets_the_run_time_limit_of_its_assets(deployment):
+    """As the UI's "Materialize" button: the implicit asset job, two selected assets, no run tags of ours."""
+    selector = {"repositoryLocationName": LOCATION_NAME, "repositoryName": REPOSITORY_NAME, "pipelineName": "__ASSET_JOB",
+                "assetSelection": [{"path": [name]} for name in SCHEDULED_ASSETS], "assetCheckSelection": []}
+    params = {"selector": selector, "mode": "default", "runConfigData": {},
+              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2026-01-20"}]}}
+    result = deployment.graphql(LAUNCH_RUN, {"params": params})["launchPipelineExecution"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    instance = deployment.instance()
+    run_id = result["run"]["runId"]
+    run = deployment.wait_until(lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, 300, "the UI-launched run")
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    chain = PROFILES["small"].max_runtime + PROFILES["large"].max_runtime  # article_texts, then related_articles
+    assert run.tags[MAX_RUNTIME_TAG] == str(int(chain.total_seconds()))
 
 
 def sensor_state(deployment, name: str) -> dict:

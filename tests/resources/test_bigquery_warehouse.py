@@ -23,18 +23,23 @@ def bigquery(tmp_path, monkeypatch):
         # Production gets credentials from workload identity; here no token service exists.
         monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), PROJECT))
         monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
+        fake.datasets.add((PROJECT, DATASET))  # created at deploy time (docs/operations.md)
         yield fake
 
 
 def write(frame: pd.DataFrame, partition: str | None = DAY, timeout: int | None = None) -> bool:
+    return materialize_scores(frame, partition, timeout).success
+
+
+def materialize_scores(frame: pd.DataFrame, partition: str | None = DAY, timeout: int | None = None, consumer=None):
     @dg.asset(name="scores", partitions_def=daily_partitions("UTC") if partition else None,
               metadata={"partition_expr": "date"})
     def scores() -> pd.DataFrame:
         return frame
 
     manager = AtomicBigQueryPandasIOManager(project=PROJECT, dataset=DATASET, location="EU", timeout=timeout)
-    return dg.materialize([scores], partition_key=partition, resources={"io_manager": manager},
-                          raise_on_error=False).success
+    return dg.materialize([scores, *([consumer] if consumer else [])], partition_key=partition,
+                          resources={"io_manager": manager}, raise_on_error=False)
 
 
 def stored(fake) -> pd.DataFrame:
@@ -135,3 +140,37 @@ def test_unpartitioned_table_is_truncated_by_the_load(bigquery):
     assert (load["destinationTable"]["tableId"], load["writeDisposition"]) == ("scores", "WRITE_TRUNCATE")
     assert stored(bigquery)["user_id"].tolist() == [1]
     assert_only_loads(bigquery)
+
+
+def test_a_partition_with_a_new_column_extends_the_table(two_days):
+    assert write(GOOD.assign(score=[0.9, 0.8, 0.7], segment=["a", "b", "c"]))
+    load = two_days.load_jobs()[-1]
+    assert load["schemaUpdateOptions"] == ["ALLOW_FIELD_ADDITION"]
+    rows = stored(two_days)
+    assert rows["segment"].isna().tolist() == [True] * 3 + [False] * 3 and rows["segment"].tolist()[3:] == ["a", "b", "c"]
+
+
+def test_a_column_whose_type_changes_fails_naming_table_and_column_and_keeps_the_data(two_days):
+    result = materialize_scores(GOOD.assign(score=["high", "low", "mid"]))
+    assert not result.success
+    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "table 'scores': column 'score' has changed type from FLOAT to STRING" in error
+    pd.testing.assert_frame_equal(stored(two_days), expected(PREVIOUS_DAY, GOOD))
+
+
+def test_writes_never_create_the_dataset_and_a_missing_one_is_named(bigquery):
+    bigquery.datasets.clear()
+    result = materialize_scores(GOOD)
+    assert not result.success
+    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert f"Dataset {PROJECT}:{DATASET}" in error and "create the dataset at deploy time" in error
+    assert not [r for r in bigquery.requests if r.path.endswith("/datasets") and r.method == "POST"]
+
+
+def test_a_consumer_reads_its_partition_back_through_a_query(two_days):
+    @dg.asset(partitions_def=daily_partitions("UTC"))
+    def top_score(scores: pd.DataFrame) -> None:
+        assert scores.sort_values("user_id")["score"].tolist() == [0.1, 0.2, 0.3]
+        assert set(pd.to_datetime(scores["date"]).dt.strftime("%Y-%m-%d")) == {DAY}
+
+    assert materialize_scores(GOOD, consumer=top_score).success
