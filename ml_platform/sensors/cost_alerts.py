@@ -24,6 +24,7 @@ from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.alerting.sink import tick_summary
 from ml_platform.compute.cost_report import day_of, usd
+from ml_platform.compute.step_usage import SUCCEEDED
 from ml_platform.declaration import MLAsset, declarations
 
 SENSOR_NAME = "cost_jump_alerts"
@@ -50,13 +51,17 @@ class DayCost:
         return max(self.rates, default=0.0)
 
 
-def daily_costs(records: list[instance_reads.CostRecord]) -> dict[str, dict[date, DayCost]]:
+def daily_costs(records: list[instance_reads.AttemptRecord]) -> dict[str, dict[date, DayCost]]:
+    """Each table's priced attempts summed per day of data; runs and durations count successful attempts."""
     by_table: dict[str, dict[date, DayCost]] = {}
     for record in records:
+        if record.cost_usd is None:
+            continue
         day = by_table.setdefault(record.asset, {}).setdefault(day_of(record), DayCost())
         day.cost += record.cost_usd
-        day.runs += 1
-        day.duration_s += record.duration_s or 0.0
+        if record.outcome == SUCCEEDED:
+            day.runs += 1
+            day.duration_s += record.wall_s or 0.0
         if record.usd_per_hour is not None:
             day.rates.append(record.usd_per_hour)
         if record.size and record.size not in day.sizes:
@@ -173,7 +178,7 @@ def cost_jump_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink)
     ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
     tables = {key.to_user_string(): d for key, d in declarations(context.repository_def.asset_graph).items()}
     now = time.time()
-    records = instance_reads.costs_after(context.instance, now - (trailing + 2) * 86400)
+    records = instance_reads.attempts_after(context.instance, now - (trailing + 2) * 86400)
     raised, resolved = evaluate_cost_alerts(ledger, daily_costs(records), tables, factor, trailing, alert_sink.ui_url)
     report = ledger.deliver(alert_sink, now)
     context.update_cursor(ledger.save())
