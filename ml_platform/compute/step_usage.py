@@ -111,10 +111,10 @@ def reset_peak() -> bool:
 def process_started_at() -> float:
     """Unix time this process started (Linux: from /proc; elsewhere: when this module was imported)."""
     try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = int(re.search(r"^btime (\d+)", Path("/proc/stat").read_text(), re.MULTILINE).group(1))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, AttributeError, IndexError):
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # since boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])  # /proc/stat's btime is whole seconds
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return _IMPORTED_AT
 
 

@@ -47,3 +47,16 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout} s for {what}")
         time.sleep(0.2)
+
+
+def latest_attempt(instance: dg.DagsterInstance, asset: str) -> dict:
+    """The newest attempt record of an asset (``step_usage``), as plain values, with its run id."""
+    record = instance.fetch_observations(dg.AssetKey(asset), limit=1).records[0]
+    return {"run_id": record.run_id, **{k: v.value for k, v in record.asset_observation.metadata.items()}}
+
+
+def attempts(instance: dg.DagsterInstance, asset: str, run_id: str | None = None) -> list[dict]:
+    """Every attempt record of an asset (of one run), oldest first."""
+    records = instance.fetch_observations(dg.AssetKey(asset), limit=1000).records
+    found = [{"run_id": r.run_id, **{k: v.value for k, v in r.asset_observation.metadata.items()}} for r in reversed(records)]
+    return [a for a in found if run_id is None or a["run_id"] == run_id]

@@ -16,7 +16,7 @@ from ml_platform.compute.step_usage import (
     SUCCEEDED,
 )
 from ml_platform.definitions import build_definitions
-from tests.compute.helpers import reconstructable_job, worker_messages, worker_pids
+from tests.compute.helpers import latest_attempt, reconstructable_job, worker_messages, worker_pids
 from tests.compute.step_location import CHILD_MIB, HOG_MIB, LOAD_MIB, TRUE_PEAK_KEY
 
 
@@ -75,12 +75,6 @@ def test_forked_step_peak_memory_is_its_own_not_the_run_workers_or_a_siblings(tm
     assert hog - after >= HOG_MIB * 0.9, (hog, after)
     assert after > 20  # a process with Dagster and the code location loaded
     assert _vm_hwm_mib() - worker_peak_before < HOG_MIB / 2  # the allocation never happened in the run worker
-
-
-def latest_attempt(instance: dg.DagsterInstance, asset: str) -> dict:
-    """The newest attempt record of an asset (step_usage), as plain values."""
-    record = instance.fetch_observations(dg.AssetKey(asset), limit=1).records[0]
-    return {k: v.value for k, v in record.asset_observation.metadata.items()}
 
 
 def true_peak(instance: dg.DagsterInstance, asset: str) -> float:
