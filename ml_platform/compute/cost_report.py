@@ -63,9 +63,9 @@ class CostReport:
         count = self.unpriced_count()
         if not count:
             return None
-        counted = sum(self.runs.values()) + sum(self.attempts.values())
+        attempts = sum(self.attempts.values()) + count
         first = next(f"{g}: {why[0]}" for g, why in self.unpriced.items() if why)
-        return f"warning: {count} unpriced of {counted} runs and attempts; the totals leave them out ({first})"
+        return f"warning: {count} of {attempts} step attempts could not be priced and are left out of the totals ({first})"
 
     def day_total(self, day: date) -> float:
         return sum(days.get(day, 0.0) for days in self.costs.values())

@@ -308,8 +308,10 @@ class RoutingStepHandler(StepHandler):
         outcome = OOM_KILLED if failure.reason == OOM else PREEMPTED_OUTCOME if failure.reason == PREEMPTED else failure.reason
         decision = self._decision(context)
         capacity = self._capacity(context)
+        graph = context.get_step_context(step_key).job.get_definition().asset_layer.asset_graph
+        partitioned = graph.has(asset_key) and graph.get(asset_key).partitions_def is not None
         observation = attempt_record(
-            asset_key, context.dagster_run.tags.get(PARTITION_TAG), outcome, usage, profile,
+            asset_key, context.dagster_run.tags.get(PARTITION_TAG) if partitioned else None, outcome, usage, profile,
             decision.metadata() if decision else {}, estimate=False, capacity=capacity[0] if capacity else None,
         )
         DagsterEvent.asset_observation(context.get_step_context(step_key), observation)

@@ -68,12 +68,12 @@ def _with_metadata(result, metadata: dict):
     return dg.Output(result, metadata=metadata)
 
 
-def _measured(fn, asset_key: dg.AssetKey, profile: ComputeProfile | None):
+def _measured(fn, asset_key: dg.AssetKey, profile: ComputeProfile | None, partitioned: bool):
     @functools.wraps(fn)  # keeps the signature Dagster reads (context, inputs, resources)
     def measured(*args, **kwargs):
         meter = StepMeter().start()
         context = dg.OpExecutionContext.get()
-        partition = context.partition_key if context.has_partition_key else None
+        partition = context.partition_key if partitioned and context.has_partition_key else None  # a model in a daily run has none
         decision = recorded_decision()
         # Ran on its declared backend's container, or as a local process estimating that backend's price.
         estimate = profile is not None and profile.backend != "local" and not os.environ.get(CGROUP_ENV)
@@ -117,7 +117,7 @@ def with_step_metrics(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDe
 def _measure(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
     op: OpDefinition = assets_def.node_def  # type: ignore[assignment]
     profile = PROFILES.get(op.tags.get(PROFILE_TAG, ""))
-    measured = _measured(op.compute_fn.decorated_fn, assets_def.key, profile)
+    measured = _measured(op.compute_fn.decorated_fn, assets_def.key, profile, assets_def.partitions_def is not None)
     return dg.AssetsDefinition.dagster_internal_init(
         **{**assets_def.get_attributes_dict(), "node_def": with_compute_fn(op, DecoratedOpFunction(measured))}
     )

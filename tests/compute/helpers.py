@@ -23,11 +23,17 @@ def worker_messages(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]
 
 
 def step_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Each failed step's error; a run that failed outside its steps under the key "run"."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
-    return {
+    found = {
         r.event_log_entry.step_key: r.event_log_entry.dagster_event.step_failure_data.error.to_string()
         for r in records
     }
+    for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records:
+        data = r.event_log_entry.dagster_event.event_specific_data
+        if not found and data is not None and data.error is not None:
+            found["run"] = data.error.to_string()
+    return found
 
 
 def worker_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:

@@ -187,6 +187,25 @@ def hungry_k8s() -> int:
     return len(held)
 
 
+SPIKE_TAG = "test/spike"  # a run with this tag is a day whose data needs HUNGRY_MIB more
+
+
+@dg.asset(**_auto("spiky_k8s", "small", AUTO))
+def spiky_k8s(context: dg.AssetExecutionContext) -> int:
+    if not context.run.tags.get(SPIKE_TAG):
+        return 0
+    held = b"\x01" * (HUNGRY_MIB * 2**20)
+    time.sleep(1.5)  # long enough for the kubelet (fixture) to see it
+    return len(held)
+
+
+@dg.asset(**_auto("capped_k8s", "small", AutoMemory(min="256Mi", max="512Mi", min_runs=3)))
+def capped_k8s() -> int:
+    held = b"\x01" * (HUNGRY_MIB * 2**20)
+    time.sleep(1.5)
+    return len(held)
+
+
 @dg.asset(**_auto("auto_sagemaker", "sagemaker_training", AutoMemory(max="64Gi")))
 def auto_sagemaker() -> int:
     return 3
@@ -223,7 +242,7 @@ local_defs = _definitions([])
 cloud_defs = _definitions(["kubernetes", "sagemaker"])
 memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
-auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker))
+auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker, spiky_k8s, capped_k8s))
 peak_defs = _definitions([], assets=(child_hog, bulky_source, bulky_reader))
 peak_k8s_defs = _definitions(["kubernetes"], assets=(child_hog_k8s,))
 spot_defs = _definitions(["kubernetes"], assets=(spot_k8s, flaky_spot_k8s, urgent_spot_k8s))
