@@ -83,6 +83,9 @@ class StepSizer:
                    f" with a higher maximum (field 'memory', e.g. AutoMemory(max=\"{quantity(2 * profile.memory_bytes)}\"))")
             return f"out of memory: {failure.detail} at {memory}, the declared memory of profile '{profile.name}'; {fix} of '{asset}'"
         maximum = quantity(ceiling(auto, profile))
+        if quantity_bytes(memory) < ceiling(auto, profile):  # the relaunches of this run ran out first
+            return (f"out of memory: {failure.detail} at {memory} after its relaunches one size up in this run"
+                    f" (maximum {maximum}); the next run starts above {memory}")
         return (f"out of memory: {failure.detail} at {memory}, the maximum of its automatic memory ({maximum});"
                 f" raise field 'memory.max' (AutoMemory(max=...)) of '{asset}' above {maximum}, or reduce what the step holds")
 
