@@ -31,7 +31,8 @@ SPOT_LABEL = "cloud.google.com/gke-spot"  # GKE's label and taint on Spot VMs (v
 SPOT, ON_DEMAND = "spot", "on_demand"
 CAPACITY_ENV = "ML_PLATFORM_CAPACITY"
 CAPACITY_LABEL = "ml-platform/capacity"
-# Where the step container reads its own peak memory (step_usage.CGROUP_ENV): the container's cgroup.
+# Where the step container reads its own peak memory (step_usage): the container's cgroup. The routing
+# executor adds it to the pod's env at launch, with the launch time.
 CGROUP_ENV, CGROUP_DIR = "ML_PLATFORM_CGROUP_DIR", "/sys/fs/cgroup"
 
 
@@ -55,10 +56,9 @@ def k8s_step_config(profile: PodSize, capacity: str | None = None) -> dict[str, 
     ``capacity``: spot or on-demand, for an interruptible profile only (default: spot)."""
     capacity = (capacity or SPOT) if profile.interruptible else None
     spot = capacity == SPOT
-    container = {"resources": _resources(profile), "security_context": _container_security(),
-                 "env": [{"name": CGROUP_ENV, "value": CGROUP_DIR}]}
+    container = {"resources": _resources(profile), "security_context": _container_security()}
     if capacity:
-        container["env"].append({"name": CAPACITY_ENV, "value": capacity})
+        container["env"] = [{"name": CAPACITY_ENV, "value": capacity}]
     return {
         "container_config": container,
         "pod_spec_config": {

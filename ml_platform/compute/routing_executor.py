@@ -43,7 +43,7 @@ from ml_platform.compute.infrastructure_retry import (
     RetryPolicy,
 )
 from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
-from ml_platform.compute.kubernetes import SPOT
+from ml_platform.compute.kubernetes import CGROUP_DIR, CGROUP_ENV, SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.profiles import (
     BACKEND_TAG,
@@ -323,7 +323,8 @@ def _with_launch_time(tags: Mapping[str, str], backend: str, launched_at: float)
     if backend == KUBERNETES and K8S_CONFIG_TAG in tags:
         config = json.loads(tags[K8S_CONFIG_TAG])
         container = config.setdefault("container_config", {})
-        container["env"] = [*container.get("env", []), {"name": LAUNCHED_AT_ENV, "value": tags[LAUNCHED_AT_TAG]}]
+        container["env"] = [*container.get("env", []), {"name": LAUNCHED_AT_ENV, "value": tags[LAUNCHED_AT_TAG]},
+                            {"name": CGROUP_ENV, "value": CGROUP_DIR}]
         tags[K8S_CONFIG_TAG] = json.dumps(config, sort_keys=True)
     return tags
 
