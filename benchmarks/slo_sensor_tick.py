@@ -34,14 +34,15 @@ from dagster._core.definitions.freshness import (  # benchmark only: seed daemon
 )
 
 from ml_platform.alerting import AlertSink
-from ml_platform.compute.step_metrics import DURATION_KEY
+from ml_platform.compute.step_usage import DURATION_KEY, OUTCOME_KEY, SUCCEEDED
 from ml_platform.declaration import SLO, Expectations, PredictionTable
 from ml_platform.slo.alerts import evaluate_slo_tick
 
 TZ = ZoneInfo("Asia/Tokyo")
 DEADLINES = ["0 6 * * *", "0 7 * * *", "0 8 * * *", "30 8 * * *"]
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=TZ)
-STEP_METRICS = {DURATION_KEY: 600.0}  # recorded on every materialization: the at-risk predictions read them
+STEP_METRICS = {DURATION_KEY: 600.0}  # recorded for every step attempt: the at-risk predictions read them
+ATTEMPT = {**STEP_METRICS, OUTCOME_KEY: SUCCEEDED}
 
 
 class QuietSink(AlertSink):
@@ -119,11 +120,13 @@ def seed(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> list[dg.Asset
     missing = keys[::20]
     with _frozen(NOW - timedelta(days=1, hours=4)):
         for key in keys:
-            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=yesterday, metadata=STEP_METRICS))
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=yesterday))
+            instance.report_runless_asset_event(dg.AssetObservation(key, partition=yesterday, metadata=ATTEMPT))
     with _frozen(NOW - timedelta(hours=4)):
         for key in keys:
             if key not in missing:
-                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today, metadata=STEP_METRICS))
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=today))
+                instance.report_runless_asset_event(dg.AssetObservation(key, partition=today, metadata=ATTEMPT))
             instance._report_runless_asset_event(  # noqa: SLF001 - what the freshness daemon writes
                 FreshnessStateChange(
                     key=key,

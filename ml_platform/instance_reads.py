@@ -7,14 +7,22 @@ The instance's key-value store (``daemon_cursor_storage``, where Dagster's own
 daemons keep their cursors) holds state written rarely, outside the per-tick sensor cursor.
 """
 
+import functools
 from dataclasses import dataclass
 
 import dagster as dg
 
 from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, SqliteEventLogStorage
 from ml_platform.alerting.failure_content import root_cause
-from ml_platform.compute.pricing import COST_KEY, COST_RATE_KEY, COST_SIZE_KEY
-from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
+from ml_platform.compute.pricing import COST_ERROR_KEY, COST_ESTIMATE_KEY, COST_KEY, COST_RATE_KEY, COST_SIZE_KEY
+from ml_platform.compute.step_usage import (
+    DURATION_KEY,
+    OUTCOME_KEY,
+    PEAK_MEMORY_KEY,
+    REQUESTED_MEMORY_KEY,
+    STARTUP_KEY,
+    SUCCEEDED,
+)
 from ml_platform.slo.deadlines import Materialization
 
 PAGE = 10_000
@@ -30,13 +38,11 @@ def materializations_since(
     records, cursor = _event_records_after(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, cursor, after_timestamp, now)
     for record in records:
         event = record.event_log_entry.dagster_event
-        duration = record.asset_materialization.metadata.get(DURATION_KEY) if record.asset_materialization else None
         found.append(
             Materialization(
                 asset=record.asset_key.to_user_string(),
                 timestamp=record.timestamp,
                 partition=event.partition if event else None,
-                duration=float(duration.value) if duration is not None else None,
             )
         )
     return found, cursor
@@ -56,55 +62,101 @@ OVERLAP_SECONDS = 120.0
 MAX_SEEN = 100  # ids kept for deduplication: past this many, the floor rises (bounded cursor)
 
 
-def peak_memory_since(instance: dg.DagsterInstance, after_timestamp: float) -> dict[dg.AssetKey, list[float]]:
-    """Recorded step peak memory (MiB) of every asset materialized after a time, newest first.
-    One query per page, across all assets: automatic memory sizes a whole run from it."""
-    records, _ = _event_records_since(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_timestamp)
-    peaks: dict[dg.AssetKey, list[float]] = {}
-    for record in reversed(records):
-        value = record.asset_materialization.metadata.get(PEAK_MEMORY_KEY) if record.asset_materialization else None
-        if value is not None:
-            peaks.setdefault(record.asset_key, []).append(float(value.value))
-    return peaks
-
-
 @dataclass(frozen=True)
-class CostRecord:
-    """The cost one materialization recorded (``pricing.cost_metadata``)."""
+class AttemptRecord:
+    """One step attempt's record (``compute.step_usage``): what it used, how it ended, what it cost."""
 
     asset: str
     timestamp: float
     partition: str | None
-    cost_usd: float
-    duration_s: float | None
-    usd_per_hour: float | None
-    size: str | None
+    run_id: str
+    outcome: str  # succeeded, failed, oom_killed, preempted
+    peak_mib: float | None
+    duration_s: float | None  # wall time of the step process or container
+    startup_s: float  # launch to process start
+    requested_memory: str | None
+    cost_usd: float | None  # None: unpriced (cost_error says why, or the asset has no compute profile)
+    cost_error: str | None = None
+    usd_per_hour: float | None = None
+    size: str | None = None
+    estimate: bool = False  # ran locally, priced as its declared backend
+
+    @property
+    def wall_s(self) -> float | None:
+        """What the attempt took from launch to its end: start-up plus the process's wall time."""
+        return None if self.duration_s is None else self.duration_s + self.startup_s
 
 
-def costs_after(instance: dg.DagsterInstance, after_timestamp: float) -> list[CostRecord]:
-    """The recorded cost of every materialization after a time, oldest first (materializations
-    without a cost are left out). One query per page, across all assets: the cost report and the
-    cost-jump sensor read a whole code location with it."""
-    records, _ = _event_records_since(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_timestamp)
+def attempts_after(instance: dg.DagsterInstance, after_timestamp: float) -> list[AttemptRecord]:
+    """Every step attempt recorded after a time, oldest first. One query per page, across all
+    assets: sizing, the deadline p90 and the cost report read a whole code location with it."""
+    records, _ = _event_records_since(instance, dg.DagsterEventType.ASSET_OBSERVATION, after_timestamp)
     found = []
     for record in records:
-        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
-        if COST_KEY not in metadata:
-            continue
         event = record.event_log_entry.dagster_event
-        value = {key: entry.value for key, entry in metadata.items()}.get
+        observation = event.asset_observation_data.asset_observation if event else None
+        if observation is None or OUTCOME_KEY not in observation.metadata:
+            continue  # another observation (prediction monitoring, ...)
+        values = {key: entry.value for key, entry in observation.metadata.items()}
+        value = values.get
+        number = functools.partial(_number, values)
         found.append(
-            CostRecord(
+            AttemptRecord(
                 asset=record.asset_key.to_user_string(),
                 timestamp=record.timestamp,
-                partition=event.partition if event else None,
-                cost_usd=float(value(COST_KEY)),
-                duration_s=float(value(DURATION_KEY)) if value(DURATION_KEY) is not None else None,
-                usd_per_hour=float(value(COST_RATE_KEY)) if value(COST_RATE_KEY) is not None else None,
+                partition=observation.partition,
+                run_id=record.event_log_entry.run_id,
+                outcome=str(value(OUTCOME_KEY)),
+                peak_mib=number(PEAK_MEMORY_KEY),
+                duration_s=number(DURATION_KEY),
+                startup_s=number(STARTUP_KEY) or 0.0,
+                requested_memory=value(REQUESTED_MEMORY_KEY),
+                cost_usd=number(COST_KEY),
+                cost_error=value(COST_ERROR_KEY),
+                usd_per_hour=number(COST_RATE_KEY),
                 size=value(COST_SIZE_KEY),
+                estimate=bool(value(COST_ESTIMATE_KEY)),
             )
         )
     return found
+
+
+def _number(values: dict, key: str) -> float | None:
+    return float(values[key]) if values.get(key) is not None else None
+
+
+def step_durations(instance: dg.DagsterInstance, after_timestamp: float) -> dict[str, list[float]]:
+    """Per asset, the time its successful steps took — start-up plus the step process's wall time —
+    oldest first. The one read behind every duration percentile (the on-demand switch, at-risk)."""
+    durations: dict[str, list[float]] = {}
+    for attempt in attempts_after(instance, after_timestamp):
+        if attempt.outcome == SUCCEEDED and attempt.wall_s is not None:
+            durations.setdefault(attempt.asset, []).append(attempt.wall_s)
+    return durations
+
+
+@dataclass(frozen=True)
+class MaterializationKey:
+    asset: str
+    timestamp: float
+    partition: str | None
+    run_id: str
+
+
+def materialization_keys_after(instance: dg.DagsterInstance, after_timestamp: float) -> list[MaterializationKey]:
+    """Every materialization after a time (asset, partition, run), oldest first: the cost report
+    counts the ones no priced attempt paid for as unpriced."""
+    records, _ = _event_records_since(instance, dg.DagsterEventType.ASSET_MATERIALIZATION, after_timestamp)
+    return [
+        MaterializationKey(r.asset_key.to_user_string(), r.timestamp, r.partition_key, r.event_log_entry.run_id)
+        for r in records
+    ]
+
+
+def materialized_before(instance: dg.DagsterInstance, key: dg.AssetKey, timestamp: float) -> bool:
+    """Whether the asset has a materialization older than a time (one query)."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, before_timestamp=timestamp), limit=1).records
+    return bool(records)
 
 
 def _event_records_after(

@@ -7,7 +7,10 @@ the routing executor reads the recent peaks (``ml_platform/peak_memory_mib``, wr
     memory = round_up(p95(last ``history`` peaks) × (1 + margin), 256 MiB), within [min, max]
     and within the allocatable memory of the largest node pool the step may use.
 
-With fewer than ``min_runs`` peaks the declared profile applies. CPU, GPUs, disk and eviction
+With fewer than ``min_runs`` peaks the declared profile applies. An out-of-memory kill is learned
+(``OomFloor``): a step killed at a limit L needs more than L, so it starts at no less than the size
+that succeeded after the kill until ``history`` successful runs have followed it (the window its
+peaks are taken over): no step is killed twice for the same need. CPU, GPUs, disk and eviction
 follow the profile; the Kubernetes node pool follows the chosen memory (``kubernetes.pool_for``),
 so a step sized down from ``large`` leaves the highmem nodes. A SageMaker step gets the smallest
 instance type of its profile's family that holds the memory. An out-of-memory step is relaunched
@@ -129,8 +132,52 @@ def p95(values: Sequence[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def decide(auto: AutoMemory, profile: ComputeProfile, peaks_mib: Sequence[float]) -> MemoryDecision:
-    """The memory a step of ``profile`` gets from its recent peaks (newest first)."""
+@dataclass(frozen=True)
+class OomFloor:
+    """What past out-of-memory kills taught: the step needs more than ``killed_bytes``, and
+    ``floor_bytes`` (the size that succeeded after the kill, or one size up) is where it starts."""
+
+    killed_bytes: int
+    floor_bytes: int
+    runs_since: int  # successful runs since the kill
+    runs_left: int  # successful runs before the kill is forgotten
+
+    def describe(self) -> str:
+        return (f"OOM-killed at {quantity(self.killed_bytes)} {self.runs_since} run(s) ago: at least {quantity(self.floor_bytes)}"
+                f" for {self.runs_left} more run(s)")
+
+
+def learned_floor(auto: AutoMemory, profile: ComputeProfile, attempts: Sequence[tuple[str, int | None]]) -> OomFloor | None:
+    """The floor left by out-of-memory kills among ``attempts`` ((outcome, memory it ran with), newest
+    first): the largest one among kills followed by fewer than ``history`` successful runs."""
+    successes: list[int | None] = []
+    best: OomFloor | None = None
+    for outcome, memory in attempts:
+        if outcome == "succeeded":
+            successes.append(memory)
+            if len(successes) >= auto.history:
+                break
+        elif outcome == "oom_killed" and memory:
+            above = [m for m in successes if m is not None and m > memory]
+            floor = min(above) if above else next_size(auto, profile, memory) or ceiling(auto, profile)
+            if best is None or floor > best.floor_bytes:
+                best = OomFloor(memory, floor, len(successes), auto.history - len(successes))
+    return best
+
+
+def decide(auto: AutoMemory, profile: ComputeProfile, peaks_mib: Sequence[float], learned: OomFloor | None = None) -> MemoryDecision:
+    """The memory a step of ``profile`` gets from its recent peaks (newest first) and what its
+    out-of-memory kills taught (``learned_floor``)."""
+    decision = _from_peaks(auto, profile, peaks_mib)
+    if learned is None or decision.memory_bytes >= learned.floor_bytes:
+        return decision
+    floor = _fit(profile, min(learned.floor_bytes, ceiling(auto, profile)))
+    if floor <= decision.memory_bytes:
+        return decision
+    return replace(decision, memory_bytes=floor, declared=False, reason=f"{decision.reason}; {learned.describe()}")
+
+
+def _from_peaks(auto: AutoMemory, profile: ComputeProfile, peaks_mib: Sequence[float]) -> MemoryDecision:
     recent = list(peaks_mib[: auto.history])
     if len(recent) < auto.min_runs:
         why = f"declared profile '{profile.name}' ({profile.memory}): {len(recent)} of {auto.min_runs} runs with recorded peaks"

@@ -4,9 +4,10 @@ A profile marked ``interruptible`` (Kubernetes only) runs its attempts on spot c
 
 - the step's final attempt (its asset's retry policy has no retry left) runs on on-demand capacity;
 - a step preempted ``MAX_SPOT_PREEMPTIONS`` times in one attempt is relaunched on on-demand capacity;
-- whatever its attempt number, a step whose table's next SLO deadline is nearer than the p90 of its
-  recorded durations × ``ML_PLATFORM_DEADLINE_SAFETY_FACTOR`` (default 1.5) goes straight to
-  on-demand: a preemption then would cost the deadline (``DeadlineGuard``).
+- whatever its attempt number, a step whose partition's own SLO deadline (a daily partition's
+  deadline on its date; an unpartitioned table's next deadline) is past, or nearer than the p90 of
+  its recorded durations (start-up plus wall time) × ``ML_PLATFORM_DEADLINE_SAFETY_FACTOR`` (default
+  1.5), goes straight to on-demand: a preemption then would cost the deadline (``DeadlineGuard``).
 
 A preemption — the pod evicted, or its node reclaimed — is an infrastructure retry
 (``infrastructure_retry``): the step is relaunched within the same attempt, the asset's retry budget
@@ -21,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from ml_platform.compute.kubernetes import ON_DEMAND, SPOT
-from ml_platform.instance_reads import materializations_after
-from ml_platform.slo.deadlines import next_deadline
+from ml_platform.instance_reads import step_durations
+from ml_platform.slo.deadlines import next_deadline, partition_deadline
 
 MAX_SPOT_PREEMPTIONS = 1  # preemptions in one attempt after which the relaunch goes on-demand
 SAFETY_ENV = "ML_PLATFORM_DEADLINE_SAFETY_FACTOR"
@@ -45,19 +46,21 @@ class DeadlineGuard:
 
     def _history(self, instance: dg.DagsterInstance) -> dict[str, list[float]]:
         if self._durations is None:
-            self._durations = {}
-            for m in materializations_after(instance, time.time() - DURATION_LOOKBACK.total_seconds()):
-                if m.duration is not None:
-                    self._durations.setdefault(m.asset, []).append(m.duration)
+            self._durations = step_durations(instance, time.time() - DURATION_LOOKBACK.total_seconds())
         return self._durations
 
-    def near(self, instance: dg.DagsterInstance, asset: str, declaration, now: datetime | None = None) -> str | None:
-        """Why the deadline is too near for spot capacity, or None (also without an SLO or history)."""
-        durations = self._history(instance).get(asset)
-        if not durations or declaration is None:
+    def near(self, instance: dg.DagsterInstance, asset: str, declaration, partition: str | None = None,
+             now: datetime | None = None) -> str | None:
+        """Why the partition's deadline is past or too near for spot capacity, or None (also without an SLO)."""
+        if declaration is None:
             return None
         now = now or datetime.now(timezone.utc)
-        deadline = next_deadline(declaration, now)
+        deadline = partition_deadline(declaration, partition) or next_deadline(declaration, now)
+        if deadline <= now:
+            return f"partition {partition} is past its deadline {deadline:%Y-%m-%d %H:%M %Z}"
+        durations = self._history(instance).get(asset)
+        if not durations:
+            return None
         safety = float(dg.EnvVar(SAFETY_ENV).get_value() or DEFAULT_SAFETY)
         left, needed = (deadline - now).total_seconds(), p90(durations) * safety
         if left >= needed:

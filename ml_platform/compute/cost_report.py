@@ -1,9 +1,13 @@
-"""Cost per table (or product) and per day over the last N days, from the cost each materialization recorded.
+"""Cost per table (or product) and per day over the last N days, from the cost each step attempt recorded.
 
-Reads every materialization of the last N days in one paged storage read
-(``instance_reads.costs_after``) and sums ``ml_platform/cost_usd`` (``pricing``). A materialization
-counts for the day of data it produced — its partition, for daily tables — or, unpartitioned, the
-UTC day it ran; reruns count again, as they are paid again.
+Reads every attempt record of the last N days (``instance_reads.attempts_after``: successful,
+OOM-killed, preempted and failed attempts alike) and every materialization (one paged read each)
+and sums ``ml_platform/cost_usd`` (``pricing``). An attempt counts for the day of data it produced
+— its partition, for daily tables — or, unpartitioned, the UTC day it ran; reruns count again, as
+they are paid again. What could not be priced is listed as unpriced with a warning line: an attempt
+whose price sheet failed, and a materialization of a declared table with no attempt record of its
+run. A table's cost per day counts only the days since its first materialization. Costs of steps
+that ran as local processes are estimates of their declared backend, and are labelled so.
 
 Three ways to read it: ``ml-platform cost --days 7 --by table|product --out cost.png`` (text + PNG),
 the ``cost_report`` asset in the ``platform`` group (markdown + PNG path), or ``cost_report()``.
@@ -33,21 +37,42 @@ class CostReport:
     price_sheet: str
     days: list[date]
     costs: dict[str, dict[date, float]] = field(default_factory=dict)  # table or product -> day -> USD
-    runs: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)  # materializations
+    attempts: dict[str, int] = field(default_factory=dict)  # priced step attempts, killed and retried ones included
+    unpriced: dict[str, list[str]] = field(default_factory=dict)  # group -> why each unpriced run or attempt is
+    first_day: dict[str, date] = field(default_factory=dict)  # group -> its first day of data in the window
+    estimated: set[str] = field(default_factory=set)  # groups whose cost is a local run's estimate
 
     def total(self, group: str | None = None) -> float:
         groups = [group] if group else list(self.costs)
         return sum(sum(self.costs[g].values()) for g in groups)
 
+    def days_of(self, group: str) -> int:
+        """Days of the window since the group's first materialization (all of them if it is older)."""
+        first = self.first_day.get(group, self.days[0])
+        return max(1, sum(1 for day in self.days if day >= first))
+
     def per_day(self, group: str) -> float:
-        return self.total(group) / len(self.days)
+        return self.total(group) / self.days_of(group)
+
+    def unpriced_count(self) -> int:
+        return sum(len(v) for v in self.unpriced.values())
+
+    def warning(self) -> str | None:
+        """One line naming what could not be priced, or None."""
+        count = self.unpriced_count()
+        if not count:
+            return None
+        attempts = sum(self.attempts.values()) + count
+        first = next(f"{g}: {why[0]}" for g, why in self.unpriced.items() if why)
+        return f"warning: {count} of {attempts} step attempts could not be priced and are left out of the totals ({first})"
 
     def day_total(self, day: date) -> float:
         return sum(days.get(day, 0.0) for days in self.costs.values())
 
 
-def day_of(record: instance_reads.CostRecord) -> date:
-    """The day of data a materialization produced: its daily partition, else the UTC day it ran."""
+def day_of(record) -> date:
+    """The day of data an attempt or materialization produced: its daily partition, else the UTC day it ran."""
     if record.partition:
         try:
             return date.fromisoformat(record.partition[:10])
@@ -74,25 +99,79 @@ def cost_report(
     start = datetime.combine(window[0], datetime.min.time(), timezone.utc)
     products = {key.to_user_string(): decl.product for key, decl in declared.items()}
     report = CostReport(start=start, end=end, by=by, price_sheet=sheet.source, days=window)
-    for record in instance_reads.costs_after(instance, start.timestamp()):
+
+    def counted(record) -> tuple[str, date] | None:
         day = day_of(record)
         if not window[0] <= day <= window[-1] + timedelta(days=1):
-            continue  # a rerun of an older partition, or a day after the report's end
+            return None  # a rerun of an older partition, or a day after the report's end
         if day not in report.days:
             report.days.append(day)  # today's run of tomorrow's partition (a time zone ahead of UTC)
         group = record.asset if by == BY_TABLE else products.get(record.asset, UNDECLARED)
+        report.first_day[group] = min(day, report.first_day.get(group, day))
+        return group, day
+
+    paid_runs = set()
+    for attempt in instance_reads.attempts_after(instance, start.timestamp()):
+        if attempt.cost_usd is None and attempt.cost_error is None:
+            continue  # no compute profile: nothing to price
+        place = counted(attempt)
+        if place is None:
+            continue
+        group, day = place
+        paid_runs.add((attempt.run_id, attempt.asset, attempt.partition))
+        if attempt.cost_usd is None:
+            report.unpriced.setdefault(group, []).append(f"{attempt.outcome} attempt of {attempt.asset}: {attempt.cost_error}")
+            continue
         report.costs.setdefault(group, {})
-        report.costs[group][day] = report.costs[group].get(day, 0.0) + record.cost_usd
+        report.costs[group][day] = report.costs[group].get(day, 0.0) + attempt.cost_usd
+        report.attempts[group] = report.attempts.get(group, 0) + 1
+        if attempt.estimate:
+            report.estimated.add(group)
+    for materialization in instance_reads.materialization_keys_after(instance, start.timestamp()):
+        if materialization.asset not in products:
+            continue  # the platform's own report assets
+        place = counted(materialization)
+        if place is None:
+            continue
+        group = place[0]
         report.runs[group] = report.runs.get(group, 0) + 1
+        if (materialization.run_id, materialization.asset, materialization.partition) not in paid_runs:
+            report.unpriced.setdefault(group, []).append(
+                f"run {materialization.run_id[:8]} of {materialization.asset} recorded no step cost"
+            )
     for group in (products if by == BY_TABLE else set(products.values())):
         report.costs.setdefault(group, {})  # a declared table that never ran shows as 0
         report.runs.setdefault(group, 0)
+    for group in report.costs:
+        report.attempts.setdefault(group, 0)
+        report.runs.setdefault(group, 0)
+    _first_days_before_window(instance, report, declared, by)
     report.costs = dict(sorted(report.costs.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])))
     return report
 
 
+def _first_days_before_window(instance: dg.DagsterInstance, report: CostReport, declared: Mapping[dg.AssetKey, MLAsset], by: str) -> None:
+    """A group whose first day in the window is not the window's first: does it have older
+    materializations (then every day counts)? One query per such table, usually none."""
+    for key, declaration in declared.items():
+        group = key.to_user_string() if by == BY_TABLE else declaration.product
+        if report.first_day.get(group, report.days[0]) > report.days[0] and instance_reads.materialized_before(
+            instance, key, report.start.timestamp()
+        ):
+            report.first_day[group] = report.days[0]
+
+
 def usd(value: float) -> str:
     return f"${value:,.6f}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def _note(report: CostReport, group: str) -> str:
+    notes = [f"{len(report.unpriced[group])} unpriced"] if report.unpriced.get(group) else []
+    if group in report.estimated:
+        notes.append("estimate")
+    if report.days_of(group) < len(report.days):
+        notes.append(f"since {report.first_day[group]}")
+    return ", ".join(notes)
 
 
 def render_text(report: CostReport) -> str:
@@ -100,15 +179,21 @@ def render_text(report: CostReport) -> str:
     width = max([len(report.by), *(len(g) for g in report.costs)])
     lines = [
         f"Cost by {report.by}, {span} ({len(report.days)} days, USD; price sheet {report.price_sheet})",
-        f"{report.by.ljust(width)}  {'runs':>5}  {'total':>12}  {'per day':>12}  {'share':>6}",
+        f"{report.by.ljust(width)}  {'runs':>5}  {'attempts':>8}  {'total':>12}  {'per day':>12}  {'share':>6}  note",
     ]
     total = report.total()
     for group in report.costs:
         share = f"{report.total(group) / total:.0%}" if total else "-"
         lines.append(
-            f"{group.ljust(width)}  {report.runs[group]:>5}  {usd(report.total(group)):>12}  {usd(report.per_day(group)):>12}  {share:>6}"
+            f"{group.ljust(width)}  {report.runs[group]:>5}  {report.attempts[group]:>8}  {usd(report.total(group)):>12}"
+            f"  {usd(report.per_day(group)):>12}  {share:>6}  {_note(report, group)}".rstrip()
         )
-    lines.append(f"{'total'.ljust(width)}  {sum(report.runs.values()):>5}  {usd(total):>12}  {usd(total / len(report.days)):>12}")
+    lines.append(f"{'total'.ljust(width)}  {sum(report.runs.values()):>5}  {sum(report.attempts.values()):>8}  {usd(total):>12}"
+                 f"  {usd(total / len(report.days)):>12}")
+    if report.estimated:
+        lines.append("estimate: ran as local processes, priced as the declared backend would charge")
+    if report.warning():
+        lines.append(report.warning())
     lines += ["", "per day:"]
     lines += [f"  {day}  {usd(report.day_total(day)):>12}" for day in report.days]
     return "\n".join(lines)
@@ -118,11 +203,17 @@ def render_markdown(report: CostReport) -> str:
     lines = [
         f"Cost by {report.by} over {report.days[0]} .. {report.days[-1]} (USD; price sheet `{report.price_sheet}`)",
         "",
-        f"| {report.by} | runs | total | per day |",
-        "|---|---|---|---|",
+        f"| {report.by} | runs | attempts | total | per day | note |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {g} | {report.runs[g]} | {usd(report.total(g))} | {usd(report.per_day(g))} |" for g in report.costs]
-    lines.append(f"| **total** | {sum(report.runs.values())} | {usd(report.total())} | {usd(report.total() / len(report.days))} |")
+    lines += [f"| {g} | {report.runs[g]} | {report.attempts[g]} | {usd(report.total(g))} | {usd(report.per_day(g))} | {_note(report, g)} |"
+              for g in report.costs]
+    lines.append(f"| **total** | {sum(report.runs.values())} | {sum(report.attempts.values())} | {usd(report.total())}"
+                 f" | {usd(report.total() / len(report.days))} | |")
+    if report.estimated:
+        lines += ["", "*estimate*: ran as local processes, priced as the declared backend would charge."]
+    if report.warning():
+        lines += ["", f"**{report.warning()}**"]
     return "\n".join(lines)
 
 
@@ -171,6 +262,7 @@ def build_cost_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefini
                 "cost": dg.MetadataValue.md(render_markdown(report)),
                 "plot": dg.MetadataValue.path(str(path)),
                 "total USD": round(report.total(), 6),
+                "unpriced": report.unpriced_count(),
                 "USD per day": round(report.total() / len(report.days), 6),
             }
         )

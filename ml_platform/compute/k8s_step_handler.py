@@ -61,6 +61,23 @@ class DiagnosingK8sStepHandler(K8sStepHandler):
                 return InfrastructureFailure(PREEMPTED, f"pod {pod.metadata.name} {preempted}")
         return None
 
+    def attempt_times(self, step_handler_context: StepHandlerContext) -> tuple[float | None, float | None]:
+        """(start, end) of the step container, unix time, from the kubelet's terminated state."""
+        job_name = self._get_k8s_step_job_name(step_handler_context)
+        namespace = self._get_container_context(step_handler_context).namespace
+        for pod in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
+            if (pod.metadata.labels or {}).get("job-name") != job_name:
+                continue
+            for status in (pod.status and pod.status.container_statuses) or []:
+                terminated = status.state and status.state.terminated
+                if terminated:
+                    return _timestamp(terminated.started_at), _timestamp(terminated.finished_at)
+        return None, None
+
+
+def _timestamp(value) -> float | None:
+    return value.timestamp() if value is not None else None
+
 
 def _preemption(pod) -> str | None:
     status = pod.status

@@ -31,6 +31,9 @@ SPOT_LABEL = "cloud.google.com/gke-spot"  # GKE's label and taint on Spot VMs (v
 SPOT, ON_DEMAND = "spot", "on_demand"
 CAPACITY_ENV = "ML_PLATFORM_CAPACITY"
 CAPACITY_LABEL = "ml-platform/capacity"
+# Where the step container reads its own peak memory (step_usage): the container's cgroup. The routing
+# executor adds it to the pod's env at launch, with the launch time.
+CGROUP_ENV, CGROUP_DIR = "ML_PLATFORM_CGROUP_DIR", "/sys/fs/cgroup"
 
 
 class PodSize(Protocol):

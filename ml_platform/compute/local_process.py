@@ -37,6 +37,7 @@ from ml_platform.compute._dagster_step_api import (
     step_attempt,
     step_key_of,
 )
+from ml_platform.compute.step_usage import LAUNCHED_AT_ENV, LAUNCHED_AT_TAG, reset_peak
 
 TERMINATE_GRACE_SECONDS = 10
 FORK, SPAWN = "fork", "spawn"
@@ -48,6 +49,9 @@ def step_command_env(context: StepHandlerContext, step_key: str) -> dict[str, st
     env = {item["name"]: item["value"] for item in context.execute_step_args.get_command_env()}
     env["DAGSTER_RUN_JOB_NAME"] = context.dagster_run.job_name
     env["DAGSTER_RUN_STEP_KEY"] = step_key
+    launched_at = context.step_tags[step_key].get(LAUNCHED_AT_TAG)
+    if launched_at:
+        env[LAUNCHED_AT_ENV] = launched_at
     return env
 
 
@@ -55,6 +59,7 @@ def _run_forked_step(step_args: ExecuteStepArgs, env: Mapping[str, str]) -> None
     """The forked child: the step's own environment and signal handling, then the step."""
     for signum in (signal.SIGTERM, signal.SIGINT):  # terminate_step's SIGTERM ends the step as it ends a subprocess
         signal.signal(signum, signal.SIG_DFL)
+    reset_peak()  # the high-water mark inherited from the run worker is not the step's
     os.environ.clear()
     os.environ.update(env)
     execute_step_in_this_process(step_args)

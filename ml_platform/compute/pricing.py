@@ -7,8 +7,10 @@ names) gives, in USD:
 - SageMaker: per instance-hour by instance type (Processing Jobs have no managed spot: on-demand only);
 - local: per vCPU-hour and GiB-hour of a ``local`` profile (0 by default: it runs beside the run worker).
 
-A step is priced by its *declared* profile — the size its backend is asked for, or the size automatic
-memory chose for it (``step_sizing``) — times its recorded duration. In production that is what the
+Every attempt of a step is priced, as OpenCost allocates: max(request, usage) × (wall time + start-up),
+where the request is the size its backend is asked for — the declared profile, or the size automatic
+memory chose for it (``step_sizing``) — and the usage its recorded peak memory (a pod's memory limit
+equals its request, so on Kubernetes the request; a local run may use more than it declares). In production that is what the
 step's pod or job requests; in the local environment, where every step runs as a local process, it is
 what the step would cost on its declared backend. The sheet is read when a step finishes or a report
 runs (``dg.EnvVar``), never at import: a changed file applies from the next step on.
@@ -37,6 +39,7 @@ COST_RATE_KEY = "ml_platform/cost_usd_per_hour"
 COST_SIZE_KEY = "ml_platform/cost_size"  # what was paid for, e.g. "large: 4 vCPU, 16Gi" (a change explains a cost jump)
 COST_BASIS_KEY = "ml_platform/cost_basis"  # the formula, with the prices used
 COST_ERROR_KEY = "ml_platform/cost_error"  # instead of a cost when the price sheet is unusable
+COST_ESTIMATE_KEY = "ml_platform/cost_estimate"  # True: ran as a local process, priced as its declared backend
 GIB = 2**30
 
 
@@ -165,17 +168,25 @@ def as_paid(profile: ComputeProfile, decision: Mapping[str, Any]) -> ComputeProf
     return replace(profile, memory=memory)
 
 
-def cost_metadata(profile: ComputeProfile, decision: Mapping[str, Any], duration_s: float) -> dict[str, float | str]:
-    """The cost metadata of one materialization; a price sheet problem is recorded, not raised
-    (a step's data is not lost over pricing; the cost report raises it)."""
-    capacity = dg.EnvVar(CAPACITY_ENV).get_value() or ON_DEMAND  # set in an interruptible step's pod
+def cost_metadata(profile: ComputeProfile, decision: Mapping[str, Any], duration_s: float, peak_mib: float | None = None,
+                  estimate: bool = False, capacity: str | None = None) -> dict[str, float | str | bool]:
+    """The cost metadata of one attempt: max(request, usage) × ``duration_s`` (wall time plus start-up).
+    A price sheet problem is recorded, not raised (a step's data is not lost over pricing; the cost
+    report shows the attempt as unpriced)."""
+    capacity = capacity or dg.EnvVar(CAPACITY_ENV).get_value() or ON_DEMAND  # set in an interruptible step's pod
+    paid = as_paid(profile, decision)
+    used = ""
+    if peak_mib is not None and paid.backend != SAGEMAKER and peak_mib * 2**20 > quantity_bytes(paid.memory):
+        paid, used = replace(paid, memory=f"{math.ceil(peak_mib)}Mi"), f" (used {peak_mib:g} MiB, above its request)"
     try:
-        price = hourly_price(as_paid(profile, decision), load_price_sheet(), capacity if capacity in CAPACITIES else ON_DEMAND)
+        price = hourly_price(paid, load_price_sheet(), capacity if capacity in CAPACITIES else ON_DEMAND)
     except PriceSheetError as error:
         return {COST_ERROR_KEY: str(error)}
+    label = "estimate, ran locally: " if estimate else ""
     return {
         COST_KEY: price.cost(duration_s),
         COST_RATE_KEY: price.usd_per_hour,
         COST_SIZE_KEY: price.size,
-        COST_BASIS_KEY: f"{price.basis} × {duration_s:g} s",
+        COST_BASIS_KEY: f"{label}{price.basis}{used} × {duration_s:g} s",
+        COST_ESTIMATE_KEY: estimate,
     }

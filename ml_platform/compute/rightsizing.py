@@ -1,7 +1,7 @@
 """Recommend each asset's compute profile from the peak memory its steps actually used.
 
-Reads the ``ml_platform/peak_memory_mib`` metadata that ``step_metrics`` puts on every
-materialization, takes the p95 over the recent history, adds a safety margin, and picks the
+Reads the ``ml_platform/peak_memory_mib`` of every successful step attempt (the attempt records
+``step_metrics`` writes: the whole step's peak), takes the p95 over the recent history, adds a safety margin, and picks the
 smallest profile of the same backend (and with at least the same GPUs) whose memory holds it.
 An asset is *over-provisioned* if a smaller profile fits, *under-provisioned* if the p95 with
 margin exceeds its profile's memory (it risks OOM kills). For assets with automatic memory the
@@ -9,7 +9,7 @@ report also shows the size their latest step ran with and how many out-of-memory
 (escalations one size up) their recent steps needed: a steady count means the margin is too thin.
 Each recommendation also shows the money it saves per day (negative: what it adds) at the price
 sheet's on-demand prices (``pricing``): the hourly price difference × the hours its steps ran per day
-of data over the history (``step_duration_s``).
+of data over the history (start-up plus ``step_duration_s``).
 
     ml-platform rightsize [--history 30] [--margin 0.25] [--json]
 """
@@ -23,7 +23,7 @@ import dagster as dg
 from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, p95
 from ml_platform.compute.pricing import PriceSheet, hourly_price, load_price_sheet
 from ml_platform.compute.profiles import PROFILES, ComputeProfile
-from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
+from ml_platform.compute.step_usage import DURATION_KEY, OUTCOME_KEY, PEAK_MEMORY_KEY, STARTUP_KEY, SUCCEEDED
 
 MIB = 2**20
 OK, OVER, UNDER, NO_DATA = "ok", "over-provisioned", "under-provisioned", "no data"
@@ -85,18 +85,26 @@ def daily_saving(current: ComputeProfile, recommended: str | None, steps: StepHi
 
 
 def step_history(instance: dg.DagsterInstance, key: dg.AssetKey, history: int) -> StepHistory:
-    """Peaks (newest first), the latest automatic size and the out-of-memory escalations of recent steps."""
+    """Peaks (newest first) and durations of recent successful attempts, the latest automatic size
+    and the out-of-memory escalations of recent steps."""
     records = [r for r in instance.fetch_materializations(key, limit=history).records if r.asset_materialization]
     metadata = [r.asset_materialization.metadata for r in records]
     sizes = [m[MEMORY_KEY].value for m in metadata if MEMORY_KEY in m]
-    timed = [r for r in records if DURATION_KEY in r.asset_materialization.metadata]
+    observed = instance.fetch_observations(key, limit=3 * history).records  # other observations share the asset
+    succeeded = [r for r in observed if _value(r, OUTCOME_KEY) == SUCCEEDED][:history]
+    timed = [r for r in succeeded if _value(r, DURATION_KEY) is not None]
     return StepHistory(
-        peaks_mib=[float(m[PEAK_MEMORY_KEY].value) for m in metadata if PEAK_MEMORY_KEY in m],
+        peaks_mib=[float(_value(r, PEAK_MEMORY_KEY)) for r in succeeded if _value(r, PEAK_MEMORY_KEY) is not None],
         latest_memory=sizes[0] if sizes else None,
         escalations=sum(int(m[ESCALATIONS_KEY].value) for m in metadata if ESCALATIONS_KEY in m),
-        durations_s=[float(r.asset_materialization.metadata[DURATION_KEY].value) for r in timed],
+        durations_s=[float(_value(r, DURATION_KEY)) + float(_value(r, STARTUP_KEY) or 0.0) for r in timed],
         days=len({r.partition_key or datetime.fromtimestamp(r.timestamp, timezone.utc).date().isoformat() for r in timed}),
     )
+
+
+def _value(record, key: str):
+    entry = record.asset_observation.metadata.get(key) if record.asset_observation else None
+    return entry.value if entry is not None else None
 
 
 def recommend_all(defs: dg.Definitions, instance: dg.DagsterInstance, history: int = 30, margin: float = 0.25) -> list[Recommendation]:

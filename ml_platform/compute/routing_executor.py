@@ -9,6 +9,8 @@ same way: step tags come from the asset definition, not from the run.
 not real runs in a local process. Locally (``ML_PLATFORM_ENV=local``) none is real.
 """
 
+import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 
 import dagster as dg
@@ -41,16 +43,39 @@ from ml_platform.compute.infrastructure_retry import (
     RetryPolicy,
 )
 from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
-from ml_platform.compute.kubernetes import SPOT
+from ml_platform.compute.kubernetes import CGROUP_DIR, CGROUP_ENV, SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.pod_start import START_TIMEOUT_SECONDS, UNSCHEDULABLE_TIMEOUT_SECONDS, PodStartWatch
-from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, PROFILE_TAG, PROFILES, SAGEMAKER
+from ml_platform.compute.profiles import (
+    BACKEND_TAG,
+    BACKENDS,
+    K8S_CONFIG_TAG,
+    KUBERNETES,
+    LOCAL,
+    PROFILE_TAG,
+    PROFILES,
+    SAGEMAKER,
+    quantity_bytes,
+)
 from ml_platform.compute.run_limits import tag_run_with_its_limit
 from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+from ml_platform.compute.step_metrics import attempt_record
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
+from ml_platform.compute.step_usage import (
+    DURATION_KEY,
+    LAUNCHED_AT_ENV,
+    LAUNCHED_AT_TAG,
+    MEMORY_SOURCE_KEY,
+    MIB,
+    OOM_KILLED,
+    PEAK_MEMORY_KEY,
+    STARTUP_KEY,
+)
+from ml_platform.compute.step_usage import PREEMPTED as PREEMPTED_OUTCOME
 from ml_platform.declaration import read_declaration
 
 PRODUCTION = "production"
+PARTITION_TAG = "dagster/partition"
 
 _OPTIONAL_STRING = dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None)
 
@@ -130,6 +155,7 @@ class RoutingStepHandler(StepHandler):
         self._sizer = StepSizer()
         self._deadlines = DeadlineGuard()
         self._capacities: dict[tuple[str, int, int], tuple[str, str]] = {}  # one decision per container
+        self._launched_at: dict[tuple[str, int, int], float] = {}  # when each container was asked for
         self._retries = retries or InfrastructureRetries()
         self._retry_policies = {OOM: self._sizer.escalate, PREEMPTED: self._after_preemption, **(retry_policies or {})}
 
@@ -168,7 +194,8 @@ class RoutingStepHandler(StepHandler):
             policy = step_context.op_retry_policy
             asset_key = next(iter(step_asset_keys(context, step_key)), None)
             near = asset_key and self._deadlines.near(
-                context.instance, asset_key.to_user_string(), _declaration(step_context, asset_key)
+                context.instance, asset_key.to_user_string(), _declaration(step_context, asset_key),
+                context.dagster_run.tags.get(PARTITION_TAG),
             )
             self._capacities[step_key, attempt, preemptions] = capacity_for(
                 attempt, policy.max_retries if policy else 0, preemptions, near or None
@@ -183,24 +210,33 @@ class RoutingStepHandler(StepHandler):
         on_demand = self._retries.count(step_key, PREEMPTED) + 1 >= MAX_SPOT_PREEMPTIONS
         return "on-demand capacity" if on_demand else "spot capacity again"
 
-    def _as_launched(self, context: StepHandlerContext) -> StepHandlerContext:
-        """The context the backend sees: the step's decided size, capacity and relaunch number, if any."""
+    def _container(self, context: StepHandlerContext) -> tuple[str, int, int]:
+        step_key = step_key_of(context)
+        return step_key, step_attempt(context, step_key), self._retries.attempt(step_key)
+
+    def _as_launched(self, context: StepHandlerContext, launched_at: float | None = None) -> StepHandlerContext:
+        """The context the backend sees: the step's decided size, capacity and relaunch number, if any,
+        and, at launch, the launch time its container learns (its start-up is measured from it)."""
         step_key = step_key_of(context)
         tags = context.step_tags[step_key]
         decision = self._decision(context)
         capacity = self._capacity(context)
         attempt = self._retries.attempt(step_key)
         on_demand = capacity is not None and capacity[0] != SPOT  # the profile's own tags say spot
-        if decision is None and not attempt and not on_demand:
+        if decision is None and not attempt and not on_demand and launched_at is None:
             return context
         rewritten = decision is not None or on_demand
         launched = {**(sized_tags(tags, decision, capacity and capacity[0]) if rewritten else tags),
                     **({ATTEMPT_TAG: str(attempt)} if attempt else {})}
+        if launched_at is not None:
+            launched = _with_launch_time(launched, self.backend_for(context), launched_at)
         # A relaunched step has run before in this attempt: Dagster's duplicate-launch check would refuse it.
         return retagged(context, launched, verify_step=not attempt)
 
     def launch_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
-        launched = self._as_launched(step_handler_context)
+        launched_at = time.time()
+        self._launched_at[self._container(step_handler_context)] = launched_at
+        launched = self._as_launched(step_handler_context, launched_at)
         step_key = step_key_of(step_handler_context)
         decision = self._decision(step_handler_context)
         if decision is not None:
@@ -226,12 +262,12 @@ class RoutingStepHandler(StepHandler):
             return result
         step_key = step_key_of(step_handler_context)
         failure = handler.infrastructure_failure(launched)
+        if failure is not None:
+            self._record_killed_attempt(step_handler_context, handler, launched, failure)
         policy = failure and self._retry_policies.get(failure.reason)
-        if not policy or not self._retries.allows(step_key, failure.reason):
-            return result
-        change = policy(step_key, launched.step_tags[step_key], failure)
+        change = policy(step_key, launched.step_tags[step_key], failure) if policy and self._retries.allows(step_key, failure.reason) else None
         if change is None:
-            return result
+            return self._standing_failure(step_handler_context, result, failure)
         attempt = self._retries.record(step_key, failure.reason)
         DagsterEvent.engine_event(
             step_handler_context.get_step_context(step_key),
@@ -245,6 +281,58 @@ class RoutingStepHandler(StepHandler):
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
         launched = self._as_launched(step_handler_context)
         yield from self._handler(step_handler_context).terminate_step(launched) or []
+
+    def _standing_failure(self, context: StepHandlerContext, result: CheckStepHealthResult,
+                          failure: InfrastructureFailure | None) -> CheckStepHealthResult:
+        """The step's final failure; an out-of-memory kill names the size, the maximum and what to change."""
+        if failure is None or failure.reason != OOM or PROFILE_TAG not in context.step_tags[step_key_of(context)]:
+            return result
+        step_key = step_key_of(context)
+        asset_key = next(iter(step_asset_keys(context, step_key)), None)
+        asset = asset_key.to_user_string() if asset_key else step_key
+        return CheckStepHealthResult.unhealthy(self._sizer.out_of_memory(step_key, context.step_tags[step_key], asset, failure))
+
+    def _record_killed_attempt(self, context: StepHandlerContext, handler: StepHandler, launched: StepHandlerContext,
+                               failure: InfrastructureFailure) -> None:
+        """The attempt record of a container the infrastructure killed (it could not write its own):
+        wall time and start-up from the backend's timestamps, the limit it was killed at, its cost."""
+        step_key = step_key_of(context)
+        tags = context.step_tags[step_key]
+        asset_key = next(iter(step_asset_keys(context, step_key)), None)
+        profile = PROFILES.get(tags.get(PROFILE_TAG, ""))
+        if asset_key is None:
+            return
+        launched_at = self._launched_at.get(self._container(context))
+        started, ended = getattr(handler, "attempt_times", lambda _: (None, None))(launched)
+        ended = ended or time.time()
+        started = started or launched_at or ended
+        memory = self._sizer.memory(step_key, tags) if profile else None
+        usage: dict = {DURATION_KEY: round(max(ended - started, 0.0), 3),
+                       STARTUP_KEY: round(max(started - launched_at, 0.0), 3) if launched_at else 0.0}
+        if failure.reason == OOM and memory:
+            usage.update({PEAK_MEMORY_KEY: round(quantity_bytes(memory) / MIB, 1), MEMORY_SOURCE_KEY: "the memory limit it was killed at"})
+        outcome = OOM_KILLED if failure.reason == OOM else PREEMPTED_OUTCOME if failure.reason == PREEMPTED else failure.reason
+        decision = self._decision(context)
+        capacity = self._capacity(context)
+        graph = context.get_step_context(step_key).job.get_definition().asset_layer.asset_graph
+        partitioned = graph.has(asset_key) and graph.get(asset_key).partitions_def is not None
+        observation = attempt_record(
+            asset_key, context.dagster_run.tags.get(PARTITION_TAG) if partitioned else None, outcome, usage, profile,
+            decision.metadata() if decision else {}, estimate=False, capacity=capacity[0] if capacity else None,
+        )
+        DagsterEvent.asset_observation(context.get_step_context(step_key), observation)
+
+
+def _with_launch_time(tags: Mapping[str, str], backend: str, launched_at: float) -> dict[str, str]:
+    """The tags with the launch time, as each backend hands it to its container's environment."""
+    tags = {**tags, LAUNCHED_AT_TAG: f"{launched_at:.3f}"}
+    if backend == KUBERNETES and K8S_CONFIG_TAG in tags:
+        config = json.loads(tags[K8S_CONFIG_TAG])
+        container = config.setdefault("container_config", {})
+        container["env"] = [*container.get("env", []), {"name": LAUNCHED_AT_ENV, "value": tags[LAUNCHED_AT_TAG]},
+                            {"name": CGROUP_ENV, "value": CGROUP_DIR}]
+        tags[K8S_CONFIG_TAG] = json.dumps(config, sort_keys=True)
+    return tags
 
 
 def _declaration(step_context, asset_key: dg.AssetKey):

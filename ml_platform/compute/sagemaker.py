@@ -37,6 +37,7 @@ from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
 from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env, secret_arn_env
 from ml_platform.compute.step_settings import REQUIRED_STEP_SETTINGS, STEP_SETTINGS
 from ml_platform.compute.step_sizing import DECISION_ENV, DECISION_TAG, INSTANCE_TYPE_TAG
+from ml_platform.compute.step_usage import CGROUP_DIR, CGROUP_ENV, LAUNCHED_AT_ENV, LAUNCHED_AT_TAG
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 LOG_TAIL_LINES = 50
@@ -170,6 +171,8 @@ class SageMakerStepHandler(StepHandler):
             **{k: v for k, v in step_env.items() if k != STEP_ARGS_ENV},
             **chunk_env(step_env[STEP_ARGS_ENV]),
             **({DECISION_ENV: tags[DECISION_TAG]} if DECISION_TAG in tags else {}),
+            **({LAUNCHED_AT_ENV: tags[LAUNCHED_AT_TAG]} if LAUNCHED_AT_TAG in tags else {}),
+            CGROUP_ENV: CGROUP_DIR,  # the job's container reads its peak memory from its cgroup
         }
         args = list(own_instance.get_command_args(skip_serialized_namedtuple=True))
         request = {
@@ -242,6 +245,12 @@ class SageMakerStepHandler(StepHandler):
         if job["ProcessingJobStatus"] == FAILED and OUT_OF_MEMORY.search(reason):
             return InfrastructureFailure(OOM, f"SageMaker Processing Job {job_name} failed: {reason}")
         return None
+
+    def attempt_times(self, step_handler_context: StepHandlerContext) -> tuple[float | None, float | None]:
+        """(start, end) of the job's processing, unix time, where SageMaker reports them."""
+        job = self._sagemaker.describe_processing_job(ProcessingJobName=self._job_name(step_handler_context))
+        start, end = job.get("ProcessingStartTime"), job.get("ProcessingEndTime")
+        return (start.timestamp() if start else None), (end.timestamp() if end else None)
 
     def terminate_step(self, step_handler_context: StepHandlerContext) -> Iterator[DagsterEvent]:
         step_key = step_key_of(step_handler_context)

@@ -1,38 +1,23 @@
-"""Peak memory and duration of every asset step, recorded as materialization metadata.
+"""Peak memory, wall time and cost of every asset step: one attempt record per step attempt.
 
-Applied once at assembly (``with_step_metrics(assets)`` in ``definitions.py``) by wrapping
-each single-output asset's compute function, so no product module changes.
+Applied once at assembly (``with_step_metrics(assets)`` in ``definitions.py``) by wrapping each
+single-output asset's compute function, so no product module changes. The wrapper yields the
+asset's output first; Dagster writes it (the IO manager) and records the materialization; then
+the wrapper yields the attempt record, an ``AssetObservation`` on the same asset and partition
+(``step_usage``): peak memory of the whole step so far — process start, input loading, the
+computation, child processes and the output writing — with its source, the wall time since the
+step process started, the start-up before it, and the cost. A computation that raises records its
+attempt (outcome ``failed``) before the error propagates, so a retried attempt is priced too.
 
-What is measured, honestly:
-
-- *Peak memory* is the resident-set high-water mark (Linux ``VmHWM``) of the process running
-  the step, reset to the current RSS when the step's compute starts (``/proc/self/clear_refs``).
-  Loaded inputs and the interpreter/Dagster baseline are included: that is what the container
-  must hold. Writing the output (the IO manager) happens after and is not included.
-  On a backend with one step per process (Kubernetes pod, SageMaker job, local process) this
-  is the step's own peak. A local step forked from the run worker counts the pages it still
-  shares with the run worker (interpreter, Dagster, the loaded code location) in its RSS, as a
-  fresh process would count the same modules loaded again; what another step allocates never
-  shows (tests/compute/test_routing_local.py). In-process runs (``dg.materialize``) execute steps one after
-  another, so the reset still isolates each step. Without ``/proc`` (macOS) the value is
-  ``ru_maxrss``, the process peak since start — an upper bound, flagged by ``peak_memory_source``.
-- *Duration* is the wall time of the compute function.
-- *Memory decision*: a step with automatic memory also records the size it ran with and why
-  (``ml_platform/memory``, ``ml_platform/memory_reason``, ``ml_platform/memory_escalations``),
-  which its launcher passed in the container's environment (``step_sizing``).
-- *Cost*: a step whose asset has a compute profile records ``ml_platform/cost_usd``, the hourly
-  price of its profile as paid for (the automatic size, if any) × its duration, and how it was
-  computed (``pricing``).
+The materialization carries the memory decision of an automatic-memory step (``ml_platform/memory``,
+``ml_platform/memory_reason``, ``ml_platform/memory_escalations``), which its launcher passed in the
+container's environment (``step_sizing``).
 """
 
 import functools
 import inspect
-import re
-import resource
-import sys
-import time
+import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import dagster as dg
 
@@ -40,41 +25,33 @@ from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinit
 from ml_platform.compute.pricing import cost_metadata
 from ml_platform.compute.profiles import PROFILE_TAG, PROFILES, ComputeProfile
 from ml_platform.compute.step_sizing import recorded_decision
+from ml_platform.compute.step_usage import (
+    CGROUP_ENV,
+    DURATION_KEY,
+    FAILED,
+    MEMORY_SOURCE_KEY,
+    OUTCOME_KEY,
+    PEAK_MEMORY_KEY,
+    REQUESTED_MEMORY_KEY,
+    STARTUP_KEY,
+    SUCCEEDED,
+    StepMeter,
+)
 
-PEAK_MEMORY_KEY = "ml_platform/peak_memory_mib"
-DURATION_KEY = "ml_platform/step_duration_s"
-MEMORY_SOURCE_KEY = "ml_platform/peak_memory_source"
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-class PeakMemoryMeter:
-    """Measures the process's peak RSS and wall time between ``start()`` and ``stop()``."""
-
-    def start(self) -> "PeakMemoryMeter":
-        try:
-            _CLEAR_REFS.write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-            self.source = "VmHWM"
-        except OSError:
-            self.source = "ru_maxrss"
-        self._started = time.perf_counter()
-        return self
-
-    def stop(self) -> dict[str, float | str]:
-        duration = time.perf_counter() - self._started
-        peak_mib = _vm_hwm_mib() if self.source == "VmHWM" else _ru_maxrss_mib()
-        return {PEAK_MEMORY_KEY: round(peak_mib, 1), DURATION_KEY: round(duration, 3), MEMORY_SOURCE_KEY: self.source}
+__all__ = ["DURATION_KEY", "MEMORY_SOURCE_KEY", "PEAK_MEMORY_KEY", "STARTUP_KEY", "attempt_record", "with_step_metrics"]
 
 
-def _vm_hwm_mib() -> float:
-    match = re.search(r"^VmHWM:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else _ru_maxrss_mib()
-
-
-def _ru_maxrss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+def attempt_record(asset_key: dg.AssetKey, partition: str | None, outcome: str, usage: dict,
+                   profile: ComputeProfile | None, decision: dict, estimate: bool, capacity: str | None = None) -> dg.AssetObservation:
+    """One attempt's record: its usage, outcome, the memory it ran with and (with a profile) its cost
+    over its start-up and wall time."""
+    metadata = {**usage, OUTCOME_KEY: outcome}
+    if profile is not None:
+        metadata[REQUESTED_MEMORY_KEY] = decision.get("ml_platform/memory") or profile.memory
+        wall = float(usage[DURATION_KEY]) + float(usage.get(STARTUP_KEY, 0.0))
+        peak = usage.get(PEAK_MEMORY_KEY)
+        metadata.update(cost_metadata(profile, decision, wall, float(peak) if peak is not None else None, estimate, capacity))
+    return dg.AssetObservation(asset_key=asset_key, partition=partition, metadata=metadata)
 
 
 def _with_metadata(result, metadata: dict):
@@ -91,16 +68,28 @@ def _with_metadata(result, metadata: dict):
     return dg.Output(result, metadata=metadata)
 
 
-def _measured(fn, profile: ComputeProfile | None):
+def _measured(fn, asset_key: dg.AssetKey, profile: ComputeProfile | None, partitioned: bool):
     @functools.wraps(fn)  # keeps the signature Dagster reads (context, inputs, resources)
     def measured(*args, **kwargs):
-        meter = PeakMemoryMeter().start()
-        result = fn(*args, **kwargs)
-        metrics, decision = meter.stop(), recorded_decision()
-        cost = cost_metadata(profile, decision, float(metrics[DURATION_KEY])) if profile else {}
-        return _with_metadata(result, {**metrics, **decision, **cost})
+        meter = StepMeter().start()
+        context = dg.OpExecutionContext.get()
+        partition = context.partition_key if partitioned and context.has_partition_key else None  # a model in a daily run has none
+        decision = recorded_decision()
+        # Ran on its declared backend's container, or as a local process estimating that backend's price.
+        estimate = profile is not None and profile.backend != "local" and not os.environ.get(CGROUP_ENV)
 
-    # It returns an Output now; the output's type stays on the op's output definition.
+        def record(outcome: str) -> dg.AssetObservation:
+            return attempt_record(asset_key, partition, outcome, meter.usage(), profile, decision, estimate)
+
+        try:
+            result = fn(*args, **kwargs)
+        except Exception:
+            context.log_event(record(FAILED))
+            raise
+        yield _with_metadata(result, decision)
+        yield record(SUCCEEDED)  # Dagster has written the output by now
+
+    # It yields an Output now; the output's type stays on the op's output definition.
     measured.__signature__ = inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
     measured.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "return"}
     return measured
@@ -118,7 +107,7 @@ def _is_measurable(assets_def: dg.AssetsDefinition) -> bool:
 
 
 def with_step_metrics(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """The same assets, each recording peak memory and duration on its materializations.
+    """The same assets, each recording an attempt record per step attempt.
 
     Multi-output, generator and async assets are returned unchanged.
     """
@@ -128,7 +117,7 @@ def with_step_metrics(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDe
 def _measure(assets_def: dg.AssetsDefinition) -> dg.AssetsDefinition:
     op: OpDefinition = assets_def.node_def  # type: ignore[assignment]
     profile = PROFILES.get(op.tags.get(PROFILE_TAG, ""))
-    measured = _measured(op.compute_fn.decorated_fn, profile)
+    measured = _measured(op.compute_fn.decorated_fn, assets_def.key, profile, assets_def.partitions_def is not None)
     return dg.AssetsDefinition.dagster_internal_init(
         **{**assets_def.get_attributes_dict(), "node_def": with_compute_fn(op, DecoratedOpFunction(measured))}
     )

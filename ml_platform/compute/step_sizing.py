@@ -1,8 +1,9 @@
 """Sizing a run's automatic-memory steps at launch, and one size up after an out-of-memory kill.
 
 The routing step handler owns one ``StepSizer`` per run. The first time a step with automatic
-memory launches, the sizer reads the peaks of every asset in one batched, paged storage read
-(``instance_reads.peak_memory_since``) and keeps them for the rest of the run; each auto step's
+memory launches, the sizer reads the attempt records of every asset in one batched, paged storage
+read (``instance_reads.attempts_after``: peaks of successful attempts, and out-of-memory kills with
+the limit they hit) and keeps them for the rest of the run; each auto step's
 decision is kept too, so health checks and relaunches see the same size. The decision reaches
 the backend as rewritten step tags: ``dagster-k8s/config`` from the sized profile (memory and node
 pool), or the SageMaker instance type; and the step container gets it as ``DECISION_ENV`` so its
@@ -20,14 +21,16 @@ from ml_platform.compute.auto_memory import (
     MEMORY_REASON_KEY,
     AutoMemory,
     MemoryDecision,
+    ceiling,
     decide,
+    learned_floor,
     next_size,
     quantity,
     sized_profile,
 )
 from ml_platform.compute.infrastructure_retry import InfrastructureFailure
 from ml_platform.compute.kubernetes import k8s_step_config
-from ml_platform.compute.profiles import K8S_CONFIG_TAG, KUBERNETES, PROFILE_TAG, get_profile
+from ml_platform.compute.profiles import K8S_CONFIG_TAG, KUBERNETES, PROFILE_TAG, get_profile, quantity_bytes
 
 LOOKBACK = timedelta(days=45)  # peaks older than this are not read (a daily asset's 30 runs fit)
 DECISION_ENV = "ML_PLATFORM_MEMORY_DECISION"
@@ -38,7 +41,7 @@ DECISION_TAG = "ml_platform/memory_decision"  # the decision as JSON, for the st
 class StepSizer:
     def __init__(self, lookback: timedelta = LOOKBACK):
         self._lookback = lookback
-        self._peaks: dict[dg.AssetKey, list[float]] | None = None
+        self._attempts: dict[str, list] | None = None  # asset -> attempt records, newest first
         self._decisions: dict[str, MemoryDecision] = {}
 
     def decision(self, step_key: str, tags: Mapping[str, str], asset_key: dg.AssetKey | None,
@@ -48,18 +51,43 @@ class StepSizer:
         if auto is None:
             return None
         if step_key not in self._decisions:
-            peaks = self._history(instance).get(asset_key, []) if asset_key else []
-            self._decisions[step_key] = decide(auto, get_profile(tags[PROFILE_TAG]), peaks)
+            attempts = self._history(instance).get(asset_key.to_user_string(), []) if asset_key else []
+            profile = get_profile(tags[PROFILE_TAG])
+            peaks = [a.peak_mib for a in attempts if a.outcome == "succeeded" and a.peak_mib is not None]
+            ran_with = [(a.outcome, quantity_bytes(a.requested_memory) if a.requested_memory else None) for a in attempts]
+            self._decisions[step_key] = decide(auto, profile, peaks, learned_floor(auto, profile, ran_with))
         return self._decisions[step_key]
 
-    def _history(self, instance: dg.DagsterInstance) -> dict[dg.AssetKey, list[float]]:
-        if self._peaks is None:
+    def _history(self, instance: dg.DagsterInstance) -> dict[str, list]:
+        if self._attempts is None:
             from ml_platform.instance_reads import (
-                peak_memory_since,  # it imports step_metrics, which imports this module
+                attempts_after,  # it imports step_metrics, which imports this module
             )
 
-            self._peaks = peak_memory_since(instance, time.time() - self._lookback.total_seconds())
-        return self._peaks
+            self._attempts = {}
+            for attempt in reversed(attempts_after(instance, time.time() - self._lookback.total_seconds())):
+                self._attempts.setdefault(attempt.asset, []).append(attempt)
+        return self._attempts
+
+    def memory(self, step_key: str, tags: Mapping[str, str]) -> str:
+        """The memory the step's container runs with: its automatic size, else its profile's."""
+        decision = self._decisions.get(step_key)
+        return decision.memory if decision else get_profile(tags[PROFILE_TAG]).memory
+
+    def out_of_memory(self, step_key: str, tags: Mapping[str, str], asset: str, failure: InfrastructureFailure) -> str:
+        """Why an out-of-memory failure stands, naming the size, the maximum and the declaration field to change."""
+        profile, auto = get_profile(tags[PROFILE_TAG]), AutoMemory.from_tags(tags)
+        memory = self.memory(step_key, tags)
+        if auto is None:
+            fix = (f"declare a bigger compute profile (field 'compute', now '{profile.name}') or automatic memory"
+                   f" with a higher maximum (field 'memory', e.g. AutoMemory(max=\"{quantity(2 * profile.memory_bytes)}\"))")
+            return f"out of memory: {failure.detail} at {memory}, the declared memory of profile '{profile.name}'; {fix} of '{asset}'"
+        maximum = quantity(ceiling(auto, profile))
+        if quantity_bytes(memory) < ceiling(auto, profile):  # the relaunches of this run ran out first
+            return (f"out of memory: {failure.detail} at {memory} after its relaunches one size up in this run"
+                    f" (maximum {maximum}); the next run starts above {memory}")
+        return (f"out of memory: {failure.detail} at {memory}, the maximum of its automatic memory ({maximum});"
+                f" raise field 'memory.max' (AutoMemory(max=...)) of '{asset}' above {maximum}, or reduce what the step holds")
 
     def escalate(self, step_key: str, tags: Mapping[str, str], failure: InfrastructureFailure) -> str | None:
         """The out-of-memory policy: one size up within the maximum, or None at the maximum."""

@@ -7,8 +7,8 @@ Pure functions over what the SLO sensor already read; the sensor turns them into
 
     finish(T) = max(now, start(T) + p90(T))
 
-where ``p90(T)`` is the 90th percentile of its last ``P90_SAMPLES`` step durations (recorded on
-each materialization by ``compute.step_metrics``) and ``start(T)`` is its run's start if the run
+where ``p90(T)`` is the 90th percentile of its last ``P90_SAMPLES`` step durations (start-up plus
+the step's wall time, recorded for each attempt by ``compute.step_metrics``) and ``start(T)`` is its run's start if the run
 for that date is running, else now — but never before the predicted finish of its slowest
 unfinished upstream (same date), predicted the same way up the chain. That chain of slowest
 upstreams is the *critical path* an alert shows. A run already past its p90 is predicted to
@@ -101,17 +101,20 @@ class History:
         return now.timestamp() - self.computed_at >= HISTORY_REFRESH.total_seconds()
 
 
-def build_history(materializations: list[Materialization], declared: Mapping[str, MLAsset], now: datetime) -> History:
-    """From the materializations of the last ``HISTORY_SPAN`` (oldest first)."""
+def build_history(materializations: list[Materialization], declared: Mapping[str, MLAsset], now: datetime,
+                  durations: Mapping[str, list[float]] | None = None) -> History:
+    """From the materializations of the last ``HISTORY_SPAN`` (oldest first) and each asset's step
+    durations (``instance_reads.step_durations``: start-up plus wall time, oldest first; without
+    them, the durations the materializations carry)."""
     by_asset: dict[str, list[Materialization]] = defaultdict(list)
     for m in materializations:
         if m.asset in declared:
             by_asset[m.asset].append(m)
     history = History(computed_at=now.timestamp())
     for asset, found in by_asset.items():
-        durations = [m.duration for m in found if m.duration is not None][-P90_SAMPLES:]
-        if durations:
-            history.p90[asset] = p90(durations)
+        taken = durations.get(asset, []) if durations is not None else [m.duration for m in found if m.duration is not None]
+        if taken[-P90_SAMPLES:]:
+            history.p90[asset] = p90(taken[-P90_SAMPLES:])
         declaration = declared[asset]
         if declaration.slo.is_daily and declaration.partition_column:
             drift = detect_drift(completions(declaration, found, now))

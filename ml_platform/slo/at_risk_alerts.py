@@ -30,8 +30,10 @@ def load_history(instance, states: dict, now: datetime) -> History:
     stored = instance_reads.stored_value(instance, HISTORY_KEY)
     history = History.from_json(stored) if stored else None
     if history is None or history.is_stale(now):
-        materializations = instance_reads.materializations_after(instance, now.timestamp() - HISTORY_SPAN.total_seconds())
-        history = build_history(materializations, {a: s.declaration for a, s in states.items()}, now)
+        since = now.timestamp() - HISTORY_SPAN.total_seconds()
+        materializations = instance_reads.materializations_after(instance, since)
+        durations = instance_reads.step_durations(instance, since)
+        history = build_history(materializations, {a: s.declaration for a, s in states.items()}, now, durations)
         instance_reads.store_value(instance, HISTORY_KEY, history.to_json())
     return history
 

@@ -55,6 +55,19 @@ def deadline_partition(declaration: MLAsset, deadline: datetime) -> str | None:
     return deadline.astimezone(ZoneInfo(declaration.slo.timezone)).strftime("%Y-%m-%d")
 
 
+def partition_deadline(declaration: MLAsset, partition: str | None) -> datetime | None:
+    """The deadline that judges a daily partition (the SLO's tick on the partition's date); None
+    for an unpartitioned table or a partition key that is not a date."""
+    if not declaration.partition_column or not partition:
+        return None
+    try:
+        day = datetime.strptime(partition[:10], "%Y-%m-%d").replace(tzinfo=ZoneInfo(declaration.slo.timezone))
+    except ValueError:
+        return None
+    tick = next_deadline(declaration, day - timedelta(seconds=1))
+    return tick if deadline_partition(declaration, tick) == partition[:10] else None
+
+
 def window_start(declaration: MLAsset, deadline: datetime) -> float:
     return (deadline - declaration.slo.window).timestamp()
 

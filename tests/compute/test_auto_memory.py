@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from ml_platform.compute.auto_memory import AutoMemory, decide, next_size, sized_profile
+from ml_platform.compute.auto_memory import AutoMemory, decide, learned_floor, next_size, sized_profile
 from ml_platform.compute.infrastructure_retry import OOM, PREEMPTED, InfrastructureRetries, attempt_suffix
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import SLO, DeclarationError, Model
@@ -86,3 +86,19 @@ def test_declaration_round_trips_through_asset_metadata():
                   compute="large", memory=AutoMemory(min="1Gi", max="32Gi"))
     assert Model.from_dict(model.to_dict()) == model
     assert AutoMemory.from_tags(model.asset_kwargs()["op_tags"]) == model.memory
+
+
+def test_an_oom_kill_holds_the_size_that_succeeded_after_it_for_history_runs():
+    auto, profile = AutoMemory(min="256Mi", max="4Gi", history=10), PROFILES["small"]
+    mib = 2**20
+    peaks = [300.0] * 10  # the p95 alone says 512Mi
+    # newest first: 3 successes at 768Mi after a kill at 512Mi
+    attempts = [("succeeded", 768 * mib)] * 3 + [("oom_killed", 512 * mib)] + [("succeeded", 512 * mib)] * 6
+    floor = learned_floor(auto, profile, attempts)
+    assert (floor.killed_bytes, floor.floor_bytes, floor.runs_since, floor.runs_left) == (512 * mib, 768 * mib, 3, 7)
+    decision = decide(auto, profile, peaks, floor)
+    assert decision.memory == "768Mi" and decision.reason.endswith("OOM-killed at 512Mi 3 run(s) ago: at least 768Mi for 7 more run(s)")
+    # Before any success: one size up from the kill; after `history` successes the kill is forgotten.
+    assert learned_floor(auto, profile, [("oom_killed", 512 * mib)]).floor_bytes == 768 * mib
+    assert learned_floor(auto, profile, [("succeeded", 768 * mib)] * 10 + [("oom_killed", 512 * mib)]) is None
+    assert decide(auto, profile, [900.0] * 10, floor).memory == "1280Mi"  # a larger need than the floor wins

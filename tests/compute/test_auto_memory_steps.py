@@ -8,16 +8,30 @@ import psycopg2
 import pytest
 
 from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, MEMORY_REASON_KEY
+from ml_platform.compute.cost_report import cost_report
 from ml_platform.compute.kubernetes import NODE_POOL_LABEL
-from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
-from tests.compute.helpers import reconstructable_job, step_failures
+from ml_platform.compute.pricing import COST_KEY, COST_RATE_KEY
+from ml_platform.compute.profiles import quantity_bytes
+from ml_platform.compute.step_usage import (
+    DURATION_KEY,
+    OOM_KILLED,
+    OUTCOME_KEY,
+    PEAK_MEMORY_KEY,
+    REQUESTED_MEMORY_KEY,
+    STARTUP_KEY,
+    SUCCEEDED,
+)
+from ml_platform.declaration import declarations
+from tests.compute import step_location
+from tests.compute.helpers import attempts, reconstructable_job, step_failures
+from tests.compute.step_location import SPIKE_TAG
 
 pytestmark = pytest.mark.timeout(300)  # two step containers in a row on a loaded 2-core machine
 
 SAGEMAKER_OOM = "ClientError: Please use an instance type with more memory, or reduce the size of job data processed on an instance."
 
 
-AUTO_ASSETS = ("auto_k8s", "auto_large_k8s", "hungry_k8s", "auto_sagemaker")
+AUTO_ASSETS = ("auto_k8s", "auto_large_k8s", "hungry_k8s", "auto_sagemaker", "spiky_k8s", "capped_k8s")
 
 
 @pytest.fixture(autouse=True)
@@ -31,14 +45,17 @@ def no_history_from_other_tests(k8s_instance, postgres):
     connection.close()
 
 
-def inject_history(instance: dg.DagsterInstance, asset: str, peaks_mib: list[float]) -> None:
+def inject_history(instance: dg.DagsterInstance, asset: str, peaks_mib: list[float], memory: str = "1Gi") -> None:
+    """Earlier successful attempts of the asset, as its steps record them (step_usage)."""
     for peak in peaks_mib:
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset, metadata={PEAK_MEMORY_KEY: float(peak)}))
+        metadata = {PEAK_MEMORY_KEY: float(peak), OUTCOME_KEY: SUCCEEDED, REQUESTED_MEMORY_KEY: memory, DURATION_KEY: 1.0}
+        instance.report_runless_asset_event(dg.AssetObservation(asset, metadata=metadata))
 
 
-def run(instance, *assets: str, raise_on_error=True):
+def run(instance, *assets: str, raise_on_error=True, tags=None):
     job = reconstructable_job("auto_defs")
-    return dg.execute_job(job, instance=instance, asset_selection=[dg.AssetKey(a) for a in assets], raise_on_error=raise_on_error)
+    return dg.execute_job(job, instance=instance, asset_selection=[dg.AssetKey(a) for a in assets], raise_on_error=raise_on_error,
+                          tags=tags)
 
 
 def pods_by_step(controller) -> dict[str, list]:
@@ -123,6 +140,54 @@ def test_oom_killed_pod_is_relaunched_one_size_up_without_using_the_retry_budget
     metadata = k8s_instance.get_latest_materialization_event(dg.AssetKey("hungry_k8s")).asset_materialization.metadata
     assert metadata[MEMORY_KEY].value == "768Mi" and metadata[ESCALATIONS_KEY].value == 1
     assert "oom: 512Mi -> 768Mi" in metadata[MEMORY_REASON_KEY].value
+
+    # Both attempts are priced: the killed one (recorded by the launcher) and the one that succeeded.
+    killed, succeeded = attempts(k8s_instance, "hungry_k8s", result.run_id)
+    assert (killed[OUTCOME_KEY], succeeded[OUTCOME_KEY]) == (OOM_KILLED, SUCCEEDED)
+    assert (killed[REQUESTED_MEMORY_KEY], succeeded[REQUESTED_MEMORY_KEY]) == ("512Mi", "768Mi")
+    assert killed[PEAK_MEMORY_KEY] == 512.0 and succeeded[PEAK_MEMORY_KEY] > 400  # killed at its limit; the whole step's peak
+    for attempt in (killed, succeeded):
+        seconds = attempt[DURATION_KEY] + attempt[STARTUP_KEY]
+        assert seconds > 0 and attempt[COST_KEY] == round(attempt[COST_RATE_KEY] * seconds / 3600, 6) > 0
+    assert killed[COST_RATE_KEY] < succeeded[COST_RATE_KEY]  # 512Mi is cheaper per hour than 768Mi
+    declared = declarations(step_location.auto_defs.resolve_asset_graph())
+    report = cost_report(k8s_instance, declared, days=1)
+    assert report.attempts["hungry_k8s"] == 2 and report.runs["hungry_k8s"] == 1
+    assert report.total("hungry_k8s") == pytest.approx(killed[COST_KEY] + succeeded[COST_KEY])
+
+
+@pytest.mark.timeout(900)  # 14 runs, each a step pod: ~2 min on a quiet machine, 6 on a loaded one
+def test_a_step_is_oom_killed_at_most_once_for_the_same_need_over_14_days(k8s_instance, kube, sagemaker):
+    """25 earlier days of ~300 MiB (learned size 512Mi); then 14 daily runs, two of them (days 1 and
+    8) with data that needs ~400 MiB more. Day 1 is OOM-killed at 512Mi and relaunched at 768Mi;
+    day 8's need is the same, and its p95 (one large peak in 30) alone would say 512Mi again: the
+    learned kill keeps it at 768Mi."""
+    controller, _ = kube
+    inject_history(k8s_instance, "spiky_k8s", [300] * 25, memory="512Mi")
+    sizes = []
+    for day in range(1, 15):
+        result = run(k8s_instance, "spiky_k8s", raise_on_error=False, tags={SPIKE_TAG: "1"} if day in (1, 8) else {})
+        assert result.success, (day, step_failures(k8s_instance, result.run_id))
+        sizes.append([a[REQUESTED_MEMORY_KEY] for a in attempts(k8s_instance, "spiky_k8s", result.run_id)])
+    kills = [j for j in controller.wait_until_finished().values() if j.oom_killed]
+    assert len(kills) == 1, sizes
+    assert sizes[0] == ["512Mi", "768Mi"], sizes
+    # Never below the size that succeeded after the kill (day 8's peak then raises the p95 itself).
+    assert all(len(day) == 1 and quantity_bytes(day[0]) >= quantity_bytes("768Mi") for day in sizes[1:]), sizes
+    assert sizes[1:7] == [["768Mi"]] * 6, sizes  # days 2-7: the p95 of 30 peaks says 512Mi; the kill says 768Mi
+    reasons = [r.asset_materialization.metadata[MEMORY_REASON_KEY].value
+               for r in k8s_instance.fetch_materializations(dg.AssetKey("spiky_k8s"), limit=14).records]
+    assert any("OOM-killed at 512Mi 6 run(s) ago: at least 768Mi for 24 more run(s)" in r for r in reasons), reasons
+
+
+def test_oom_kill_at_the_maximum_names_the_size_the_maximum_and_the_field_to_change(k8s_instance, kube, sagemaker):
+    inject_history(k8s_instance, "capped_k8s", [300] * 3)  # p95 300 MiB x 1.3 -> 512Mi, its maximum
+    result = run(k8s_instance, "capped_k8s", raise_on_error=False)
+
+    assert not result.success
+    failure = step_failures(k8s_instance, result.run_id)["capped_k8s"]
+    assert "out of memory: container 'dagster' of pod" in failure and "OOMKilled (exit code 137) at 512Mi" in failure
+    assert "the maximum of its automatic memory (512Mi); raise field 'memory.max' (AutoMemory(max=...)) of 'capped_k8s'" in failure
 
 
 def test_sagemaker_memory_failure_relaunches_on_the_next_instance_size(k8s_instance, kube, sagemaker):

@@ -6,8 +6,8 @@ import pytest
 
 from ml_platform.compute.kubernetes import NODE_POOL_LABEL
 from ml_platform.compute.sagemaker import LOG_GROUP
-from ml_platform.compute.step_metrics import PEAK_MEMORY_KEY
-from tests.compute.helpers import reconstructable_job, step_failures, worker_messages
+from ml_platform.compute.step_usage import DURATION_KEY, MEMORY_SOURCE_KEY, PEAK_MEMORY_KEY, STARTUP_KEY
+from tests.compute.helpers import latest_attempt, reconstructable_job, step_failures, worker_messages
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -42,10 +42,12 @@ def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, 
     password = postgres.dagster_env()["DAGSTER_PG_PASSWORD"]
     assert password not in str(k8s_job.manifest) and password not in str(environment)  # only names: envFrom, ARNs
 
-    for name in ("light_counts", "k8s_scores", "sagemaker_model"):
-        event = k8s_instance.get_latest_materialization_event(dg.AssetKey(name))
-        assert event.run_id == result.run_id
-        assert event.asset_materialization.metadata[PEAK_MEMORY_KEY].value > 0
+    for name, source in (("light_counts", "process tree"), ("k8s_scores", "cgroup"), ("sagemaker_model", "cgroup")):
+        assert k8s_instance.get_latest_materialization_event(dg.AssetKey(name)).run_id == result.run_id
+        attempt = latest_attempt(k8s_instance, name)  # each backend's own peak reader
+        assert attempt["run_id"] == result.run_id and attempt[PEAK_MEMORY_KEY] > 20
+        assert attempt[MEMORY_SOURCE_KEY].startswith(source), attempt
+        assert attempt[STARTUP_KEY] >= 0 and attempt[DURATION_KEY] > 0
 
 
 def test_failing_sagemaker_job_fails_the_step_with_the_cloud_reason_and_logs(k8s_instance, kube, sagemaker):

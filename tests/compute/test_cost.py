@@ -8,10 +8,11 @@ from freezegun import freeze_time
 
 from ml_platform.cli import main
 from ml_platform.compute.auto_memory import MEMORY_KEY
-from ml_platform.compute.cost_report import REPORT_ASSET, cost_report, usd
+from ml_platform.compute.cost_report import REPORT_ASSET, cost_report, render_text, usd
 from ml_platform.compute.pricing import (
     COST_BASIS_KEY,
     COST_ERROR_KEY,
+    COST_ESTIMATE_KEY,
     COST_KEY,
     COST_RATE_KEY,
     PRICE_SHEET_ENV,
@@ -21,7 +22,7 @@ from ml_platform.compute.pricing import (
     load_price_sheet,
 )
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.compute.step_metrics import DURATION_KEY
+from ml_platform.compute.step_usage import DURATION_KEY, OUTCOME_KEY, STARTUP_KEY
 from ml_platform.declaration import declarations
 from ml_platform.definitions import build_definitions
 from tests.fixtures.price_sheets import TEST_PRICE_SHEET, write_price_sheet
@@ -44,13 +45,19 @@ def priced(local_env, monkeypatch):
 
 
 def recorded(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Each asset's attempt record (step_usage) in the run."""
     return {
-        e.asset_key.to_user_string(): {k: v.value for k, v in e.step_materialization_data.materialization.metadata.items()}
-        for e in result.get_asset_materialization_events()
+        e.asset_key.to_user_string(): {k: v.value for k, v in e.asset_observation_data.asset_observation.metadata.items()}
+        for e in result.get_asset_observation_events()
+        if OUTCOME_KEY in e.asset_observation_data.asset_observation.metadata
     }
 
 
-def test_each_materialization_costs_its_profile_requests_times_its_duration(priced):
+def seconds(values: dict) -> float:
+    return values[DURATION_KEY] + values.get(STARTUP_KEY, 0.0)
+
+
+def test_each_step_attempt_costs_its_profile_requests_times_its_wall_time(priced):
     defs = build_definitions("local")
     declared = {k.to_user_string(): d for k, d in declarations(defs.resolve_asset_graph()).items()}
     with dg.instance_for_test() as instance:
@@ -61,8 +68,10 @@ def test_each_materialization_costs_its_profile_requests_times_its_duration(pric
     for asset, values in metadata.items():
         hourly = HOURLY[declared[asset].compute]
         assert values[COST_RATE_KEY] == hourly, asset
-        assert values[COST_KEY] == round(hourly * values[DURATION_KEY] / 3600, 6), asset
-        assert values[COST_BASIS_KEY].endswith(f"= ${hourly:.4f}/h × {values[DURATION_KEY]:g} s") or "sagemaker" in values[COST_BASIS_KEY]
+        assert values[COST_KEY] == round(hourly * seconds(values) / 3600, 6), asset
+        assert values[COST_BASIS_KEY].endswith(f"= ${hourly:.4f}/h × {seconds(values):g} s") or "sagemaker" in values[COST_BASIS_KEY]
+        # Locally every step is a local process: a Kubernetes or SageMaker price is an estimate.
+        assert values[COST_ESTIMATE_KEY] is (declared[asset].compute != "light") and values[COST_BASIS_KEY].startswith("estimate, ran locally")
     assert any(v[COST_KEY] > 0 for v in metadata.values()), "the test sheet's prices make the examples' steps cost something"
     assert "1 × ml.m5.xlarge × $25200/h" in metadata["propensity_model"][COST_BASIS_KEY]
     assert "8 vCPU × $3600 + 32 GiB × $1800 + 1 GPU × $36000" in metadata["article_recs_model"][COST_BASIS_KEY]
@@ -94,6 +103,20 @@ def test_a_bad_price_sheet_names_the_field_and_never_fails_a_step(local_env, mon
     assert main(["cost", "--days", "3"]) == 2
     assert "field 'kubernetes.on_demand.gib_hour'" in capsys.readouterr().err
 
+    # With the sheet fixed, the report lists the run it could not price, with a warning line.
+    monkeypatch.setenv(PRICE_SHEET_ENV, str(write_price_sheet(local_env, name="good.toml")))
+    with dg.instance_for_test() as instance:
+        run_products(build_definitions("local"), instance, DAY, "user_features")
+        monkeypatch.setenv(PRICE_SHEET_ENV, str(bad))
+        run_products(build_definitions("local"), instance, DAY, "user_features")
+        monkeypatch.setenv(PRICE_SHEET_ENV, str(local_env / "good.toml"))
+        report = cost_report(instance, declarations(build_definitions("local").resolve_asset_graph()), days=3,
+                             now=datetime.fromisoformat(DAY).replace(tzinfo=timezone.utc))
+    assert report.runs["user_features"] == 2 and report.attempts["user_features"] == 1
+    assert len(report.unpriced["user_features"]) == 1
+    assert report.warning().startswith("warning: 1 of 2 step attempts could not be priced and are left out of the totals (user_features:")
+    assert "1 unpriced" in render_text(report) and report.warning() in render_text(report)
+
 
 def test_cost_report_per_table_product_and_day_from_two_days_of_runs(priced, tmp_path, capsys):
     defs = build_definitions("local")
@@ -113,8 +136,11 @@ def test_cost_report_per_table_product_and_day_from_two_days_of_runs(priced, tmp
 
     assert by_table.days == [today - timedelta(days=2), today - timedelta(days=1), today]
     for asset in declared:
-        assert by_table.runs[asset] == 2, asset
+        assert by_table.runs[asset] == by_table.attempts[asset] == 2, asset
         assert by_table.total(asset) == pytest.approx(sum(c for (a, _), c in costs.items() if a == asset))
+        # Per day counts the days since the table's first materialization, not the days before it existed.
+        days = 2 if declared[asset].partitions_def else 1
+        assert by_table.per_day(asset) == pytest.approx(by_table.total(asset) / days)
     for product in {d.product for d in declared.values()}:
         expected = sum(cost for (asset, _), cost in costs.items() if declared[asset].product == product)
         assert by_product.total(product) == pytest.approx(expected)
@@ -127,7 +153,8 @@ def test_cost_report_per_table_product_and_day_from_two_days_of_runs(priced, tmp
     printed = capsys.readouterr().out
     for product in {d.product for d in declared.values()}:
         line = next(text for text in printed.splitlines() if text.startswith(product + " "))
-        assert line.split()[1:3] == [str(by_product.runs[product]), usd(by_product.total(product))]
+        assert line.split()[1:4] == [str(by_product.runs[product]), str(by_product.attempts[product]), usd(by_product.total(product))]
+    assert "estimate: ran as local processes, priced as the declared backend would charge" in printed
     assert out.read_bytes().startswith(PNG_MAGIC)
 
 
@@ -139,10 +166,10 @@ def test_cost_report_asset_shows_the_table_and_plot(priced):
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
                 instance=instance, asset_selection=[dg.AssetKey(REPORT_ASSET)]
             )
-            cost = instance.fetch_materializations(dg.AssetKey("user_features"), limit=1).records[0]
+            cost = instance.fetch_observations(dg.AssetKey("user_features"), limit=1).records[0]
         assert result.success
         metadata = result.asset_materializations_for_node(REPORT_ASSET)[0].metadata
         assert open(metadata["plot"].value, "rb").read(8) == PNG_MAGIC
-    spent = cost.asset_materialization.metadata[COST_KEY].value
-    assert spent > 0 and metadata["total USD"].value == pytest.approx(spent)
-    assert f"| user_features | 1 | {usd(spent)} |" in metadata["cost"].value
+    spent = cost.asset_observation.metadata[COST_KEY].value
+    assert spent > 0 and metadata["total USD"].value == pytest.approx(spent) and metadata["unpriced"].value == 0
+    assert f"| user_features | 1 | 1 | {usd(spent)} |" in metadata["cost"].value

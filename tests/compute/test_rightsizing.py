@@ -6,7 +6,7 @@ from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY
 from ml_platform.compute.pricing import PRICE_SHEET_ENV
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.compute.rightsizing import NO_DATA, OK, OVER, UNDER, format_table, p95, recommend, recommend_all
-from ml_platform.compute.step_metrics import DURATION_KEY, PEAK_MEMORY_KEY
+from ml_platform.compute.step_usage import DURATION_KEY, OUTCOME_KEY, PEAK_MEMORY_KEY, STARTUP_KEY, SUCCEEDED
 from ml_platform.definitions import build_definitions
 from tests.fixtures.price_sheets import write_price_sheet
 
@@ -32,12 +32,12 @@ def test_gpu_asset_is_only_offered_gpu_profiles_and_no_data_is_reported():
     assert recommend("m", PROFILES["small"], [], margin=0.25).verdict == NO_DATA
 
 
-def test_recommendations_read_peaks_recorded_on_materializations(tmp_path):
+def test_recommendations_read_the_peaks_of_successful_attempts(tmp_path):
     defs = build_definitions("local")
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         for peak in (300, 320, 310):
             instance.report_runless_asset_event(
-                dg.AssetMaterialization("related_articles", metadata={PEAK_MEMORY_KEY: float(peak)})
+                dg.AssetObservation("related_articles", metadata={PEAK_MEMORY_KEY: float(peak), OUTCOME_KEY: SUCCEEDED})
             )
         by_asset = {r.asset: r for r in recommend_all(defs, instance)}
     assert by_asset["related_articles"].samples == 3
@@ -63,8 +63,10 @@ def test_each_recommendation_shows_the_money_it_saves_per_day(tmp_path, monkeypa
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         for partition, seconds in durations.items():
             for duration in seconds:
-                metadata = {PEAK_MEMORY_KEY: 600.0, DURATION_KEY: duration}
-                instance.report_runless_asset_event(dg.AssetMaterialization("related_articles", partition=partition, metadata=metadata))
+                metadata = {PEAK_MEMORY_KEY: 600.0, DURATION_KEY: duration - 2.0, STARTUP_KEY: 2.0, OUTCOME_KEY: SUCCEEDED}
+                instance.report_runless_asset_event(dg.AssetObservation("related_articles", partition=partition, metadata=metadata))
+        killed = {PEAK_MEMORY_KEY: 1024.0, DURATION_KEY: 99.0, OUTCOME_KEY: "oom_killed"}  # not a need the step showed
+        instance.report_runless_asset_event(dg.AssetObservation("related_articles", partition="2026-03-10", metadata=killed))
         by_asset = {r.asset: r for r in recommend_all(defs, instance)}
     related = by_asset["related_articles"]
     assert (related.profile, related.recommended) == ("large", "small")

@@ -4,6 +4,7 @@ cause, the alert resolves when the cost is back, and a slower run is named as th
 import json
 import statistics
 import time
+from datetime import date
 
 import dagster as dg
 import pandas as pd
@@ -13,7 +14,7 @@ from ml_platform.alerting import AlertSink
 from ml_platform.assembly import assemble_definitions
 from ml_platform.compute.pricing import COST_KEY, PRICE_SHEET_ENV
 from ml_platform.decorators import Product, feature_table
-from ml_platform.sensors.cost_alerts import FACTOR_ENV, cost_jump_alerts
+from ml_platform.sensors.cost_alerts import FACTOR_ENV, MIN_USD_ENV, DayCost, cost_jump_alerts, judge, settings
 from tests.fixtures.price_sheets import write_price_sheet
 from tests.fixtures.product_runs import run_products
 from tests.fixtures.slack_api import TEST_TOKEN
@@ -44,7 +45,8 @@ def tick(defs: dg.Definitions, instance, cursor: str | None) -> str:
 def run_day(defs: dg.Definitions, instance, day: str) -> float:
     result = run_products(defs, instance, day, "invoices")
     assert result.success
-    return result.asset_materializations_for_node("invoices")[0].metadata[COST_KEY].value
+    (attempt,) = result.asset_observations_for_node("invoices")  # the step's attempt record
+    return attempt.metadata[COST_KEY].value
 
 
 @pytest.fixture
@@ -79,8 +81,21 @@ def test_cost_jump_warns_once_with_the_cause_and_resolves(priced, instance, slac
     cursor = tick(small, instance, cursor)
     assert len(messages) == 2 and messages[1]["text"].startswith("RESOLVED: invoices: cost on 2026-03-06 is back to")
 
-    slow = billing_defs("small", 0.6, slack_api.url)  # the same profile, six times the work
+    slow = billing_defs("small", 3.0, slack_api.url)  # the same profile, far more work (the wall time includes writing)
     run_day(slow, instance, "2026-03-07")
     tick(slow, instance, cursor)
     assert len(messages) == 3
     assert "duration up" in messages[2]["text"] and "profile changed" not in messages[2]["text"]
+
+
+def test_a_jump_must_also_be_a_minimum_amount_per_day(monkeypatch):
+    """0.002 → 0.006 USD a day is three times the median but not worth a warning; the minimum is configurable."""
+    days = {date(2026, 3, d): DayCost(cost=0.002, runs=1, duration_s=0.002) for d in range(1, 5)}
+    days[date(2026, 3, 5)] = DayCost(cost=0.006, runs=1, duration_s=0.006)
+    assert not judge(days, 2.0, 7).jumped  # default minimum: $1 a day more
+    assert judge(days, 2.0, 7, min_increase=0.001).jumped
+    monkeypatch.setenv(MIN_USD_ENV, "0.5")
+    assert settings()[2] == 0.5
+    monkeypatch.setenv(MIN_USD_ENV, "lots")
+    with pytest.raises(ValueError, match="ML_PLATFORM_COST_JUMP_MIN_USD='lots': expected a non-negative number of USD per day"):
+        settings()
