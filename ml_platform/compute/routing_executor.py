@@ -7,13 +7,14 @@ same way: step tags come from the asset definition, not from the run.
 
 ``real_backends`` lists the backends that exist in this environment; a step whose backend is
 not real runs in a local process. Locally (``ML_PLATFORM_ENV=local``) none is real.
+
+The Kubernetes and SageMaker clients (dagster-k8s, boto3) are imported when a run first uses that
+backend, not when the code location loads: every run worker and code server loads it.
 """
 
 from collections.abc import Callable, Iterator, Mapping
 
 import dagster as dg
-from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.launcher import K8sRunLauncher
 
 from ml_platform.compute._dagster_step_api import (
     CheckStepHealthResult,
@@ -40,11 +41,9 @@ from ml_platform.compute.infrastructure_retry import (
     InfrastructureRetries,
     RetryPolicy,
 )
-from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
 from ml_platform.compute.kubernetes import SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.profiles import BACKEND_TAG, BACKENDS, KUBERNETES, LOCAL, PROFILE_TAG, PROFILES, SAGEMAKER
-from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
 from ml_platform.declaration import read_declaration
 
@@ -249,6 +248,11 @@ def _declaration(step_context, asset_key: dg.AssetKey):
 
 def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:
     def build(context: StepHandlerContext) -> StepHandler:
+        from dagster_k8s.container_context import K8sContainerContext
+        from dagster_k8s.launcher import K8sRunLauncher
+
+        from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
+
         launcher = context.instance.run_launcher
         if not isinstance(launcher, K8sRunLauncher):
             raise dg.DagsterInvariantViolationError(
@@ -272,18 +276,25 @@ def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepH
     return build
 
 
+def _sagemaker_handler(config: Mapping) -> Callable[[], StepHandler]:
+    """Reads the SageMaker settings now, so a missing role or image fails the run at start, not mid-way."""
+    from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+
+    settings = SageMakerSettings.from_config(config)
+    return lambda: SageMakerStepHandler(settings)
+
+
 @dg.executor(name="ml_platform_routing", config_schema=ROUTING_CONFIG_SCHEMA, requirements=multiple_process_executor_requirements())
 def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     """Each step on Kubernetes, SageMaker or a local process, by its ``ml_platform/backend`` tag."""
     config = init_context.executor_config
     sagemaker_config = config.get("sagemaker") or {}
     real = frozenset(config["real_backends"])
-    # Read SageMaker settings now, so a missing role or image fails the run at start, not mid-way.
-    sagemaker_settings = SageMakerSettings.from_config(sagemaker_config) if SAGEMAKER in real else None
+    sagemaker_handler = _sagemaker_handler(sagemaker_config) if SAGEMAKER in real else None
     factories = {
         LOCAL: lambda _: LocalProcessStepHandler((config.get("local") or {}).get("start_method", FORK)),
         KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
-        SAGEMAKER: lambda _: SageMakerStepHandler(sagemaker_settings),
+        SAGEMAKER: lambda _: sagemaker_handler(),
     }
     return StepDelegatingExecutor(
         RoutingStepHandler(factories, real),
