@@ -6,6 +6,9 @@ enforces it), so a Dagster upgrade is checked against this one list. Pinned: dag
 
 # Sorted by module; one reason per name. Step delegation: Dagster exports no public step-handler
 # API, and dagster-k8s / dagster-aws build their step handlers on these same modules.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # not exported; a ranged run's
+    AssetCheckEvaluationTargetMaterializationData,  # check evaluation points at its own partition's materialization
+)
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction  # an op's compute fn (step metrics)
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements  # as dagster-k8s
 from dagster._core.definitions.op_definition import OpDefinition  # the op whose compute function step metrics swap
@@ -46,6 +49,7 @@ def is_run_sharded_sqlite(event_log_storage) -> bool:
 
 
 __all__ = [
+    "AssetCheckEvaluationTargetMaterializationData",
     "CheckStepHealthResult",
     "DagsterEvent",
     "DbIOManager",

@@ -22,6 +22,7 @@ from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHan
 from ml_platform._dagster_internal import DbIOManager
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
+from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
 from ml_platform.resources.window_reads import WINDOW_READER_KEY, BigQueryWindowReader, DuckDBWindowReader
 
 SCHEMA = "ml_platform"
@@ -116,7 +117,8 @@ class SafeDuckDBPandasIOManager(DuckDBPandasIOManager):
         return [_GuardedPandasTypeHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return PartitionWritingDbIOManager(
+            context.resource_config,
             db_client=_TransactionalDuckDbClient(),
             database=self.database,
             schema=self.schema_,
