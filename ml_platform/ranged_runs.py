@@ -189,6 +189,9 @@ def _run_range(context: dg.AssetExecutionContext, fn: Callable, takes_context: b
             failures[partition] = error
             continue
         frame, own = _value_and_metadata(result, key, partition)
+        if frame.empty:  # as the warehouse writers refuse it in a single-partition run
+            failures[partition] = ValueError(f"table '{key.to_user_string()}': refusing to write an empty frame for partition {partition} (the previous data is kept)")
+            continue
         frames[partition] = frame
         metadata[partition] = {**own, **day.metadata, ROW_COUNT: len(frame)}
     if failures:

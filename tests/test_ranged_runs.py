@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from ml_platform.assembly import assemble_definitions
+from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.declaration import Expectations, RowCountPolicy
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.monitoring.settings import Monitoring
-from ml_platform.ranged_runs import FAILED_PARTITIONS
+from ml_platform.ranged_runs import FAILED_PARTITIONS, with_partition_ranges
 from tests.fixtures.product_runs import check_evaluations
 
 LAB = Product("lab", owner="team:lab", timezone="Asia/Tokyo")
@@ -160,3 +161,35 @@ def test_a_single_partition_run_takes_the_unchanged_path(lab, instance):
     assert "ml_platform/partition_range" not in metadata and metadata["dagster/partition_row_count"] == 100
     assert {c for (_, c) in check_evaluations(result)} >= {"row_count_change", "score_range"}
     assert {e.partition for e in result.get_asset_check_evaluations()} == {"2026-03-01"}
+
+
+def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_their_partition(local_env, monkeypatch):
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+
+    from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
+    from tests.fixtures.bigquery_api import BigQueryServer
+
+    project, dataset = "ml-platform-test", "ml_platform"
+    with BigQueryServer() as fake:
+        monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), project))
+        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
+        manager = AtomicBigQueryPandasIOManager(project=project, dataset=dataset, location="EU")
+        # The platform's ranged step without the checks, whose reads the fake BigQuery does not serve.
+        ranged_events = with_partition_ranges(with_step_metrics([events]))
+        job = dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
+        with dg.instance_for_test() as instance:
+            assert run_day(job, instance, "2026-03-03", "events").success
+            monkeypatch.setitem(ROWS, "2026-03-02", 70)
+            monkeypatch.setitem(ROWS, "2026-03-03", 0)  # an empty frame: refused, as a single-partition write refuses it
+            result = run_range(job, instance, "2026-03-01", "2026-03-03", "events")
+            assert instance.get_materialized_partitions(dg.AssetKey("events")) == {"2026-03-01", "2026-03-02", "2026-03-03"}
+        assert not result.success
+        (failure,) = result.get_step_failure_events()
+        assert list(failure.event_specific_data.user_failure_data.metadata[FAILED_PARTITIONS].value) == ["2026-03-03"]
+        stored = fake.table(project, dataset, "events").rename(columns=str.lower)
+        days = pd.to_datetime(stored["date"]).dt.tz_convert(None).dt.strftime("%Y-%m-%d").value_counts().to_dict()
+        assert days == {"2026-03-01": 100, "2026-03-02": 70, "2026-03-03": 100}  # 03-03 keeps its previous rows
+        ranged_loads = [job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]]
+        assert sorted(ranged_loads) == ["events$20260301", "events$20260302"]
+        assert {job["writeDisposition"] for job in fake.load_jobs()} == {"WRITE_TRUNCATE"}
