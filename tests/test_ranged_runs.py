@@ -193,3 +193,20 @@ def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_
         ranged_loads = [job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]]
         assert sorted(ranged_loads) == ["events$20260301", "events$20260302"]
         assert {job["writeDisposition"] for job in fake.load_jobs()} == {"WRITE_TRUNCATE"}
+
+
+def test_the_run_failure_alert_names_each_failed_partition_of_a_range(local_env, instance, monkeypatch, slack_api):
+    from ml_platform.alerting import AlertSink
+    from tests.fixtures.sensor_ticks import tick_sensor
+    from tests.fixtures.slack_api import TEST_TOKEN
+
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    defs = assemble_definitions([events, scores], "local", resources={"alert_sink": sink})
+    monkeypatch.setattr("tests.test_ranged_runs.BROKEN", {"2026-03-02", "2026-03-04"})
+    assert not run_range(defs.resolve_implicit_global_asset_job_def(), instance, "2026-03-01", "2026-03-05").success
+    tick_sensor(defs, "run_failure_alerts", instance, None)
+    titles = sorted(m["text"] for m in slack_api.messages)
+    assert titles == [
+        "ERROR: Run failed: scores (step scores): partition 2026-03-02 (scores, 2026-03-02)",
+        "ERROR: Run failed: scores (step scores): partition 2026-03-04 (scores, 2026-03-04)",
+    ]
