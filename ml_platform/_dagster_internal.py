@@ -48,6 +48,18 @@ def is_run_sharded_sqlite(event_log_storage) -> bool:
     return type(event_log_storage) is SqliteEventLogStorage
 
 
+def event_log_tables():
+    """The SQL event log's tables (events, asset event tags, check executions): OSS has no event-log
+    retention API (dagster#33785), so the history purge deletes rows itself (ml_platform.history_purge)."""
+    from dagster._core.storage.event_log.schema import (
+        AssetCheckExecutionsTable,
+        AssetEventTagsTable,
+        SqlEventLogStorageTable,
+    )
+
+    return SqlEventLogStorageTable, AssetEventTagsTable, AssetCheckExecutionsTable
+
+
 __all__ = [
     "AssetCheckEvaluationTargetMaterializationData",
     "CheckStepHealthResult",
@@ -66,6 +78,7 @@ __all__ = [
     "StepHandlerContext",
     "TableSlice",
     "copy_record",
+    "event_log_tables",
     "execute_step_command",
     "get_latest_completed_cron_tick",
     "get_next_cron_tick",
