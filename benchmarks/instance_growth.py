@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import sys
 import time
 import uuid
 import warnings
@@ -50,7 +51,7 @@ FIRST_DAY = datetime(2026, 2, 1, 21, tzinfo=timezone.utc)  # runs start before a
 # The alert sensors and their intervals (seconds), as the code location declares them.
 SENSORS = {"slo_alerts": 30, "data_quality_alerts": 60, "run_failure_alerts": 30, "sensor_health_alerts": 60,
            "cost_jump_alerts": 60, "delayed_label_performance": 60, "cross_product_launch": 30}
-TICK_SAMPLE = 200  # ticks written per sensor to measure bytes per tick
+TICK_SAMPLE = 100  # ticks written per sensor to measure bytes per tick
 PRODUCTION = Retention()
 
 
@@ -64,14 +65,15 @@ def template_job() -> dg.JobDefinition:
     return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("product_day")
 
 
-def record_template(instance: dg.DagsterInstance) -> tuple[str, list[str]]:
-    """One real run of one product-day; its run record and events, serialized."""
+def record_template(instance: dg.DagsterInstance) -> tuple[str, list[str], list]:
+    """One real run of one product-day: its run record and events, serialized, and its snapshots."""
     result = dg.execute_job(dg.reconstructable(template_job), instance=instance, tags={"dagster/partition": TEMPLATE_DAY},
                             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
     if not result.success:
         raise SystemExit("the template run failed")
     run = instance.get_run_by_id(result.run_id)
-    return serialize_value(run), [serialize_value(e) for e in instance.all_logs(result.run_id)]
+    snapshots = [instance.get_job_snapshot(run.job_snapshot_id), instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)]
+    return serialize_value(run), [serialize_value(e) for e in instance.all_logs(result.run_id)], snapshots
 
 
 def failed_copy(run_json: str, events: list[str]) -> list[str]:
@@ -142,11 +144,13 @@ def vacuum(server) -> None:
         conn.cursor().execute("VACUUM ANALYZE")
 
 
-def simulate(side: str, args, template: tuple[str, list[str], list[str]], retention: Retention) -> dict:
-    run_json, events, failed = template
+def simulate(side: str, args, template: tuple, retention: Retention) -> dict:
+    run_json, events, failed, (job_snapshot, plan_snapshot) = template
     rng = random.Random(0)
     products = args.tables // TABLES_PER_PRODUCT
     with postgres_instance(f"growth_{side}") as (server, instance):
+        instance.run_storage.add_job_snapshot(job_snapshot)
+        instance.run_storage.add_execution_plan_snapshot(plan_snapshot)
         per_day = []
         for d in range(args.days):
             day_start = FIRST_DAY + timedelta(days=d)
@@ -158,6 +162,7 @@ def simulate(side: str, args, template: tuple[str, list[str], list[str]], retent
                 purge_history(instance, retention, now=day_start + timedelta(days=1), check_windows=False)
                 vacuum(server)
             per_day.append(sizes(instance))
+            print(json.dumps({"side": side, "day": d, "mb": round(sum(per_day[-1].values()) / 2**20, 2)}), file=sys.stderr, flush=True)
         kinds = bytes_by_kind(instance) if side == "before" else None
     return {"bytes_per_day_by_kind": {k: round(v / args.days) for k, v in kinds.items()} if kinds else None, "daily_total_mb": [round(sum(s.values()) / 2**20, 2) for s in per_day], "last_day_by_table_kb": {
         k: round(v / 1024) for k, v in sorted(per_day[-1].items(), key=lambda kv: -kv[1]) if v > 64 * 1024}}
@@ -187,9 +192,11 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     with postgres_instance("growth_template") as (_, instance):
-        run_json, events = record_template(instance)
+        run_json, events, snapshots = record_template(instance)
+        print(json.dumps({"template_events": len(events), "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
         ticks = tick_bytes(instance)
-    template = (run_json, events, failed_copy(run_json, events))
+        print(json.dumps({"ticks": ticks, "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
+    template = (run_json, events, failed_copy(run_json, events), snapshots)
     scaled = Retention(run_event_days=args.run_event_days, asset_event_days=args.asset_event_days)
     sides = {side: simulate(side, args, template, scaled) for side in ("before", "after")}
     before, after = sides["before"]["daily_total_mb"], sides["after"]["daily_total_mb"]
