@@ -139,9 +139,12 @@ def bytes_by_kind(instance: dg.DagsterInstance) -> dict[str, int]:
 def vacuum(server) -> None:
     import psycopg2
 
-    with psycopg2.connect(server.url.replace("postgresql+psycopg2", "postgresql")) as conn:
-        conn.autocommit = True
+    conn = psycopg2.connect(server.url.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        conn.autocommit = True  # VACUUM runs outside a transaction
         conn.cursor().execute("VACUUM ANALYZE")
+    finally:
+        conn.close()
 
 
 def simulate(side: str, args, template: tuple, retention: Retention) -> dict:
@@ -189,17 +192,19 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.02)
     parser.add_argument("--run-event-days", type=int, default=2, help="scaled window of the after side (production: 14)")
     parser.add_argument("--asset-event-days", type=int, default=4, help="scaled window of the after side (production: 90)")
+    parser.add_argument("--sides", nargs="+", choices=("before", "after"), default=["before", "after"])
+    parser.add_argument("--no-ticks", action="store_true", help="skip the sensor-tick measurement")
     args = parser.parse_args()
     started = time.perf_counter()
     with postgres_instance("growth_template") as (_, instance):
         run_json, events, snapshots = record_template(instance)
         print(json.dumps({"template_events": len(events), "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
-        ticks = tick_bytes(instance)
+        ticks = None if args.no_ticks else tick_bytes(instance)
         print(json.dumps({"ticks": ticks, "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
     template = (run_json, events, failed_copy(run_json, events), snapshots)
     scaled = Retention(run_event_days=args.run_event_days, asset_event_days=args.asset_event_days)
-    sides = {side: simulate(side, args, template, scaled) for side in ("before", "after")}
-    before, after = sides["before"]["daily_total_mb"], sides["after"]["daily_total_mb"]
+    sides = {side: simulate(side, args, template, scaled) for side in args.sides}
+    before, after = (sides[s]["daily_total_mb"] if s in sides else [0.0] for s in ("before", "after"))
     growth = round((before[-1] - before[0]) / max(1, args.days - 1), 2)
     print(json.dumps({
         "benchmark": "instance_growth",

@@ -102,7 +102,7 @@ def with_partition_ranges(assets: Iterable[dg.AssetsDefinition]) -> list[dg.Asse
     backfill policy and a step that runs its function per partition; other assets are unchanged."""
     assets = list(assets)
     declared = declared_specs(assets)
-    return [_ranged(a, declared) if _split_inputs(a, declared) is not None else a for a in assets]
+    return [a if (split := _split_inputs(a, declared)) is None else _ranged(a, split) for a in assets]
 
 
 def _split_inputs(assets_def: dg.AssetsDefinition, declared: Mapping[dg.AssetKey, MLAsset]) -> dict[str, SplitInput] | None:
@@ -132,9 +132,9 @@ def _is_identity_window(mapping) -> bool:
     return isinstance(mapping, dg.TimeWindowPartitionMapping) and mapping.start_offset == 0 and mapping.end_offset == 0
 
 
-def _ranged(assets_def: dg.AssetsDefinition, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.AssetsDefinition:
+def _ranged(assets_def: dg.AssetsDefinition, split: Mapping[str, SplitInput]) -> dg.AssetsDefinition:
     op: OpDefinition = assets_def.node_def  # type: ignore[assignment]
-    step = per_partition(op.compute_fn.decorated_fn, assets_def.key, _split_inputs(assets_def, declared) or {})
+    step = per_partition(op.compute_fn.decorated_fn, assets_def.key, split)
     return dg.AssetsDefinition.dagster_internal_init(
         **{**assets_def.get_attributes_dict(), "node_def": with_compute_fn(op, DecoratedOpFunction(step)), "backfill_policy": RANGE_POLICY}
     )
