@@ -81,7 +81,9 @@ def deployment_side(side: str, partitions: list[str], assets: list[str]) -> dict
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
         failed = [run.run_id for run in runs if run.status != dg.DagsterRunStatus.SUCCESS]
         if failed:
-            raise SystemExit(f"{side}: runs {failed} did not succeed (backfill {instance.get_backfill(backfill_id).status})")
+            errors = [e.dagster_event.step_failure_data.error.to_string()[-1500:] for run_id in failed
+                      for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+            raise SystemExit(f"{side}: runs {failed} did not succeed (backfill {instance.get_backfill(backfill_id).status}):\n" + "\n".join(errors))
         lines = sorted((timeline(instance, run.run_id) for run in runs), key=lambda t: t["end"])
         materialized = {a: len(instance.get_materialized_partitions(dg.AssetKey(a))) for a in assets}
     return {

@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.02)
     parser.add_argument("--run-event-days", type=int, default=2, help="scaled window of the after side (production: 14)")
     parser.add_argument("--asset-event-days", type=int, default=4, help="scaled window of the after side (production: 90)")
+    parser.add_argument("--latest-per-asset", type=int, default=2, help="scaled newest materializations kept per asset (production: 30)")
     parser.add_argument("--sides", nargs="+", choices=("before", "after"), default=["before", "after"])
     parser.add_argument("--no-ticks", action="store_true", help="skip the sensor-tick measurement")
     args = parser.parse_args()
@@ -202,7 +203,7 @@ def main() -> None:
         ticks = None if args.no_ticks else tick_bytes(instance)
         print(json.dumps({"ticks": ticks, "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
     template = (run_json, events, failed_copy(run_json, events), snapshots)
-    scaled = Retention(run_event_days=args.run_event_days, asset_event_days=args.asset_event_days)
+    scaled = Retention(run_event_days=args.run_event_days, asset_event_days=args.asset_event_days, latest_per_asset=args.latest_per_asset)
     sides = {side: simulate(side, args, template, scaled) for side in args.sides}
     before, after = (sides[s]["daily_total_mb"] if s in sides else [0.0] for s in ("before", "after"))
     growth = round((before[-1] - before[0]) / max(1, args.days - 1), 2)
@@ -215,7 +216,7 @@ def main() -> None:
         "before_mb_per_day": growth,
         "after_mb_per_day_last_days": round((after[-1] - after[-3]) / 2, 2) if len(after) >= 3 else None,
         "sensor_ticks": ticks,
-        "scaled_windows": {"run_event_days": args.run_event_days, "asset_event_days": args.asset_event_days},
+        "scaled_windows": {"run_event_days": args.run_event_days, "asset_event_days": args.asset_event_days, "latest_per_asset": args.latest_per_asset},
         "seconds": round(time.perf_counter() - started),
         "load_average": os.getloadavg(),
     }, indent=2))
