@@ -6,8 +6,8 @@ enforces it), so a Dagster upgrade is checked against this one list. Pinned: dag
 
 # Sorted by module; one reason per name. Step delegation: Dagster exports no public step-handler
 # API, and dagster-k8s / dagster-aws build their step handlers on these same modules.
-from dagster._cli.api import (
-    execute_step_command,  # the body of `dagster api execute_step`, run in a forked step process
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # not exported; a ranged run's
+    AssetCheckEvaluationTargetMaterializationData,  # check evaluation points at its own partition's materialization
 )
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction  # an op's compute fn (step metrics)
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements  # as dagster-k8s
@@ -23,7 +23,6 @@ from dagster._core.executor.step_delegating import (
 )
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # schedule/sensor states, one read
 from dagster._core.storage.db_io_manager import DbIOManager, TableSlice  # not exported; the warehouses swap its client
-from dagster._core.storage.event_log import SqliteEventLogStorage  # run-sharded SQLite: storage ids not global
 from dagster._grpc.types import ExecuteStepArgs  # the arguments a step worker is launched with
 from dagster._record import copy as copy_record  # ExecuteStepArgs (a Dagster record) with one field changed
 from dagster._utils.schedules import (  # no public cron iterator; the freshness daemon uses these, so SLO
@@ -32,7 +31,37 @@ from dagster._utils.schedules import (  # no public cron iterator; the freshness
     is_valid_cron_string,
 )
 
+
+# Imported on first use, not at load: dagster._cli and the SQL event-log storages pull in the CLI,
+# workspace, SQLAlchemy and Alembic (~1 s) that loading a code location does not need.
+def execute_step_command():
+    """The body of `dagster api execute_step` (a click command), run in a forked step process."""
+    from dagster._cli.api import execute_step_command as command
+
+    return command
+
+
+def is_run_sharded_sqlite(event_log_storage) -> bool:
+    """Run-sharded SQLite event log (the default local instance): storage ids are not global."""
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    return type(event_log_storage) is SqliteEventLogStorage
+
+
+def event_log_tables():
+    """The SQL event log's tables (events, asset event tags, check executions): OSS has no event-log
+    retention API (dagster#33785), so the history purge deletes rows itself (ml_platform.history_purge)."""
+    from dagster._core.storage.event_log.schema import (
+        AssetCheckExecutionsTable,
+        AssetEventTagsTable,
+        SqlEventLogStorageTable,
+    )
+
+    return SqlEventLogStorageTable, AssetEventTagsTable, AssetCheckExecutionsTable
+
+
 __all__ = [
+    "AssetCheckEvaluationTargetMaterializationData",
     "CheckStepHealthResult",
     "DagsterEvent",
     "DbIOManager",
@@ -44,16 +73,17 @@ __all__ = [
     "OpDefinition",
     "PartitionKeyFilter",
     "RetryMode",
-    "SqliteEventLogStorage",
     "StepDelegatingExecutor",
     "StepHandler",
     "StepHandlerContext",
     "TableSlice",
     "copy_record",
+    "event_log_tables",
     "execute_step_command",
     "get_latest_completed_cron_tick",
     "get_next_cron_tick",
     "get_retries_config",
+    "is_run_sharded_sqlite",
     "is_valid_cron_string",
     "multiple_process_executor_requirements",
 ]

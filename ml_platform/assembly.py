@@ -16,7 +16,9 @@ from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.compute.cost_report import build_cost_report
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
+from ml_platform.history_purge import instance_history_purge_schedule
 from ml_platform.monitoring.health import build_prediction_health_report
+from ml_platform.ranged_runs import with_partition_ranges
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
@@ -37,15 +39,15 @@ def assemble_definitions(
     asset_checks: Iterable[dg.AssetChecksDefinition] = (),
     resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
-    """Step metrics on every asset, the quality checks of every table with expectations, one
+    """Step metrics on every asset, backfills over a range in one run per product (``ranged_runs``), the quality checks of every table with expectations, one
     schedule per product, a launch on data for tables that read another product's tables, the
-    SLO, cost and prediction-health reports, the monitoring checks of prediction tables, the alert and
+    SLO, cost and prediction-health reports, the daily purge of old instance history, the monitoring checks of prediction tables, the alert and
     delayed-label sensors, the environment's warehouse IO managers and alert sink, and the routing executor."""
-    assets = with_launch_conditions(with_step_metrics(assets))
+    assets = with_launch_conditions(with_partition_ranges(with_step_metrics(assets)))
     return dg.Definitions(
         assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets), build_prediction_health_report(assets)],
         asset_checks=[*build_quality_checks(assets), *build_monitoring_checks(assets), *asset_checks],
-        schedules=build_product_schedules(assets),
+        schedules=[*build_product_schedules(assets), instance_history_purge_schedule],
         sensors=[
             *cross_product_launch_sensor(assets),
             slo_alerts_sensor,

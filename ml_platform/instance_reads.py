@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, SqliteEventLogStorage
+from ml_platform._dagster_internal import InstigatorStatus, InstigatorType, is_run_sharded_sqlite
 from ml_platform.alerting.failure_content import root_cause
 from ml_platform.compute.pricing import COST_ERROR_KEY, COST_ESTIMATE_KEY, COST_KEY, COST_RATE_KEY, COST_SIZE_KEY
 from ml_platform.compute.step_usage import (
@@ -366,7 +366,7 @@ def _evaluations(records) -> list[tuple[str, dg.AssetCheckEvaluation]]:
 def _run_sharded(instance: dg.DagsterInstance) -> bool:
     # The default local SQLite storage keeps one database per run, so its storage ids are not
     # comparable across runs; only a time cursor works there.
-    return type(instance.event_log_storage) is SqliteEventLogStorage
+    return is_run_sharded_sqlite(instance.event_log_storage)
 
 
 def _check_evaluations_by_time(instance: dg.DagsterInstance, after: float) -> tuple[list[tuple[str, dg.AssetCheckEvaluation]], dict]:

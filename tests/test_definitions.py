@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,24 @@ def test_dagster_definitions_validate_passes(local_env):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful" in done.stdout + done.stderr
+
+
+# Statistics, training, plotting and cloud-client libraries: imported where they are used, never by a load.
+HEAVY_MODULES = ("scipy", "sklearn", "matplotlib", "kubernetes", "dagster_k8s", "google.cloud", "dagster_gcp", "boto3")
+LOAD_AND_LIST_MODULES = """
+import json, sys
+from ml_platform.definitions import build_definitions
+defs = build_definitions(sys.argv[1])
+defs.get_repository_def().get_all_jobs()  # what a code server or run worker resolves at load
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_loading_the_code_location_imports_no_heavy_library(local_env):
+    # A fresh interpreter: other tests in this process have imported these libraries already.
+    for env in ("local", "production"):
+        done = subprocess.run([sys.executable, "-c", LOAD_AND_LIST_MODULES, env], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+        allowed = {"dagster_gcp", "google.cloud"} if env == "production" else set()  # its warehouse: BigQuery and GCS
+        assert {name for name in HEAVY_MODULES if name in loaded} <= allowed, env

@@ -10,8 +10,6 @@ from datetime import timedelta
 import dagster as dg
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
-from sklearn.decomposition import TruncatedSVD
 
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, model, prediction_table
@@ -44,6 +42,9 @@ def user_article_interactions(context: dg.AssetExecutionContext, synthetic: Synt
 )
 def article_recs_model(context: dg.AssetExecutionContext, user_article_interactions: pd.DataFrame) -> FactorModel:
     """Trains on every interaction partition in the warehouse."""
+    from scipy.sparse import csr_matrix  # imported where used: loading the code location stays fast
+    from sklearn.decomposition import TruncatedSVD
+
     users, user_index = np.unique(user_article_interactions["user_id"], return_inverse=True)
     articles, article_index = np.unique(user_article_interactions["article_id"], return_inverse=True)
     clicks = csr_matrix(
@@ -73,6 +74,8 @@ def article_recs_model(context: dg.AssetExecutionContext, user_article_interacti
 def article_recommendations(
     user_article_interactions: pd.DataFrame, article_recs_model: FactorModel, related_articles: pd.DataFrame
 ) -> pd.DataFrame:
+    from scipy.sparse import csr_matrix
+
     model = article_recs_model
     today = user_article_interactions[user_article_interactions["user_id"].isin(model.user_ids)]
     users = np.unique(today["user_id"])

@@ -5,10 +5,6 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, model, prediction_table
@@ -16,6 +12,9 @@ from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
 
 GROWTH = Product("propensity", owner="team:growth", timezone="Asia/Tokyo")
+# A fitted sklearn Pipeline. sklearn is imported inside the functions that use it, so loading the
+# code location (every run worker and code server does) does not pay for it.
+Classifier = Any
 FEATURES = ["tenure_days", "sessions_7d", "articles_read_7d", "days_since_last_visit", "is_subscriber"]
 TRAINING_WINDOW = timedelta(days=28)  # the training read: this many days of features, never the whole history
 
@@ -33,9 +32,14 @@ def user_features(context: dg.AssetExecutionContext, synthetic: SyntheticData) -
     deps=["user_features"], metadata={"ml_platform/training_window_days": TRAINING_WINDOW.days},
     description="Logistic regression of conversion on behaviour features, retrained weekly on the last 28 days.",
 )
-def propensity_model(context: dg.AssetExecutionContext, synthetic: SyntheticData, window_reader: dg.ResourceParam[Any]) -> Pipeline:
+def propensity_model(context: dg.AssetExecutionContext, synthetic: SyntheticData, window_reader: dg.ResourceParam[Any]) -> Classifier:
     """Trains on the ``TRAINING_WINDOW`` of feature partitions up to the newest one, read in one query,
     labelled with the observed conversions."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     newest = max(context.instance.get_materialized_partitions(dg.AssetKey("user_features")), default=None)
     if newest is None:
         raise dg.Failure("propensity_model: user_features has no materialized partition to train on")
@@ -75,7 +79,7 @@ def propensity_labels(user_features: pd.DataFrame, synthetic: SyntheticData) -> 
     ),
     description="Probability that each user converts this week, read by the CRM campaign at 09:00 Tokyo.",
 )
-def propensity_scores(user_features: pd.DataFrame, propensity_model: Pipeline) -> pd.DataFrame:
+def propensity_scores(user_features: pd.DataFrame, propensity_model: Classifier) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": user_features["date"],

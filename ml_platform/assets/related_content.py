@@ -3,8 +3,6 @@
 import dagster as dg
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import linear_kernel
 
 from ml_platform.declaration import AutoMemory, Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
@@ -34,6 +32,9 @@ def article_texts(context: dg.AssetExecutionContext, synthetic: SyntheticData) -
     description=f"Top-{TOP_K} most similar articles per article (TF-IDF cosine similarity).",
 )
 def related_articles(article_texts: pd.DataFrame) -> pd.DataFrame:
+    from sklearn.feature_extraction.text import TfidfVectorizer  # imported where used: loading stays fast
+    from sklearn.metrics.pairwise import linear_kernel
+
     tfidf = TfidfVectorizer(sublinear_tf=True).fit_transform(article_texts["text"])
     similarity = linear_kernel(tfidf)  # rows are L2-normalised: cosine similarity in [0, 1]
     np.fill_diagonal(similarity, -1.0)

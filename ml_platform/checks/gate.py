@@ -32,28 +32,33 @@ def check_upstream(context: dg.InputContext) -> None:
     partition = single_partition(context)
     upstream = context.upstream_output
     declaration = read_declaration(upstream.definition_metadata or {}) if upstream else None
-    if partition is None or declaration is None or declaration.expectations is None:
+    if partition is None or declaration is None:
         return
     if context.op_def.name in (check_op_name(context.asset_key), monitoring_op_name(context.asset_key)):
         return  # the table's own checks re-read it: that is how a failed partition gets re-judged
-    names = [*check_names(declaration.expectations), *blocking_monitoring_checks(declaration)]
-    keys = [dg.AssetCheckKey(context.asset_key, name) for name in names]
-    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        keys, partition_filter=PartitionKeyFilter(key=partition)
-    )
-    failed = sorted(
-        key.name
-        for key, record in latest.items()
-        if isinstance(evaluation := record.evaluation, dg.AssetCheckEvaluation)  # not a planned (running) one
-        and not evaluation.passed
-        and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    )
+    failed = failed_error_checks(context.instance, context.asset_key, declaration, partition)
     if failed:
         raise dg.Failure(
             description=f"upstream table '{context.asset_key.to_user_string()}' partition {partition} failed its "
             f"check(s) {', '.join(failed)} with ERROR: not reading it. Fix or re-run that partition, then re-run this one.",
             allow_retries=False,  # retrying cannot help until someone re-runs the upstream partition
         )
+
+
+def failed_error_checks(instance: dg.DagsterInstance, asset_key: dg.AssetKey, declaration, partition: str) -> list[str]:
+    """The blocking checks of a table whose latest evaluation on ``partition`` failed with ERROR (one storage call)."""
+    if declaration.expectations is None:
+        return []
+    names = [*check_names(declaration.expectations), *blocking_monitoring_checks(declaration)]
+    keys = [dg.AssetCheckKey(asset_key, name) for name in names]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys, partition_filter=PartitionKeyFilter(key=partition))
+    return sorted(
+        key.name
+        for key, record in latest.items()
+        if isinstance(evaluation := record.evaluation, dg.AssetCheckEvaluation)  # not a planned (running) one
+        and not evaluation.passed
+        and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    )
 
 
 def refuse_missing_partition(context: dg.InputContext, rows: int) -> None:

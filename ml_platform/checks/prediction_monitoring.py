@@ -19,6 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from ml_platform.checks.partition_results import check_outputs, partition_results, step_partitions
 from ml_platform.checks.quality_checks import previous_partition_keys
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import DeclarationError, MLAsset, PredictionTable, declared_specs
@@ -109,8 +110,9 @@ def monitoring_checks(
     def _monitor(context: dg.AssetCheckExecutionContext):
         reader = getattr(context.resources, WINDOW_READER_KEY)
         plots = Path(context.instance.storage_directory()) / PLOT_DIRECTORY
-        for result in evaluate_monitoring(reader, key, declaration, settings, expected, context.partition_key, plots):
-            yield result
+        for partition in step_partitions(context):  # one, or each partition of a ranged run
+            yield from partition_results(context, partition, evaluate_monitoring(reader, key, declaration, settings, expected, partition, plots))
+        yield from check_outputs(context)
 
     return _monitor
 

@@ -1,7 +1,8 @@
 """Default data-quality checks for every declared table with expectations, added at assembly.
 
 Each table gets one ``@multi_asset_check`` op, ``<table>_quality_checks``, partitioned like the
-table, so a run that materializes partition P checks partition P right after it is written:
+table, so a run that materializes partition P checks partition P right after it is written (a run
+over a range checks each partition of it on its own, ``checks.partition_results``):
 
 * history: ``row_count_change``, ``row_count_decline`` and ``column_schema_change`` from the
   IO manager's materialization metadata, in ONE storage call (the latest materializations of
@@ -22,9 +23,11 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.checks import row_count, sanity
+from ml_platform.checks.partition_results import check_outputs, is_ranged, partition_results, step_partitions
 from ml_platform.checks.verdict import Verdict
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import MLAsset, declared_specs
+from ml_platform.resources.window_reads import split_by_partition
 
 HISTORY_CHECKS = (row_count.CHANGE_CHECK, row_count.DECLINE_CHECK, sanity.SCHEMA_CHECK)
 SCHEMA_KEYS = ("dagster/column_schema", "dataframe_columns")
@@ -68,19 +71,27 @@ def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefi
         op_tags=PROFILES[declaration.compute].op_tags(),
     )
     def _quality(context: dg.AssetCheckExecutionContext, table: pd.DataFrame):
-        partition = context.partition_key if context.has_partition_key else None
-        verdicts = evaluate_history(context.instance, key, partitions_def, partition, expectations.row_count)
-        for verdict in [*verdicts, *sanity.assess_table(table, expectations)]:
-            yield verdict.to_result(key, partition)
+        partitions = step_partitions(context)
+        rows = split_by_partition(table, declaration.partition_column) if is_ranged(context) else {partitions[0]: table}
+        for partition in partitions:  # one, or each partition of a ranged run
+            records = history_records(context.instance, key, partitions_def, partition, expectations.row_count)
+            verdicts = [*assess_history(records, partition, expectations.row_count), *sanity.assess_table(rows.get(partition, table.iloc[0:0]), expectations)]
+            target = next((r for r in records if r.partition_key == partition), None)
+            yield from partition_results(context, partition, [v.to_result(key, partition) for v in verdicts], target)
+        yield from check_outputs(context)
 
     return _quality
 
 
 def evaluate_history(instance: dg.DagsterInstance, key: dg.AssetKey, partitions_def, partition: str | None, policy) -> list[Verdict]:
     """The history checks' verdicts for one partition, from one materialization query."""
+    return assess_history(history_records(instance, key, partitions_def, partition, policy), partition, policy)
+
+
+def history_records(instance: dg.DagsterInstance, key: dg.AssetKey, partitions_def, partition: str | None, policy) -> Sequence[dg.EventLogRecord]:
+    """The materializations a history evaluation of one partition reads, newest first (one storage call)."""
     records_filter, limit = history_query(key, partitions_def, partition, policy)
-    records = instance.fetch_materializations(records_filter, limit=limit).records
-    return assess_history(records, partition, policy)
+    return instance.fetch_materializations(records_filter, limit=limit).records
 
 
 def history_query(key: dg.AssetKey, partitions_def, partition: str | None, policy) -> tuple[dg.AssetRecordsFilter, int]:

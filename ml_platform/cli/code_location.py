@@ -10,6 +10,7 @@ import dagster as dg
 from dagster.components.definitions import LazyDefinitions  # what @dg.definitions returns
 
 OWN_MODULE = "ml_platform.definitions"
+LOCAL_INSTANCE_SETTINGS = Path(__file__).parents[1] / "local_dagster.yaml"
 
 
 def default_module(project_dir: Path | None = None) -> str:
@@ -35,11 +36,12 @@ def load_code_location(module_name: str) -> dg.Definitions:
 
 
 def ensure_local_home(default: Path = Path(".ml_platform") / "dagster_home") -> Path:
-    """Point DAGSTER_HOME at the project's local instance (created on first use, telemetry off)."""
+    """Point DAGSTER_HOME at the project's local instance (created on first use with the local
+    settings, ``ml_platform/local_dagster.yaml``: telemetry off, a one-second run queue, tick retention)."""
     home = Path(os.environ.get("DAGSTER_HOME") or default).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists() or config.read_text() == "telemetry:\n  enabled: false\n":  # also the settings written before
+        config.write_text(LOCAL_INSTANCE_SETTINGS.read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -84,7 +84,7 @@ def step_args_without_instance_ref(context: StepHandlerContext) -> ExecuteStepAr
 
 def execute_step_in_this_process(step_args: ExecuteStepArgs) -> None:
     """What ``dagster api execute_step`` does with these arguments, in the calling process."""
-    execute_step_command.callback(input_json=dg.serialize_value(step_args), compressed_input_json=None)
+    execute_step_command().callback(input_json=dg.serialize_value(step_args), compressed_input_json=None)
 def step_asset_keys(context: StepHandlerContext, step_key: str) -> list[dg.AssetKey]:
     """The assets the step materializes, from its outputs in the execution plan."""
     step = context._steps_by_key[step_key]  # noqa: SLF001 - the plan step behind step_tags

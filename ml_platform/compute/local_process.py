@@ -13,12 +13,19 @@ How the process starts (``start_method``):
 - ``spawn``: a new ``dagster api execute_step`` interpreter, as Dagster's step workers start.
   For platforms without ``fork`` (Windows) or a run worker whose threads must not be forked.
 
+Forked steps share what the run worker has imported. The code location imports no statistics,
+training or plotting library at load (every code server and daemon loads it), so before its first
+forked step the run worker imports the ones steps use (``PRELOAD``: the platform's drift, plot and
+metric libraries; the example products' scikit-learn), once, instead of every step process
+importing them again.
+
 Forking a process that has threads copies only the forking thread; the run worker's own
 threads (Dagster's termination, cancellation and metrics pollers) each use their own instance
 and are never touched by the step, which builds a new instance from the step's instance ref,
 resets the signal handlers to their defaults and ends with ``os._exit``.
 """
 
+import importlib
 import multiprocessing
 import os
 import signal
@@ -42,6 +49,16 @@ from ml_platform.compute.step_usage import LAUNCHED_AT_ENV, LAUNCHED_AT_TAG, res
 TERMINATE_GRACE_SECONDS = 10
 FORK, SPAWN = "fork", "spawn"
 START_METHODS = (FORK, SPAWN)
+PRELOAD = ("scipy.stats", "sklearn.metrics", "ml_platform.monitoring.plots")
+
+
+def preload(modules: tuple[str, ...]) -> None:
+    """Imports ``modules`` in this process (those installed), so processes forked from it share them."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def step_command_env(context: StepHandlerContext, step_key: str) -> dict[str, str]:
@@ -110,6 +127,7 @@ class LocalProcessStepHandler(StepHandler):
     def _start(self, context: StepHandlerContext, step_key: str) -> subprocess.Popen | _ForkedStep:
         env = {**os.environ, **step_command_env(context, step_key)}
         if self._start_method == FORK:
+            preload(PRELOAD)  # once per run worker: imported modules are cached in sys.modules
             return _ForkedStep(context.execute_step_args, env)
         args = list(context.execute_step_args.get_command_args(skip_serialized_namedtuple=True))
         if args[0] == "dagster":  # same environment as the run worker, whether or not its bin is on PATH

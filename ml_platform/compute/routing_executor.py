@@ -7,6 +7,9 @@ same way: step tags come from the asset definition, not from the run.
 
 ``real_backends`` lists the backends that exist in this environment; a step whose backend is
 not real runs in a local process. Locally (``ML_PLATFORM_ENV=local``) none is real.
+
+The Kubernetes and SageMaker clients (dagster-k8s, boto3) are imported when a run first uses that
+backend, not when the code location loads: every run worker and code server loads it.
 """
 
 import json
@@ -14,8 +17,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 import dagster as dg
-from dagster_k8s.container_context import K8sContainerContext
-from dagster_k8s.launcher import K8sRunLauncher
 
 from ml_platform.compute._dagster_step_api import (
     CheckStepHealthResult,
@@ -42,7 +43,6 @@ from ml_platform.compute.infrastructure_retry import (
     InfrastructureRetries,
     RetryPolicy,
 )
-from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
 from ml_platform.compute.kubernetes import CGROUP_DIR, CGROUP_ENV, SPOT
 from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
 from ml_platform.compute.pod_start import START_TIMEOUT_SECONDS, UNSCHEDULABLE_TIMEOUT_SECONDS, PodStartWatch
@@ -57,8 +57,7 @@ from ml_platform.compute.profiles import (
     SAGEMAKER,
     quantity_bytes,
 )
-from ml_platform.compute.run_limits import tag_run_with_its_limit
-from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+from ml_platform.compute.run_limits import partitions_in_run, tag_run_with_its_limit
 from ml_platform.compute.step_metrics import attempt_record
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
 from ml_platform.compute.step_usage import (
@@ -229,7 +228,7 @@ class RoutingStepHandler(StepHandler):
         launched = {**(sized_tags(tags, decision, capacity and capacity[0]) if rewritten else tags),
                     **({ATTEMPT_TAG: str(attempt)} if attempt else {})}
         if launched_at is not None:
-            launched = _with_launch_time(launched, self.backend_for(context), launched_at)
+            launched = _with_launch_time(launched, self.backend_for(context), launched_at, partitions_in_run(context.dagster_run.tags))
         # A relaunched step has run before in this attempt: Dagster's duplicate-launch check would refuse it.
         return retagged(context, launched, verify_step=not attempt)
 
@@ -323,11 +322,15 @@ class RoutingStepHandler(StepHandler):
         DagsterEvent.asset_observation(context.get_step_context(step_key), observation)
 
 
-def _with_launch_time(tags: Mapping[str, str], backend: str, launched_at: float) -> dict[str, str]:
-    """The tags with the launch time, as each backend hands it to its container's environment."""
+def _with_launch_time(tags: Mapping[str, str], backend: str, launched_at: float, partitions: int = 1) -> dict[str, str]:
+    """The tags with the launch time, as each backend hands it to its container's environment, and,
+    for a step computing several partitions (a ranged run), a Job deadline that long."""
     tags = {**tags, LAUNCHED_AT_TAG: f"{launched_at:.3f}"}
     if backend == KUBERNETES and K8S_CONFIG_TAG in tags:
         config = json.loads(tags[K8S_CONFIG_TAG])
+        job_spec = config.get("job_spec_config") or {}
+        if partitions > 1 and "active_deadline_seconds" in job_spec:
+            job_spec["active_deadline_seconds"] *= partitions
         container = config.setdefault("container_config", {})
         container["env"] = [*container.get("env", []), {"name": LAUNCHED_AT_ENV, "value": tags[LAUNCHED_AT_TAG]},
                             {"name": CGROUP_ENV, "value": CGROUP_DIR}]
@@ -343,6 +346,11 @@ def _declaration(step_context, asset_key: dg.AssetKey):
 
 def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:
     def build(context: StepHandlerContext) -> StepHandler:
+        from dagster_k8s.container_context import K8sContainerContext
+        from dagster_k8s.launcher import K8sRunLauncher
+
+        from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
+
         launcher = context.instance.run_launcher
         if not isinstance(launcher, K8sRunLauncher):
             raise dg.DagsterInvariantViolationError(
@@ -376,18 +384,25 @@ class _RunLimitedExecutor(StepDelegatingExecutor):
         yield from super().execute(plan_context, execution_plan)
 
 
+def _sagemaker_handler(config: Mapping) -> Callable[[], StepHandler]:
+    """Reads the SageMaker settings now, so a missing role or image fails the run at start, not mid-way."""
+    from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+
+    settings = SageMakerSettings.from_config(config)
+    return lambda: SageMakerStepHandler(settings)
+
+
 @dg.executor(name="ml_platform_routing", config_schema=ROUTING_CONFIG_SCHEMA, requirements=multiple_process_executor_requirements())
 def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     """Each step on Kubernetes, SageMaker or a local process, by its ``ml_platform/backend`` tag."""
     config = init_context.executor_config
     sagemaker_config = config.get("sagemaker") or {}
     real = frozenset(config["real_backends"])
-    # Read SageMaker settings now, so a missing role or image fails the run at start, not mid-way.
-    sagemaker_settings = SageMakerSettings.from_config(sagemaker_config) if SAGEMAKER in real else None
+    sagemaker_handler = _sagemaker_handler(sagemaker_config) if SAGEMAKER in real else None
     factories = {
         LOCAL: lambda _: LocalProcessStepHandler((config.get("local") or {}).get("start_method", FORK)),
         KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
-        SAGEMAKER: lambda _: SageMakerStepHandler(sagemaker_settings),
+        SAGEMAKER: lambda _: sagemaker_handler(),
     }
     return _RunLimitedExecutor(
         RoutingStepHandler(factories, real),

@@ -19,6 +19,7 @@ Every launch path gets the tag:
 """
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from functools import cache
 from typing import Hashable, TypeVar
 
@@ -27,6 +28,7 @@ import dagster as dg
 from ml_platform.compute.profiles import PROFILE_TAG, PROFILES
 
 MAX_RUNTIME_TAG = "dagster/max_runtime"  # read by dagster's run monitoring (seconds)
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 K = TypeVar("K", bound=Hashable)
 
 
@@ -73,10 +75,22 @@ def plan_max_runtime_seconds(execution_plan) -> int | None:
     return max_runtime_seconds({k: p for k, p in profiles.items() if p in PROFILES}, deps)
 
 
+def partitions_in_run(run_tags: Mapping[str, str]) -> int:
+    """How many daily partitions one step of this run computes: a ranged backfill run (``ranged_runs``)
+    calls each table's function once per day of its range inside one step, so every per-step limit
+    scales by the range's length. Only daily tables run ranged; any other run counts one."""
+    start, end = run_tags.get(RANGE_START_TAG), run_tags.get(RANGE_END_TAG)
+    try:
+        return max(1, (date.fromisoformat(end) - date.fromisoformat(start)).days + 1)
+    except (TypeError, ValueError):
+        return 1
+
+
 def tag_run_with_its_limit(instance: dg.DagsterInstance, run: dg.DagsterRun, execution_plan) -> None:
     """Adds ``dagster/max_runtime`` to a run that has none, from the steps it is about to execute."""
     if MAX_RUNTIME_TAG in run.tags:
         return
     seconds = plan_max_runtime_seconds(execution_plan)
+    seconds = seconds and seconds * partitions_in_run(run.tags)
     if seconds:
         instance.add_run_tags(run.run_id, {MAX_RUNTIME_TAG: str(seconds)})

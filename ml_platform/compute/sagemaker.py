@@ -34,6 +34,7 @@ from ml_platform.compute._dagster_step_api import (
 )
 from ml_platform.compute.infrastructure_retry import OOM, InfrastructureFailure, attempt_suffix
 from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
+from ml_platform.compute.run_limits import partitions_in_run
 from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env, secret_arn_env
 from ml_platform.compute.step_settings import REQUIRED_STEP_SETTINGS, STEP_SETTINGS
 from ml_platform.compute.step_sizing import DECISION_ENV, DECISION_TAG, INSTANCE_TYPE_TAG
@@ -41,6 +42,7 @@ from ml_platform.compute.step_usage import CGROUP_DIR, CGROUP_ENV, LAUNCHED_AT_E
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 LOG_TAIL_LINES = 50
+MAX_PROCESSING_SECONDS = 5 * 24 * 3600  # SageMaker's ceiling for MaxRuntimeInSeconds
 FAILED, STOPPED = "Failed", "Stopped"
 STEP_COMMAND = ["python", "-m", "ml_platform.compute.step_entrypoint"]  # the image's python, not ours
 # A FailureReason or exit message saying the container ran out of memory (SageMaker's own wording, the
@@ -190,7 +192,8 @@ class SageMakerStepHandler(StepHandler):
                     "VolumeSizeInGB": profile.sagemaker_volume_gb,
                 }
             },
-            "StoppingCondition": {"MaxRuntimeInSeconds": int(profile.max_runtime.total_seconds())},
+            "StoppingCondition": {"MaxRuntimeInSeconds": min(  # a ranged run's step computes several days
+                int(profile.max_runtime.total_seconds()) * partitions_in_run(context.dagster_run.tags), MAX_PROCESSING_SECONDS)},
             "Environment": env,
             "Tags": [
                 {"Key": "dagster/run-id", "Value": context.execute_step_args.run_id},

@@ -8,7 +8,6 @@ p-value. Bins are the reference's deciles, so a shift shows up as named bins tha
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 BINS = 10
 EPS = 1e-4  # floor on a bin's share so an empty bin does not make PSI infinite
@@ -48,6 +47,8 @@ def measure_drift(reference: np.ndarray, current: np.ndarray, top: int = 3) -> D
     edges = bin_edges(reference)
     ref_share = np.histogram(reference, edges)[0] / reference.size
     cur_share = np.histogram(current, edges)[0] / current.size
+    from scipy import stats  # here, not at import: scipy.stats alone costs ~1 s of every code-location load
+
     rng = np.random.default_rng(0)  # deterministic sample: same partition, same verdict
     ks = stats.ks_2samp(_sample(reference, rng), _sample(current, rng))
     order = np.argsort(-np.abs(cur_share - ref_share))[:top]

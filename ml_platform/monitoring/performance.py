@@ -3,7 +3,6 @@
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 
 def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
@@ -16,6 +15,9 @@ def compute_metric(metric: str | Callable, labels: np.ndarray, scores: np.ndarra
     if callable(metric):
         return float(metric(labels, scores))
     if metric == "auc":
+        # Imported here, not at import: loading the code location does not need sklearn.
+        from sklearn.metrics import roc_auc_score
+
         return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
     if metric == "precision_at_k":
         return precision_at_k(labels, scores, k)

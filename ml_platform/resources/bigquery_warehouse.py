@@ -27,6 +27,7 @@ from google.cloud import bigquery
 
 from ml_platform._dagster_internal import DbIOManager, TableSlice
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
 
 _SCHEMA_CHANGE = re.compile(r"Field (\w+) (has changed type from \w+ to \w+|has changed mode from \w+ to \w+)")
 
@@ -132,7 +133,8 @@ class AtomicBigQueryPandasIOManager(BigQueryPandasIOManager):
         return [_AtomicBigQueryPandasTypeHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return PartitionWritingDbIOManager(
+            context.resource_config,
             db_client=_AtomicBigQueryClient(write_mode=self.write_mode, gcp_credentials=self.gcp_credentials),
             io_manager_name="AtomicBigQueryPandasIOManager",
             database=self.project,

@@ -18,7 +18,7 @@ origin; it belongs here when it targets an asset of this code location.
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dagster as dg
 
@@ -26,6 +26,7 @@ from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sink import tick_summary
 from ml_platform.declaration import MLAsset, declarations
+from ml_platform.ranged_runs import FAILED_PARTITIONS
 
 MAX_RUNS_PER_TICK = 25
 INITIAL_LOOKBACK_SECONDS = 3600.0  # a sensor without a cursor alerts on failures this recent
@@ -39,6 +40,7 @@ LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedu
 class StepFailure:
     step_key: str
     error: object | None  # SerializableErrorInfo
+    failed_partitions: Mapping[str, str] | None = None  # a ranged run's step: partition -> reason (ranged_runs)
 
 
 def build_run_failure_alert_sensor(
@@ -72,8 +74,8 @@ def build_run_failure_alert_sensor(
             failure = _first_step_failure(record)
             keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
             if run is not None and _belongs_here(run, keys, location, graph):
-                alert = _failure_alert(run, record, failure, keys, declared, graph, alert_sink)
-                raised += ledger.raise_alert(alert)
+                for alert in _failure_alerts(run, record, failure, keys, declared, graph, alert_sink):
+                    raised += ledger.raise_alert(alert)
         resolved = _resolve_rematerialized(context.instance, ledger)
         _forget_stale(ledger, now)
         report = ledger.deliver(alert_sink, now)
@@ -118,13 +120,30 @@ def _first_step_failure(record) -> StepFailure | None:
     data = record.event_log_entry.dagster_event.event_specific_data
     step_event = getattr(data, "first_step_failure_event", None)
     if step_event is not None:
-        return StepFailure(step_event.step_key or "?", getattr(step_event.event_specific_data, "error", None))
+        failure_data = getattr(step_event.event_specific_data, "user_failure_data", None)
+        failed = (failure_data.metadata if failure_data else {}).get(FAILED_PARTITIONS)
+        return StepFailure(step_event.step_key or "?", getattr(step_event.event_specific_data, "error", None), failed.value if failed else None)
     return None
 
 
 def _run_error(record):
     """The run-level error, for runs that failed outside any step (e.g. a crashed run worker)."""
     return getattr(record.event_log_entry.dagster_event.event_specific_data, "error", None)
+
+
+def _failure_alerts(
+    run: dg.DagsterRun, record, failure: StepFailure | None, failed_keys, declared: Mapping, graph, sink: AlertSink
+) -> list[Alert]:
+    """One alert per failed run; a ranged run whose step failed on some partitions: one per such
+    partition, naming it and its reason (the step wrote and materialized the others)."""
+    alert = _failure_alert(run, record, failure, failed_keys, declared, graph, sink)
+    if failure is None or not failure.failed_partitions:
+        return [alert]
+    return [
+        replace(alert, partition=partition, title=f"{alert.title}: partition {partition}",
+                details=(*alert.details, ("Partition failed", reason)))
+        for partition, reason in sorted(failure.failed_partitions.items())
+    ]
 
 
 def _failure_alert(

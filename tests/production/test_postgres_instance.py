@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.alerting import AlertLedger, Kind
 from ml_platform.assets.propensity import propensity_scores, user_features
 from ml_platform.compute.profiles import PROFILES
@@ -24,8 +25,8 @@ from tests.production.conftest import SCHEDULED_PRODUCT
 pytestmark = pytest.mark.timeout(600)
 
 SCHEDULED_ASSETS = ["article_texts", "related_articles"]
-# One asset keeps the test fast: each backfill run starts a run worker and a step process.
-BACKFILL_ASSETS = ["article_texts"]
+# One product: its range runs in one run (a run worker, one step process per asset and check op).
+BACKFILL_ASSETS = ["article_texts", "related_articles"]
 BACKFILL_PARTITIONS = [f"2026-01-{day:02d}" for day in range(1, 8)]
 LAUNCH_BACKFILL = """
 mutation ($params: LaunchBackfillParams!) {
@@ -96,7 +97,7 @@ def test_daemon_schedule_tick_launches_a_run_that_materializes_the_product(deplo
         assert records and records[0].run_id == run.run_id
 
 
-def test_seven_partition_backfill_launched_like_the_ui_completes_through_the_daemon(deployment):
+def test_seven_partition_backfill_launched_like_the_ui_runs_the_range_in_one_run_partition_by_partition(deployment):
     params = {"assetSelection": [{"path": [name]} for name in BACKFILL_ASSETS], "partitionNames": BACKFILL_PARTITIONS}
     result = deployment.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert result["__typename"] == "LaunchBackfillSuccess", result
@@ -108,13 +109,19 @@ def test_seven_partition_backfill_launched_like_the_ui_completes_through_the_dae
 
     backfill = deployment.wait_until(finished_backfill, 420, "the 7-partition backfill", interval=1.0)
     assert backfill.status.value == "COMPLETED_SUCCESS"
-    for name in BACKFILL_ASSETS:
-        assert set(BACKFILL_PARTITIONS) <= instance.get_materialized_partitions(dg.AssetKey(name))
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]}))
-    assert len(runs) == len(BACKFILL_PARTITIONS)
-    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-    small = str(int(PROFILES["small"].max_runtime.total_seconds()))  # article_texts' profile
-    assert {run.tags.get(MAX_RUNTIME_TAG) for run in runs} == {small}
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]  # one run for the range
+    for name in BACKFILL_ASSETS:
+        records = instance.fetch_materializations(dg.AssetKey(name), limit=20).records
+        assert sorted(r.partition_key for r in records) == BACKFILL_PARTITIONS  # one materialization per day
+        counts = {r.asset_materialization.metadata["dagster/partition_row_count"].value for r in records}
+        assert counts == {400 if name == "article_texts" else 4000}  # each day's own rows, not the range's
+    check = dg.AssetCheckKey(dg.AssetKey("related_articles"), "row_count_change")
+    for partition in BACKFILL_PARTITIONS:  # judged partition by partition
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([check], partition_filter=PartitionKeyFilter(key=partition))
+        assert latest[check].evaluation.partition == partition
+    chain = PROFILES["small"].max_runtime + PROFILES["large"].max_runtime  # article_texts, then related_articles
+    assert runs[0].tags[MAX_RUNTIME_TAG] == str(int(chain.total_seconds()) * len(BACKFILL_PARTITIONS))  # a step per range
 
 
 LAUNCH_RUN = """

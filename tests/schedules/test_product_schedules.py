@@ -22,7 +22,7 @@ def tick(defs, name, when):
 def test_one_schedule_per_product_starts_before_its_earliest_deadline(defs):
     names = sorted(s.name for s in defs.schedules)
     products = {d.product for d in declarations(defs.resolve_asset_graph()).values()}
-    assert names == sorted(f"{product}_schedule" for product in products)
+    assert names == sorted([*(f"{product}_schedule" for product in products), "instance_history_purge"])  # + the platform's purge
     recs = schedule(defs, "article_recs_schedule")
     # earliest daily deadline 06:00 Tokyo (interactions), started 2 h before
     assert (recs.cron_schedule, recs.execution_timezone) == ("0 4 * * *", "Asia/Tokyo")
