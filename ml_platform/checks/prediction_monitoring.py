@@ -105,12 +105,15 @@ def monitoring_checks(
         description=f"Prediction drift and coverage of {key.to_user_string()} against its trailing partitions.",
         required_resource_keys={WINDOW_READER_KEY},
         op_tags=PROFILES[declaration.compute].op_tags(),
+        can_subset=True,  # either check can be re-run alone (Dagster's canExecuteIndividually)
     )
     def _monitor(context: dg.AssetCheckExecutionContext):
         reader = getattr(context.resources, WINDOW_READER_KEY)
         plots = Path(context.instance.storage_directory()) / PLOT_DIRECTORY
+        selected = context.selected_asset_check_keys
         for result in evaluate_monitoring(reader, key, declaration, settings, expected, context.partition_key, plots):
-            yield result
+            if dg.AssetCheckKey(key, result.check_name) in selected:
+                yield result
 
     return _monitor
 

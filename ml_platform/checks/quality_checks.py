@@ -8,8 +8,13 @@ table, so a run that materializes partition P checks partition P right after it 
   this partition and of the partitions before it);
 * content: ``null_rate``, ``duplicate_keys``, ``score_range``, ``top_k_completeness``, computed
   on the partition loaded back through the table's own IO manager. A check op (rather than code
-  inside the asset) keeps product code untouched, lets the checks be re-run alone from the UI,
-  and checks what consumers will actually read; the price is one read of the partition.
+  inside the asset) keeps product code untouched, lets the checks be re-run alone, and checks what
+  consumers will actually read; the price is one read of the partition.
+
+The op is subsettable (``can_subset``): a run may select any of its checks without the table
+(Dagster's ``canExecuteIndividually``), for one partition, and gets only those results. A
+re-run reads the same history, so its verdict is the one the materializing run gave, unless the
+partition, its neighbours or the declared policy changed since.
 
 Every check is ``blocking``: a failed result with ERROR severity stops downstream assets in the
 run (the gate); a WARN result lets them through. Severity is decided per result (see verdicts).
@@ -66,12 +71,18 @@ def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefi
         description=f"Row-count history, column schema and prediction sanity of {key.to_user_string()}.",
         ins={"table": dg.AssetIn(key)},
         op_tags=PROFILES[declaration.compute].op_tags(),
+        can_subset=True,
     )
     def _quality(context: dg.AssetCheckExecutionContext, table: pd.DataFrame):
         partition = context.partition_key if context.has_partition_key else None
-        verdicts = evaluate_history(context.instance, key, partitions_def, partition, expectations.row_count)
-        for verdict in [*verdicts, *sanity.assess_table(table, expectations)]:
-            yield verdict.to_result(key, partition)
+        selected = {k.name for k in context.selected_asset_check_keys}
+        verdicts = []
+        if selected & set(HISTORY_CHECKS):
+            verdicts += evaluate_history(context.instance, key, partitions_def, partition, expectations.row_count)
+        verdicts += sanity.assess_table(table, expectations, selected)
+        for verdict in verdicts:
+            if verdict.check in selected:
+                yield verdict.to_result(key, partition)
 
     return _quality
 
