@@ -37,6 +37,7 @@ def materializations_since(
                 timestamp=record.timestamp,
                 partition=event.partition if event else None,
                 duration=float(duration.value) if duration is not None else None,
+                run_id=record.run_id,
             )
         )
     return found, cursor

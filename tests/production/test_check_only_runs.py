@@ -86,3 +86,53 @@ def test_check_only_run_on_a_partition_runs_through_the_daemon_and_repeats_the_v
 def latest_evaluations(instance, keys) -> dict[dg.AssetCheckKey, tuple[str, dg.AssetCheckEvaluation]]:
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys, partition_filter=PartitionKeyFilter(key=FIRST_DAY))
     return {key: (record.run_id, record.evaluation) for key, record in records.items() if record.evaluation is not None}
+
+
+LAUNCH_REEXECUTION = """
+mutation ($params: ExecutionParams) {
+  launchPipelineReexecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+
+def test_reexecuting_the_check_step_of_a_scheduled_run_rechecks_its_partition_alone(deployment):
+    """The run page's path: select the check step, Re-execute > Selected step (as the UI sends it)."""
+    instance = deployment.instance()
+    schedule = "related_content_schedule"
+    parent = deployment.wait_until(
+        lambda: next((r for r in instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": schedule})) if r.is_finished), None),
+        300,
+        f"a finished run of {schedule}",
+    )
+    step = f"{TABLE}_quality_checks"
+    hidden = {"dagster/is_resume_retry", "dagster/step_selection"}
+    tags = [{"key": k, "value": v} for k, v in parent.tags.items() if k not in hidden]
+    tags += [{"key": "dagster/parent_run_id", "value": parent.run_id}, {"key": "dagster/root_run_id", "value": parent.run_id}]
+    tags += [{"key": "dagster/step_selection", "value": step}]
+    params = {
+        "mode": "default",
+        "runConfigData": "{}",
+        "stepKeys": [step],
+        "executionMetadata": {"parentRunId": parent.run_id, "rootRunId": parent.run_id, "tags": tags},
+        "selector": {
+            "repositoryLocationName": LOCATION_NAME,
+            "repositoryName": REPOSITORY_NAME,
+            "pipelineName": parent.job_name,
+            "assetSelection": [{"path": list(k.path)} for k in parent.asset_selection or ()],
+            "assetCheckSelection": [{"assetKey": {"path": list(k.asset_key.path)}, "name": k.name} for k in parent.asset_check_selection or ()],
+        },
+    }
+    launched = deployment.graphql(LAUNCH_REEXECUTION, {"params": params})["launchPipelineReexecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    run = deployment.wait_until(lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, 300, "the re-executed check step")
+
+    assert run.status == dg.DagsterRunStatus.SUCCESS, deployment.processes["daemon"].log_tail()
+    assert instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records == []
+    evaluated = [r.event_log_entry.dagster_event.event_specific_data for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records]
+    assert evaluated and {e.asset_key.to_user_string() for e in evaluated} == {TABLE}
+    assert {e.partition for e in evaluated} == {parent.tags["dagster/partition"]} and all(e.passed for e in evaluated)
