@@ -34,12 +34,17 @@ def load_code_location(module_name: str) -> dg.Definitions:
     return found[0]
 
 
+LOCAL_INSTANCE_SETTINGS = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"  # no newsletter modal either
+EARLIER_SETTINGS = ("telemetry:\n  enabled: false\n",)  # what earlier versions wrote: upgraded in place
+
+
 def ensure_local_home(default: Path = Path(".ml_platform") / "dagster_home") -> Path:
-    """Point DAGSTER_HOME at the project's local instance (created on first use, telemetry off)."""
+    """Point DAGSTER_HOME at the project's local instance (created on first use, telemetry and the
+    UI's newsletter prompt off)."""
     home = Path(os.environ.get("DAGSTER_HOME") or default).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists() or config.read_text() in EARLIER_SETTINGS:
+        config.write_text(LOCAL_INSTANCE_SETTINGS)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
