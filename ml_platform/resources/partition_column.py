@@ -33,15 +33,17 @@ def conform_partition_column(table: str, frame: pd.DataFrame, column: str, windo
     column is missing, not unambiguously a date or time, or holds a day outside ``window``."""
     if column not in frame.columns:
         raise ValueError(f"table '{table}': output has no partition column '{column}' (columns: {', '.join(map(str, frame.columns))})")
-    stamps = _as_naive_timestamps(table, frame[column], column, str(window.start.tzinfo))
+    values = frame[column]
+    stamps = _as_naive_timestamps(table, values, column, str(window.start.tzinfo))
     days = partition_days(window)
-    stray = sorted(set(stamps.dt.normalize()) - set(days))
-    if stray:
+    first, last = stamps.min(), stamps.max()  # the window's days are contiguous: its bounds suffice
+    if first < days[0] or last >= days[-1] + pd.Timedelta(days=1):
+        stray = first if first < days[0] else last
         raise ValueError(
-            f"table '{table}': partition column '{column}' holds {stray[0].date()}, outside the partition"
+            f"table '{table}': partition column '{column}' holds {stray.date()}, outside the partition"
             f" {days[0].date()}..{days[-1].date()} being written"
         )
-    return frame.assign(**{column: stamps})
+    return frame if stamps is values else frame.assign(**{column: stamps})  # no copy when already right
 
 
 def _as_naive_timestamps(table: str, values: pd.Series, column: str, timezone: str) -> pd.Series:
