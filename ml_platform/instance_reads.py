@@ -43,6 +43,7 @@ def materializations_since(
                 asset=record.asset_key.to_user_string(),
                 timestamp=record.timestamp,
                 partition=event.partition if event else None,
+                run_id=record.run_id,
             )
         )
     return found, cursor

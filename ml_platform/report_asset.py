@@ -1,8 +1,16 @@
 """The shape every platform report asset shares (SLO attainment, cost, prediction health): a
 light asset in the ``platform`` group that reads the instance for every declared asset of the
-code location it runs in."""
+code location it runs in, and shows its plots on the materialization itself.
 
-from collections.abc import Callable, Iterable, Mapping
+Plots are written under the instance's storage directory (``.ml_platform/dagster_home/storage``
+locally, never the working directory) and embedded in the materialization's metadata as images,
+as the drift check embeds its plot: the UI shows them wherever the webserver runs. The CLI writes
+its copies under ``.ml_platform/reports`` (``LOCAL_REPORTS``) unless told otherwise.
+"""
+
+import base64
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 import dagster as dg
 
@@ -10,6 +18,8 @@ from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import MLAsset, declarations, declared_specs
 
 Declared = Mapping[dg.AssetKey, MLAsset]
+LOCAL_REPORTS = Path(".ml_platform") / "reports"  # the CLI's default output directory
+MAX_EMBEDDED = 8  # plots embedded in one materialization (each ~30 KB); the rest stay on disk
 
 
 def report_asset(
@@ -43,3 +53,16 @@ def code_location_declarations(context: dg.AssetExecutionContext, assembled: Dec
         return declarations(context.repository_def.asset_graph)
     except Exception:  # Dagster raises a bare invariant error when no repository is set
         return assembled
+
+
+def report_directory(context: dg.AssetExecutionContext) -> Path:
+    """Where a report asset writes its files: under the instance's storage directory."""
+    return Path(context.instance.storage_directory()) / "reports"
+
+
+def embedded_plots(paths: Sequence[Path], caption: str) -> dg.MetadataValue:
+    """PNGs shown inline on the materialization (markdown images with data URIs)."""
+    shown = [f"![{caption} {Path(p).stem}](data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()})" for p in paths[:MAX_EMBEDDED]]
+    if len(paths) > MAX_EMBEDDED:
+        shown.append(f"{len(paths) - MAX_EMBEDDED} more in {Path(paths[0]).parent}")
+    return dg.MetadataValue.md("\n\n".join(shown) or "no plot")

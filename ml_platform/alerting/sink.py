@@ -117,8 +117,9 @@ class AlertSink(dg.ConfigurableResource):
             raise DeliveryFailed(redact(f"Slack unreachable at {self.slack_api_url}: {reason}", self.slack_token)) from None
 
     def _print(self, rendered: RenderedAlert) -> None:
+        # Once: the Dagster logger is what `dagster dev` and the code server print to the console
+        # (a print() beside it showed every alert twice).
         dg.get_dagster_logger().warning(rendered.console)
-        print(rendered.console, flush=True)
 
 
 class SlackDeliveryFailed(DeliveryFailed):

@@ -85,7 +85,9 @@ def article_recommendations(
     scores = (scores - low) / np.where(high > low, high - low, 1.0)
 
     # Boost articles similar to what each user read today (from the related_content product).
-    read = today.assign(u=np.searchsorted(users, today["user_id"]), a=np.searchsorted(model.article_ids, today["article_id"]))
+    # Articles published since the weekly model was trained have no factors: they are left out.
+    known = today[today["article_id"].isin(model.article_ids)]
+    read = known.assign(u=np.searchsorted(users, known["user_id"]), a=np.searchsorted(model.article_ids, known["article_id"]))
     related = related_articles[related_articles["article_id"].isin(model.article_ids)]
     related = related[related["related_article_id"].isin(model.article_ids)]
     similarity = csr_matrix(

@@ -106,12 +106,15 @@ def monitoring_checks(
         description=f"Prediction drift and coverage of {key.to_user_string()} against its trailing partitions.",
         required_resource_keys={WINDOW_READER_KEY},
         op_tags=PROFILES[declaration.compute].op_tags(),
+        can_subset=True,  # either check can be re-run alone (Dagster's canExecuteIndividually)
     )
     def _monitor(context: dg.AssetCheckExecutionContext):
         reader = getattr(context.resources, WINDOW_READER_KEY)
         plots = Path(context.instance.storage_directory()) / PLOT_DIRECTORY
+        selected = context.selected_asset_check_keys
         for partition in step_partitions(context):  # one, or each partition of a ranged run
-            yield from partition_results(context, partition, evaluate_monitoring(reader, key, declaration, settings, expected, partition, plots))
+            results = evaluate_monitoring(reader, key, declaration, settings, expected, partition, plots)
+            yield from partition_results(context, partition, [r for r in results if dg.AssetCheckKey(key, r.check_name) in selected])
         yield from check_outputs(context)
 
     return _monitor

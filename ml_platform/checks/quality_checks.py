@@ -9,8 +9,13 @@ over a range checks each partition of it on its own, ``checks.partition_results`
   this partition and of the partitions before it);
 * content: ``null_rate``, ``duplicate_keys``, ``score_range``, ``top_k_completeness``, computed
   on the partition loaded back through the table's own IO manager. A check op (rather than code
-  inside the asset) keeps product code untouched, lets the checks be re-run alone from the UI,
-  and checks what consumers will actually read; the price is one read of the partition.
+  inside the asset) keeps product code untouched, lets the checks be re-run alone, and checks what
+  consumers will actually read; the price is one read of the partition.
+
+The op is subsettable (``can_subset``): a run may select any of its checks without the table
+(Dagster's ``canExecuteIndividually``), for one partition, and gets only those results. A
+re-run reads the same history, so its verdict is the one the materializing run gave, unless the
+partition, its neighbours or the declared policy changed since.
 
 Every check is ``blocking``: a failed result with ERROR severity stops downstream assets in the
 run (the gate); a WARN result lets them through. Severity is decided per result (see verdicts).
@@ -69,15 +74,19 @@ def quality_checks(key: dg.AssetKey, declaration: MLAsset) -> dg.AssetChecksDefi
         description=f"Row-count history, column schema and prediction sanity of {key.to_user_string()}.",
         ins={"table": dg.AssetIn(key)},
         op_tags=PROFILES[declaration.compute].op_tags(),
+        can_subset=True,
     )
     def _quality(context: dg.AssetCheckExecutionContext, table: pd.DataFrame):
+        selected = {k.name for k in context.selected_asset_check_keys}
+        history = bool(selected & set(HISTORY_CHECKS))  # a re-run of content checks alone reads no history
         partitions = step_partitions(context)
         rows = split_by_partition(table, declaration.partition_column) if is_ranged(context) else {partitions[0]: table}
         for partition in partitions:  # one, or each partition of a ranged run
-            records = history_records(context.instance, key, partitions_def, partition, expectations.row_count)
-            verdicts = [*assess_history(records, partition, expectations.row_count), *sanity.assess_table(rows.get(partition, table.iloc[0:0]), expectations)]
+            records = history_records(context.instance, key, partitions_def, partition, expectations.row_count) if history else []
+            verdicts = [*(assess_history(records, partition, expectations.row_count) if history else []),
+                        *sanity.assess_table(rows.get(partition, table.iloc[0:0]), expectations, selected)]
             target = next((r for r in records if r.partition_key == partition), None)
-            yield from partition_results(context, partition, [v.to_result(key, partition) for v in verdicts], target)
+            yield from partition_results(context, partition, [v.to_result(key, partition) for v in verdicts if v.check in selected], target)
         yield from check_outputs(context)
 
     return _quality

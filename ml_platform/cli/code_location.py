@@ -35,13 +35,18 @@ def load_code_location(module_name: str) -> dg.Definitions:
     return found[0]
 
 
+# What earlier versions wrote: upgraded in place (a file someone edited is left alone).
+EARLIER_SETTINGS = ("telemetry:\n  enabled: false\n", "telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+
+
 def ensure_local_home(default: Path = Path(".ml_platform") / "dagster_home") -> Path:
     """Point DAGSTER_HOME at the project's local instance (created on first use with the local
-    settings, ``ml_platform/local_dagster.yaml``: telemetry off, a one-second run queue, tick retention)."""
+    settings, ``ml_platform/local_dagster.yaml``: telemetry and the UI's newsletter prompt off, a
+    one-second run queue, tick retention)."""
     home = Path(os.environ.get("DAGSTER_HOME") or default).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() == "telemetry:\n  enabled: false\n":  # also the settings written before
+    if not config.exists() or config.read_text() in EARLIER_SETTINGS:
         config.write_text(LOCAL_INSTANCE_SETTINGS.read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     return home

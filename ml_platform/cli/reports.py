@@ -6,26 +6,29 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ml_platform.cli.code_location import ensure_local_home, load_code_location
+from ml_platform.report_asset import LOCAL_REPORTS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     slo = commands.add_parser("slo-report", help="SLO attainment per table over the last N days, with a plot")
     slo.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
     slo.add_argument("--target", type=float, default=0.99, help="on-time target, e.g. 0.99")
-    slo.add_argument("--out", type=Path, default=Path("slo_attainment.png"), help="PNG to write")
+    slo.add_argument("--out", type=Path, default=LOCAL_REPORTS / "slo_attainment.png", help=f"PNG to write (default {LOCAL_REPORTS}/slo_attainment.png)")
     slo.set_defaults(handler=slo_report)
 
     cost = commands.add_parser("cost", help="cost per table or product and per day over the last N days, with a plot")
     cost.add_argument("--days", type=int, default=7, help="look back this many days, today included (default 7)")
     cost.add_argument("--by", choices=("table", "product"), default="table", help="group by table (default) or product")
-    cost.add_argument("--out", type=Path, default=Path("cost.png"), help="PNG to write")
+    cost.add_argument("--out", type=Path, default=LOCAL_REPORTS / "cost.png", help=f"PNG to write (default {LOCAL_REPORTS}/cost.png)")
     cost.set_defaults(handler=cost_command)
 
     health = commands.add_parser(
         "prediction-health", help="drift, coverage and delayed-label performance per prediction table, with PNG plots"
     )
     health.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
-    health.add_argument("--out-dir", type=Path, default=Path("prediction_health"), help="directory for one PNG per table")
+    health.add_argument(
+        "--out-dir", type=Path, default=LOCAL_REPORTS / "prediction_health", help=f"directory for one PNG per table (default {LOCAL_REPORTS}/prediction_health)"
+    )
     health.set_defaults(handler=prediction_health_command)
 
     rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")

@@ -23,7 +23,7 @@ import dagster as dg
 from ml_platform import instance_reads
 from ml_platform.compute.pricing import load_price_sheet
 from ml_platform.declaration import MLAsset
-from ml_platform.report_asset import report_asset
+from ml_platform.report_asset import embedded_plots, report_asset, report_directory
 
 BY_TABLE, BY_PRODUCT = "table", "product"
 UNDECLARED = "(undeclared)"
@@ -256,11 +256,12 @@ def build_cost_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefini
 
     def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
         report = cost_report(context.instance, declared, days=REPORT_DAYS)
-        path = plot(report, Path(context.instance.storage_directory()) / "cost_report.png")
+        path = plot(report, report_directory(context) / "cost_report.png")
         return dg.MaterializeResult(
             metadata={
                 "cost": dg.MetadataValue.md(render_markdown(report)),
-                "plot": dg.MetadataValue.path(str(path)),
+                "plot": embedded_plots([path], "cost per day"),
+                "plot file": dg.MetadataValue.path(str(path)),
                 "total USD": round(report.total(), 6),
                 "unpriced": report.unpriced_count(),
                 "USD per day": round(report.total() / len(report.days), 6),

@@ -20,7 +20,7 @@ from ml_platform import instance_reads
 from ml_platform.checks.prediction_monitoring import monitoring_of
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK
-from ml_platform.report_asset import report_asset
+from ml_platform.report_asset import embedded_plots, report_asset, report_directory
 from ml_platform.sensors.delayed_labels import METRIC_KEY
 
 REPORT_ASSET = "prediction_health"
@@ -192,13 +192,14 @@ def build_prediction_health_report(catalog: Iterable[dg.AssetsDefinition]) -> dg
 
     def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
         report = declared_health(context.instance, declared, days=30)
-        directory = Path(context.instance.storage_directory()) / REPORT_ASSET
-        plot_tables(report, directory)
+        directory = report_directory(context) / REPORT_ASSET
+        paths = plot_tables(report, directory)
         unhealthy = sum(1 for row in report_rows(report) if row[2] not in ("pass", "-") or row[5] not in ("pass", "-"))
         return dg.MaterializeResult(
             metadata={
                 "health": dg.MetadataValue.md(render_markdown(report)),
-                "plots": dg.MetadataValue.path(str(directory)),
+                "plots": embedded_plots(paths, "prediction health"),
+                "plot files": dg.MetadataValue.path(str(directory)),
                 "tables": len(report.tables),
                 "tables failing drift or coverage": unhealthy,
             }

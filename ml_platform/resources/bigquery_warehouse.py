@@ -5,8 +5,9 @@ in a second job: a failed or killed load leaves the partition empty, and an empt
 the load after the DELETE has already run. Here nothing is deleted. Each day of the output is
 loaded into the partition decorator ``table$YYYYMMDD`` with ``WRITE_TRUNCATE``, which BigQuery
 applies atomically when the load job succeeds: until then readers see the previous partition.
-The same guards as the local DuckDB writer apply (empty frame, partition column missing or
-holding another day), and readers refuse bad or missing upstream partitions (checks/gate.py).
+The same guards as the local DuckDB writer apply (empty frame; partition column missing, of a
+type that cannot be conformed, or holding another day: ``partition_column.py``), and readers
+refuse bad or missing upstream partitions (checks/gate.py).
 
 A table may gain columns (``ALLOW_FIELD_ADDITION``: older partitions read them as NULL); a column
 whose type changes fails the write with an error naming the table and the column. The dataset is
@@ -15,7 +16,6 @@ needs no ``bigquery.datasets.create``.
 """
 
 import re
-from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -27,6 +27,7 @@ from google.cloud import bigquery
 
 from ml_platform._dagster_internal import DbIOManager, TableSlice
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+from ml_platform.resources.partition_column import conform_partition_column, partition_days
 from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
 
 _SCHEMA_CHANGE = re.compile(r"Field (\w+) (has changed type from \w+ to \w+|has changed mode from \w+ to \w+)")
@@ -44,24 +45,9 @@ class _AtomicBigQueryClient(BigQueryClient):
         return None  # created at deploy time; a missing dataset fails the load, naming it
 
 
-def partition_days(context: dg.OutputContext) -> list[pd.Timestamp]:
-    """The days of a daily-partitioned output (one, or several for a single-run backfill)."""
-    window = context.asset_partitions_time_window
-    days = pd.date_range(window.start, window.end - timedelta(seconds=1), freq="D", normalize=True)
-    return [day.tz_localize(None) for day in days]
-
-
-def _day_rows(table: str, frame: pd.DataFrame, column: str, days: list[pd.Timestamp]) -> dict[pd.Timestamp, pd.DataFrame]:
-    """The frame split by day; a row outside the output's partition window is an error."""
-    stamps = pd.to_datetime(frame[column])
-    stamps = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps
-    day_of_row = stamps.dt.normalize()
-    stray = sorted(set(day_of_row) - set(days))
-    if stray:
-        raise ValueError(
-            f"table '{table}': partition column '{column}' holds {stray[0].date()}, outside the partition"
-            f" {days[0].date()}..{days[-1].date()} being written"
-        )
+def _day_rows(frame: pd.DataFrame, column: str, days: list[pd.Timestamp]) -> dict[pd.Timestamp, pd.DataFrame]:
+    """The frame (partition column already conformed to the window) split by day."""
+    day_of_row = frame[column].dt.normalize()
     return {day: frame[day_of_row == day] for day in days}
 
 
@@ -76,14 +62,14 @@ class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
         if not context.has_partition_key:
             self._load(connection, obj, destination, config, time_partitioning=None, table=table)
         else:
-            if not partition_expr or partition_expr not in obj.columns:
-                raise ValueError(
-                    f"table '{table}': output has no partition column '{partition_expr}' (columns: {', '.join(obj.columns)})"
-                )
+            window = context.asset_partitions_time_window
+            obj = conform_partition_column(table, obj, partition_expr or "", window)
             partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=partition_expr.upper())
-            for day, rows in _day_rows(table, obj, partition_expr, partition_days(context)).items():
-                if rows.empty:
-                    raise ValueError(f"table '{table}': no rows for partition {day.date()} (the previous data is kept)")
+            by_day = _day_rows(obj, partition_expr, partition_days(window))
+            empty = [day for day, rows in by_day.items() if rows.empty]
+            if empty:  # checked before any load, so a refused write changes no day
+                raise ValueError(f"table '{table}': no rows for partition {empty[0].date()} (the previous data is kept)")
+            for day, rows in by_day.items():
                 self._load(connection, rows, f"{destination}${day:%Y%m%d}", config, partitioning, table=table)
         context.add_output_metadata(
             {"dagster/partition_row_count" if context.has_partition_key else "dagster/row_count": len(obj)}

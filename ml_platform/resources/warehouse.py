@@ -4,8 +4,9 @@ local:       DuckDB file (dagster-duckdb-pandas) + pickled models on the local d
 production:  BigQuery (bigquery_warehouse.py) + pickled models in GCS (dagster-gcp).
 
 The local DuckDB writer wraps dagster-duckdb's delete-then-insert in one transaction and
-refuses an empty frame or one without its partition column, so a failed or killed write
-leaves the previous table or partition as it was. Both environments' table readers refuse an
+refuses an empty frame, so a failed or killed write leaves the previous table or partition as it
+was. Its partition column is checked first (``partition_column.py``): converted to the one type a
+rerun can replace, or refused. Both environments' table readers refuse an
 upstream partition that failed an ERROR check or does not exist (``ml_platform.checks.gate``).
 """
 
@@ -22,6 +23,7 @@ from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHan
 from ml_platform._dagster_internal import DbIOManager
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
+from ml_platform.resources.partition_column import conform_partition_column, stored_type_problem
 from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
 from ml_platform.resources.window_reads import WINDOW_READER_KEY, BigQueryWindowReader, DuckDBWindowReader
 
@@ -73,16 +75,28 @@ def _table_exists(connection, table_slice) -> bool:
     )
 
 
+def _column_type(connection, table_slice, column: str) -> str | None:
+    """The stored type of a column (None: no such table or column yet)."""
+    found = connection.execute(
+        "select data_type from information_schema.columns where table_schema = ? and table_name = ? and column_name = ?",
+        [table_slice.schema, table_slice.table, column],
+    ).fetchall()
+    return found[0][0] if found else None
+
+
 class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: dg.OutputContext, table_slice, obj: pd.DataFrame, connection):
         table = ".".join(context.asset_key.path)
         if obj.empty:
             raise ValueError(f"table '{table}': refusing to write an empty frame (the previous data is kept)")
         partition_expr = (context.definition_metadata or {}).get("partition_expr")
-        if context.has_partition_key and partition_expr and partition_expr not in obj.columns:
-            raise ValueError(
-                f"table '{table}': output has no partition column '{partition_expr}' (columns: {', '.join(obj.columns)})"
-            )
+        if context.has_partition_key and partition_expr:
+            window = context.asset_partitions_time_window
+            obj = conform_partition_column(table, obj, partition_expr, window)
+            stored = _column_type(connection, table_slice, partition_expr)
+            problem = stored and stored_type_problem(f"{table_slice.schema}.{table_slice.table}", partition_expr, stored, str(window.start.tzinfo))
+            if problem:
+                raise ValueError(problem)
         self.write_rows(connection, table_slice, obj)
         count = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
         context.add_output_metadata(

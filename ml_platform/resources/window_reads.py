@@ -75,8 +75,10 @@ class BigQueryWindowReader(dg.ConfigurableResource):
             f"select {_select(columns).replace(chr(34), '`')} from `{self.project}.{self.dataset}.{key.path[-1]}` "
             f"where `{partition_column}` >= @start and `{partition_column}` < @end"
         )
+        # DATETIME: the partition column's stored type (resources/partition_column.py); BigQuery
+        # compares no DATETIME with a TIMESTAMP.
         config = bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("start", "TIMESTAMP", start), bigquery.ScalarQueryParameter("end", "TIMESTAMP", end)]
+            query_parameters=[bigquery.ScalarQueryParameter("start", "DATETIME", start), bigquery.ScalarQueryParameter("end", "DATETIME", end)]
         )
         try:
             return client.query(sql, job_config=config).to_dataframe()

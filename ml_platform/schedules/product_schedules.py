@@ -72,10 +72,13 @@ def _product_schedule(
         now = context.scheduled_execution_time
         partition = cron.next_tick(first_deadline, now, timezone).strftime("%Y-%m-%d")
         due = [key for key, d in members.items() if _next_deadline(d, now) <= now + HORIZON]
+        graph = context.repository_def.asset_graph
         return dg.RunRequest(
             run_key=f"{product}:{partition}",
             partition_key=partition,
             asset_selection=due,
+            # Named, not implied: the UI re-executes a check step of the run only from an explicit list.
+            asset_check_keys=sorted((check for key in due for check in graph.get(key).check_keys), key=str),
             tags=run_limit_tags({key: members[key].compute for key in due}, deps),
         )
 

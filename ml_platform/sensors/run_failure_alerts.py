@@ -7,8 +7,10 @@ many assets and runs there are:
 1. ``RUN_FAILURE`` status changes after the cursor (at most ``MAX_RUNS_PER_TICK``); each one
    carries the run's first step failure with its error chain,
 2. those runs, in one batched ``get_runs`` call,
-3. while run-failure alerts are open: the latest materialization of their assets, in one
-   batched call; a newer materialization of the same partition resolves the alert.
+3. while run-failure alerts are open: the materializations of every asset stored since the
+   previous tick (one query per page across all assets, ``instance_reads``); a materialization of
+   an alert's asset and partition after the failure resolves it. So a backfill that re-runs
+   several failed partitions between two ticks resolves each of them at the next tick.
 
 Which runs belong here: a run launched through the workspace (schedule, sensor, UI
 "Materialize", backfill) carries its code location in its origin, compared with this sensor's
@@ -22,6 +24,7 @@ from dataclasses import dataclass, replace
 
 import dagster as dg
 
+from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sink import tick_summary
@@ -33,6 +36,7 @@ INITIAL_LOOKBACK_SECONDS = 3600.0  # a sensor without a cursor alerts on failure
 FORGET_AFTER_SECONDS = 14 * 24 * 3600.0  # an unresolved failure this old leaves the ledger, silently
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+READ_STATE, READ_AT = "materialized", "materialized_at"  # read position over materializations; newest seen
 LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
 
 
@@ -68,18 +72,19 @@ def build_run_failure_alert_sensor(
         location = context.code_location_origin.location_name if context.code_location_origin else None
         keys_by_step = _asset_keys_by_step(graph) if failures else {}
         declared = declarations(graph) if failures else {}
-        raised = 0
+        raised: list[Alert] = []
         for record in failures:
             run = runs.get(record.event_log_entry.run_id)
             failure = _first_step_failure(record)
             keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
             if run is not None and _belongs_here(run, keys, location, graph):
                 for alert in _failure_alerts(run, record, failure, keys, declared, graph, alert_sink):
-                    raised += ledger.raise_alert(alert)
-        resolved = _resolve_rematerialized(context.instance, ledger)
+                    if ledger.raise_alert(alert):
+                        raised.append(alert)
+        resolved = _resolve_rematerialized(context.instance, ledger, raised, now)
         _forget_stale(ledger, now)
         report = ledger.deliver(alert_sink, now)
-        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.save())
+        return dg.SensorResult(skip_reason=tick_summary(report, len(raised), resolved), cursor=ledger.save())
 
     return run_failure_alerts
 
@@ -208,21 +213,28 @@ def _launcher(run: dg.DagsterRun) -> str:
     return "manual launch (UI or CLI)"
 
 
-def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger) -> int:
-    """Resolve open run-failure alerts whose asset partition was materialized after the failure."""
+def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger, raised: Sequence[Alert], now: float) -> int:
+    """Resolve every open run-failure alert whose asset partition was materialized after the failure.
+
+    Materializations are read incrementally (``READ_STATE``) while alerts are open, from the oldest
+    failure on. A failure processed late (behind a backlog of failures) re-reads from its own time."""
     open_alerts = [a for a in ledger.open_alerts(Kind.RUN_FAILURE) if a.asset]
     if not open_alerts:
+        ledger.state.pop(READ_STATE, None)  # nothing to watch: the next alert reads from its own failure
+        ledger.state.pop(READ_AT, None)
         return 0
-    latest = instance.get_latest_materialization_events({dg.AssetKey.from_user_string(a.asset) for a in open_alerts})
+    read = ledger.state.get(READ_STATE, {})
+    late = [a.since or 0 for a in raised if read and (a.since or 0) < ledger.state.get(READ_AT, 0)]
+    read, start = ({}, min(late)) if late else (read, min(a.since or now for a in open_alerts))
+    materializations, ledger.state[READ_STATE] = instance_reads.materializations_since(instance, read, start, now)
+    ledger.state[READ_AT] = max([ledger.state.get(READ_AT, 0), *(m.timestamp for m in materializations)])
+    latest = {(m.asset, m.partition): m for m in materializations}  # oldest first: the newest wins
     resolved = 0
     for alert in open_alerts:
-        entry = latest.get(dg.AssetKey.from_user_string(alert.asset))
-        if entry is None or entry.timestamp <= (alert.since or 0) or entry.dagster_event is None:
-            continue
-        if entry.dagster_event.partition == alert.partition:
-            title = f"Materialized again: {alert.asset}"
-            changes = {"run_id": entry.run_id, "link": None, "since": entry.timestamp, "details": ()}
-            resolved += ledger.resolve(alert.subject, title, **changes)
+        again = latest.get((alert.asset, alert.partition))
+        if again is not None and again.timestamp > (alert.since or 0):
+            changes = {"run_id": again.run_id, "link": None, "since": again.timestamp, "details": ()}
+            resolved += ledger.resolve(alert.subject, f"Materialized again: {alert.asset}", **changes)
     return resolved
 
 

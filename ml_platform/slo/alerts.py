@@ -18,6 +18,10 @@ Which source decides the state at the latest past deadline ``D``:
 * WARN (not fresh for the next deadline within the declaration's ``warn_margin``): ours — the
   cron freshness policy has no warn window.
 
+The sensor's first tick (no state anywhere yet) pages only what is wrong now: a table that landed
+late before it ever ran (a quick start after the deadline, a first deployment) is history, counted
+in the tick's one summary line instead of a breach raised and resolved at once.
+
 The first counting materialization per asset and deadline and the alert ledger (open incidents,
 undelivered backlog) are kept across ticks, so each breach alerts once across ticks, restarts and
 sink outages: the per-table records and the ledger's bulky parts in the instance's key-value store
@@ -91,6 +95,8 @@ class TickResult:
     raised: list[Alert] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     summary: str = ""
+    first_tick: bool = False  # no state yet: what already happened is history, not news
+    history: list[str] = field(default_factory=list)  # tables that landed late before the first tick
 
 
 def evaluate_slo_tick(
@@ -104,6 +110,7 @@ def evaluate_slo_tick(
     """One sensor tick, callable without a sensor context (the benchmark and the report use it)."""
     declared = declarations(asset_graph)
     ledger = AlertLedger.load(instance, SENSOR_NAME, cursor, stored_state=STORED_STATE)
+    first_tick = "read" not in ledger.state and not ledger.state.get("fresh") and not ledger.state.get("breached")
     states = _judge(instance, declared, ledger, now)
     needy = [s for s in states.values() if _needs_alert(ledger, s)]
     causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
@@ -111,7 +118,7 @@ def evaluate_slo_tick(
     if risk.watched:
         causes.watched |= risk.watched
         risk.refine(causes.runs())
-    result = TickResult(cursor="", states=states)
+    result = TickResult(cursor="", states=states, first_tick=first_tick)
     for state in states.values():
         _transition(ledger, state, causes, sink.ui_url, result)
         risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
@@ -122,6 +129,7 @@ def evaluate_slo_tick(
         f" raised {len(result.raised)}, resolved {len(result.resolved)}, delivered {len(report.delivered)},"
         f" backlog {report.backlog}" + (f" ({report.failed})" if report.failed else "")
         + ("; freshness daemon not running: models judged on their materializations" if any(not t.daemon_running for t in states.values()) else "")
+        + _history_note(result.history)
     )
     result.cursor = ledger.save()
     return result
@@ -268,14 +276,19 @@ def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url:
         result.raised.append(alert)
         return
     if not breaches and _arrived_unseen_late(ledger, state):
-        # Late, but fresh again before any tick saw it failing: still a breach (the consumer
-        # read a stale table at the deadline). Raise it and resolve it at once.
-        late = slo_causes.late_arrival_cause(state.declaration, state.deadline, state.fresh_at)
-        alert = _breach_alert(state, late, state.deadline.timestamp(), ui_url)
-        ledger.raise_alert(alert)
         ledger.state.setdefault("breached", {})[state.asset] = iso(state.deadline)
-        result.raised.append(alert)
-        breaches = [alert]
+        if result.first_tick:
+            # Landed late before the sensor ever ran (e.g. the quick start's first run after the
+            # deadline, or a first deployment): history, summed up in the tick's line, not paged.
+            result.history.append(state.asset)
+        else:
+            # Late, but fresh again before any tick saw it failing: still a breach (the consumer
+            # read a stale table at the deadline). Raise it and resolve it at once.
+            late = slo_causes.late_arrival_cause(state.declaration, state.deadline, state.fresh_at)
+            alert = _breach_alert(state, late, state.deadline.timestamp(), ui_url)
+            ledger.raise_alert(alert)
+            result.raised.append(alert)
+            breaches = [alert]
     for breach in breaches:
         ledger.resolve(breach.subject, _recovered_title(state, breach))
         result.resolved.append(breach.key)
@@ -291,6 +304,13 @@ def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url:
     for warning in warnings:
         ledger.resolve(warning.subject, f"SLO back on track: {state.asset} is fresh before its {local_time(state.declaration, from_iso(warning.incident))} deadline")
         result.resolved.append(warning.key)
+
+
+def _history_note(history: list[str]) -> str:
+    if not history:
+        return ""
+    shown = ", ".join(history[:5]) + (f" and {len(history) - 5} more" if len(history) > 5 else "")
+    return f"; first tick: {len(history)} table(s) landed after their last deadline before this sensor ran, not alerted ({shown})"
 
 
 def _arrived_unseen_late(ledger: AlertLedger, state: TableState) -> bool:

@@ -27,6 +27,7 @@ class Materialization:
     timestamp: float
     partition: str | None
     duration: float | None = None  # the step's compute time, when recorded (compute.step_metrics)
+    run_id: str | None = None
 
 
 def latest_deadline(declaration: MLAsset, now: datetime) -> datetime:

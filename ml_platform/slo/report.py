@@ -3,10 +3,15 @@
 Reads the instance's materialization history (one query over all assets, paged) and judges each
 deadline with the same rule as the SLO sensor (``ml_platform.slo.deadlines``): on time when the
 first materialization that counts for it (for daily tables: of the deadline's partition) is at
-or before the deadline; late when it came after; missed when it never came.
+or before the deadline; late when it came after, before the next deadline; missed when it never
+came, or only after the next deadline (the consumer read a stale table for a whole period).
+
+A table's report begins at its first materialization: deadlines before it (a table added last
+week, a quick start today after the deadline) are not counted as missed. Tables with nothing in
+the window ask the instance for an older materialization (one query each).
 
 Three ways to read it: ``ml-platform slo-report --days 30 --target 0.99 --out slo.png`` (text
-table + PNG), the ``slo_attainment_report`` asset in the UI (markdown table + PNG path), or
+table + PNG), the ``slo_attainment_report`` asset in the UI (markdown table + the plot), or
 ``attainment()`` from Python.
 """
 
@@ -19,8 +24,8 @@ import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.declaration import MLAsset, declarations
-from ml_platform.report_asset import report_asset
-from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between, window_start
+from ml_platform.report_asset import embedded_plots, report_asset, report_directory
+from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between, next_deadline, window_start
 
 ON_TIME, LATE, MISSED = "on time", "late", "missed"
 
@@ -113,16 +118,34 @@ def declared_attainment(
     by_asset: dict[str, list[Materialization]] = {}
     for materialization in materializations:
         by_asset.setdefault(materialization.asset, []).append(materialization)
-    rows = [
-        TableAttainment(asset, target, [_judge(decl, d, by_asset.get(asset, []), end) for d in deadlines])
-        for asset, (decl, deadlines) in sorted(plans.items())
-    ]
+    rows = []
+    for asset, (decl, deadlines) in sorted(plans.items()):
+        seen = by_asset.get(asset, [])
+        born = _first_materialization(instance, asset, seen, deadlines, earliest)
+        judged = [d for d in deadlines if born is not None and d.timestamp() >= born]
+        rows.append(TableAttainment(asset, target, [_judge(decl, d, next_deadline(decl, d), seen, end) for d in judged]))
     return AttainmentReport(start=start, end=end, target=target, rows=rows)
 
 
-def _judge(declaration: MLAsset, deadline: datetime, materializations: list[Materialization], now: datetime) -> DeadlineOutcome:
+def _first_materialization(
+    instance: dg.DagsterInstance, asset: str, seen: list[Materialization], deadlines: list[datetime], since: float
+) -> float | None:
+    """When the table began: its first materialization (None: never). Queried only when the
+    window read does not show it before the first deadline."""
+    first_seen = min((m.timestamp for m in seen), default=None)
+    if not deadlines or (first_seen is not None and first_seen <= deadlines[0].timestamp()):
+        return first_seen
+    older = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(asset), before_timestamp=since), limit=1
+    ).records
+    return float("-inf") if older else first_seen
+
+
+def _judge(
+    declaration: MLAsset, deadline: datetime, following: datetime, materializations: list[Materialization], now: datetime
+) -> DeadlineOutcome:
     first = min((m.timestamp for m in materializations if counts_for(declaration, deadline, m) and m.timestamp <= now.timestamp()), default=None)
-    if first is None:
+    if first is None or first > following.timestamp():  # after the next deadline: that one's, not this one's
         return DeadlineOutcome(deadline, MISSED, None)
     if first <= deadline.timestamp():
         return DeadlineOutcome(deadline, ON_TIME, None)
@@ -222,12 +245,13 @@ def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.As
 
     def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
         report = declared_attainment(context.instance, declared, days=30)
-        path = plot(report, Path(context.instance.storage_directory()) / "slo_attainment.png")
+        path = plot(report, report_directory(context) / "slo_attainment.png")
         breaching = sum(1 for row in report.rows if row.budget_left < 0)
         return dg.MaterializeResult(
             metadata={
                 "attainment": dg.MetadataValue.md(render_markdown(report)),
-                "plot": dg.MetadataValue.path(str(path)),
+                "plot": embedded_plots([path], "on-time status per day"),
+                "plot file": dg.MetadataValue.path(str(path)),
                 "tables over budget": breaching,
             }
         )

@@ -6,8 +6,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from ml_platform.assets import all_assets
 from ml_platform.batch import run_days
 from ml_platform.resources.synthetic import SyntheticData
+from ml_platform.resources.warehouse import warehouse_resources
 from tests.fixtures.product_runs import inject_history
 
 DAY = date(2026, 11, 20)
@@ -82,3 +84,26 @@ def test_propensity_model_trains_on_its_declared_window_not_the_whole_history(de
     assert TRAINING_WINDOW.days == 28 and metadata["training_window"].value == "2026-10-24..2026-11-20"
     per_day = len(SyntheticData().user_features(DAY))
     assert metadata["training_rows"].value == 2 * per_day
+
+
+def test_recommendations_skip_articles_read_today_that_the_weekly_model_has_not_seen(local_env, instance):
+    """Few users: the model, trained on the first day, has seen about 200 of the 400 articles, and
+    the next day's reads include article ids above its last one (the crash: index 400 out of range)."""
+    resources = {**warehouse_resources("local"), "synthetic": SyntheticData(n_users=40)}
+    assets, next_day = all_assets(), DAY.replace(day=DAY.day + 1).isoformat()
+
+    def materialize(names, partition):
+        selection = [dg.AssetKey(name) for name in names]
+        return dg.materialize(assets, selection=selection, partition_key=partition, resources=resources, instance=instance)
+
+    materialize(["user_article_interactions"], DAY.isoformat())
+    model = materialize(["article_recs_model"], None).output_for_node("article_recs_model")
+    interactions = materialize(["user_article_interactions", "article_texts", "related_articles"], next_day)
+    read = interactions.output_for_node("user_article_interactions")
+    unseen = set(read["article_id"]) - set(model.article_ids)
+    assert unseen and max(unseen) > model.article_ids.max(), "today reads articles past the model's last one"
+    recs = materialize(["article_recommendations"], next_day).output_for_node("article_recommendations")
+    assert set(recs["article_id"]) <= set(model.article_ids)
+    assert (recs.groupby("user_id").size() == 10).all()
+    read_pairs = set(map(tuple, read[["user_id", "article_id"]].to_numpy()))
+    assert not read_pairs & set(map(tuple, recs[["user_id", "article_id"]].to_numpy())), "never recommends what was read"

@@ -61,3 +61,11 @@ def test_warn_drop_lets_the_consumer_run(product_defs, instance):
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "article_recommendations" in materialized
+
+
+def test_load_asset_value_reads_a_checked_partition_even_one_that_failed_its_checks(product_defs, instance):
+    """A read outside any run (a notebook) is not gated: it is how one inspects a refused partition."""
+    inject_history(instance, "related_articles", [7000] * 7)  # today's 4,000 rows fail with ERROR
+    assert not run_products(product_defs, instance, DAY, *RELATED).success
+    table = product_defs.load_asset_value("related_articles", partition_key=DAY, instance=instance)
+    assert len(table) == 4000 and set(table["date"].dt.strftime("%Y-%m-%d")) == {DAY}

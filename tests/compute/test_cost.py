@@ -169,7 +169,8 @@ def test_cost_report_asset_shows_the_table_and_plot(priced):
             cost = instance.fetch_observations(dg.AssetKey("user_features"), limit=1).records[0]
         assert result.success
         metadata = result.asset_materializations_for_node(REPORT_ASSET)[0].metadata
-        assert open(metadata["plot"].value, "rb").read(8) == PNG_MAGIC
+        assert open(metadata["plot file"].value, "rb").read(8) == PNG_MAGIC
+        assert "data:image/png;base64," in metadata["plot"].value  # shown on the materialization
     spent = cost.asset_observation.metadata[COST_KEY].value
     assert spent > 0 and metadata["total USD"].value == pytest.approx(spent) and metadata["unpriced"].value == 0
     assert f"| user_features | 1 | 1 | {usd(spent)} |" in metadata["cost"].value

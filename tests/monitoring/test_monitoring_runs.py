@@ -13,6 +13,7 @@ from ml_platform.assembly import assemble_definitions
 from ml_platform.cli import main
 from ml_platform.declaration import PARTITIONS_START
 from ml_platform.monitoring.health import REPORT_ASSET
+from ml_platform.report_asset import MAX_EMBEDDED
 from ml_platform.sensors.delayed_labels import METRIC_KEY, SENSOR_NAME
 from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
 from tests.fixtures.product_runs import check_evaluations, run_products
@@ -105,7 +106,8 @@ def run_scenarios(warehouse, instance, slack_api, capsys):
     assert metadata["tables"].value == len(SCENARIOS)
     assert f"| feature_break_scores | {partition(DAYS - 1)} | error |" in table
     assert f"| stable_scores | {partition(DAYS - 1)} | pass |" in table
-    assert len(list(Path(metadata["plots"].value).glob("*.png"))) == len(SCENARIOS)
+    assert len(list(Path(metadata["plot files"].value).glob("*.png"))) == len(SCENARIOS)
+    assert metadata["plots"].value.count("data:image/png;base64,") == min(len(SCENARIOS), MAX_EMBEDDED)
     capsys.readouterr()
     out_dir = warehouse / "health_plots"
     assert main(["--module", "tests.monitoring.scenario_definitions", "prediction-health", "--days", "30", "--out-dir", str(out_dir)]) == 0

@@ -1,3 +1,4 @@
+import importlib
 import json
 import time
 
@@ -87,11 +88,11 @@ def tick(defs: dg.Definitions, instance, cursor: str | None):
     return result.cursor, result.skip_message
 
 
-def fail_run(instance, asset=churn_scores, fail: bool = True, tags=None) -> dg.ExecuteInProcessResult:
+def fail_run(instance, asset=churn_scores, fail: bool = True, tags=None, partition=PARTITION) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [churn_scores, churn_features] if asset is None else [asset],
         instance=instance,
-        partition_key=PARTITION,
+        partition_key=partition,
         resources={"switch": Switch(fail=fail)},
         tags=tags,
         raise_on_error=False,
@@ -157,6 +158,49 @@ def test_next_successful_run_of_the_same_partition_resolves_once(slack_api, cloc
     assert "resolved 1" in summary
     assert [m["text"].split(":")[0] for m in slack_api.messages] == ["ERROR", "RESOLVED"]
     assert slack_api.messages[1]["channel"] == "#churn-alerts"
+
+
+def test_three_failed_partitions_rerun_by_one_backfill_all_resolve_at_the_next_tick(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    days = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    for day in days:
+        fail_run(instance, partition=day)
+    cursor, summary = tick(defs, instance, None)
+    assert "raised 3" in summary
+    fail_run(instance, partition="2026-03-04")  # a fourth failure, not re-run: stays open
+
+    # One backfill re-runs the three days between two ticks (its runs carry the backfill's id).
+    for day in days:
+        assert fail_run(instance, fail=False, partition=day, tags={"dagster/backfill": "rerun0001"}).success
+    clock.now += 30
+    cursor, summary = tick(defs, instance, cursor)
+    clock.now += 30
+    cursor, later = tick(defs, instance, cursor)
+
+    assert "raised 1" in summary and "resolved 3" in summary and "resolved 0" in later
+    texts = [m["text"] for m in slack_api.messages]
+    assert sorted(t for t in texts if t.startswith("RESOLVED")) == [
+        f"RESOLVED: Materialized again: churn_scores (churn_scores, {day})" for day in days
+    ]
+    open_alerts = AlertLedger.load(instance, "run_failure_alerts", cursor).open_alerts()
+    assert [a.partition for a in open_alerts] == ["2026-03-04"]
+
+
+def test_a_failure_processed_behind_a_backlog_still_resolves_on_an_earlier_rerun(slack_api, clock, instance, monkeypatch):
+    """Failures are read 25 per tick: one read late may have been re-run before its tick came."""
+    monkeypatch.setattr(importlib.import_module("ml_platform.sensors.run_failure_alerts"), "MAX_RUNS_PER_TICK", 1)
+    defs = definitions(slack_api, clock)
+    cursor, _ = tick(defs, instance, None)
+    for day in ("2026-03-01", "2026-03-03", "2026-03-02"):
+        fail_run(instance, partition=day)
+    cursor, _ = tick(defs, instance, cursor)  # 03-01
+    assert fail_run(instance, fail=False, partition="2026-03-02").success
+    cursor, summary = tick(defs, instance, cursor)  # 03-03; the rerun of 03-02 is read, no alert is open for it yet
+    assert "raised 1, resolved 0" in summary
+    cursor, summary = tick(defs, instance, cursor)  # 03-02: its rerun came before its alert
+    assert "raised 1, resolved 1" in summary
+    open_alerts = AlertLedger.load(instance, "run_failure_alerts", cursor).open_alerts()
+    assert sorted(a.partition for a in open_alerts) == ["2026-03-01", "2026-03-03"]
 
 
 def test_failures_during_a_slack_outage_are_delivered_once_in_order_after_restart(slack_api, clock, instance):

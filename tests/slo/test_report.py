@@ -1,12 +1,16 @@
 """The SLO attainment report from the command line and as an asset, on the real definitions."""
 
+import base64
+import re
+from pathlib import Path
+
 import dagster as dg
 import pytest
 from freezegun import freeze_time
 
 from ml_platform.cli import main
 from ml_platform.definitions import build_definitions
-from ml_platform.slo.report import REPORT_ASSET, attainment, render_text
+from ml_platform.slo.report import REPORT_ASSET, attainment
 from tests.fixtures.slo_simulation import tokyo
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,6 +31,13 @@ def record_week(instance: dg.DagsterInstance) -> None:
         when = tokyo(f"2026-03-0{day}", "07:00" if day < 7 else "09:30")
         with freeze_time(when):
             instance.report_runless_asset_event(dg.AssetMaterialization("article_recommendations", partition=f"2026-03-0{day}"))
+
+
+def test_cli_writes_its_plot_under_the_local_home_not_the_working_directory(dagster_home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["slo-report", "--days", "7"]) == 0
+    assert (tmp_path / ".ml_platform" / "reports" / "slo_attainment.png").read_bytes().startswith(PNG_MAGIC)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".png"] == []
 
 
 def test_cli_prints_attainment_and_writes_a_png(dagster_home, tmp_path, capsys):
@@ -56,9 +67,23 @@ def test_attainment_asset_shows_the_table_and_plot_in_the_ui():
             )
         assert result.success
         metadata = result.asset_materializations_for_node(REPORT_ASSET)[0].metadata
-        # 30 days: 6 on time, 1 late (90 min), 23 missed before the recorded week.
-        assert "| article_recommendations | 30 | 20.0% | 24 | 1h30m | 1h30m | -23.7 |" in metadata["attainment"].value
-        with open(metadata["plot"].value, "rb") as png:
-            assert png.read(8) == PNG_MAGIC
-        text = render_text(attainment(instance, defs.resolve_asset_graph(), days=7, now=tokyo("2026-03-08", "00:00")))
-        assert "article_recommendations" in text
+        # 30 days, but the table began on 03-01: 6 on time, 1 late (90 min); the 23 days before count for nothing.
+        assert "| article_recommendations | 7 | 85.7% | 1 | 1h30m | 1h30m | -0.9 |" in metadata["attainment"].value
+        assert "| propensity_scores | 0 | - | 0 | - | - | +0.0 |" in metadata["attainment"].value  # never materialized
+        # The plot is on the materialization itself (the UI shows it wherever it runs), the file under the instance.
+        [image] = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", metadata["plot"].value)
+        assert base64.b64decode(image).startswith(PNG_MAGIC)
+        assert Path(metadata["plot file"].value).is_relative_to(instance.storage_directory())
+
+
+def test_a_landing_after_the_next_deadline_is_a_miss_not_a_lateness_of_days():
+    """The weekly model (Mondays 06:00 Tokyo) trained on 03-02, then only on Tuesday 03-17."""
+    with dg.instance_for_test() as instance:
+        for when in (tokyo("2026-03-02", "05:00"), tokyo("2026-03-17", "07:00")):
+            with freeze_time(when):
+                instance.report_runless_asset_event(dg.AssetMaterialization("article_recs_model"))
+        graph = build_definitions().resolve_asset_graph()
+        report = attainment(instance, graph, days=20, now=tokyo("2026-03-18", "00:00"))
+    [row] = [r for r in report.rows if r.asset == "article_recs_model"]
+    assert [(o.deadline.strftime("%m-%d"), o.status) for o in row.outcomes] == [("03-02", "on time"), ("03-09", "missed"), ("03-16", "late")]
+    assert row.worst_lateness_minutes == 25 * 60  # 03-16 06:00 -> 03-17 07:00, not 03-09 -> 03-17
