@@ -239,8 +239,9 @@ def run_batch(
                     continue
                 run = create_run(defs, instance, sub_run.assets, _run_tags(graph, declared, sub_run, tags, backfill_id), origin)
                 current = (run.run_id, sub_run)
-                started = datetime.now()
-                for event in execute_in_process(defs, instance, run):
+                started, stop = datetime.now(), False
+                for event, interrupted in execute_in_process(defs, instance, run):
+                    stop = interrupted
                     if line := retry_line(event):
                         say(f"{sub_run.label}: {line}")
                 done = read_outcomes(instance, run.run_id, graph, declared, list(sub_run.assets), list(sub_run.partitions))
@@ -249,6 +250,8 @@ def run_batch(
                 bad = sum(not o.ok for o in done)
                 verdict = "ok" if not bad else f"{bad} of {len(done)} not ok"
                 say(f"{sub_run.label}: run {run.run_id[:8]} {verdict} ({(datetime.now() - started).total_seconds():.1f} s)")
+                if stop:
+                    raise KeyboardInterrupt
     except BaseException as error:
         if current is not None:  # the run that was executing: what it recorded before it stopped
             run_id, sub_run = current
@@ -258,7 +261,8 @@ def run_batch(
         if backfill_id:
             landed = {o.target for o in outcomes if o.materialized}
             failed = {o.target for o in outcomes if not o.materialized}
-            close_backfill(instance, graph, backfill_id, landed, failed, cancelled=len(landed | failed) < len(targets))
+            cancelled = len(landed | failed) < len(targets)
+            close_backfill(instance, graph, backfill_id, landed, failed, cancelled, succeeded=all(o.ok for o in outcomes))
     return outcomes
 
 

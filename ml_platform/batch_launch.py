@@ -28,6 +28,7 @@ from ml_platform._dagster_internal import (
     ReconstructableRepository,
     RemoteJobOrigin,
     RemoteRepositoryOrigin,
+    check_captured_interrupt,
     execute_run_iterator,
 )
 from ml_platform.batch_outcomes import first_line
@@ -37,7 +38,8 @@ PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 BACKFILL_TAG = "dagster/backfill"
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# The CLI prints its own summary; every event stays in the run's records (and the UI).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,19 @@ def create_run(
     )
 
 
-def execute_in_process(defs: dg.Definitions, instance: dg.DagsterInstance, run) -> Iterator:
-    """Execute a created run here, step after step, yielding its Dagster events as they happen."""
+def execute_in_process(defs: dg.Definitions, instance: dg.DagsterInstance, run) -> Iterator[tuple[object, bool]]:
+    """Execute a created run here, step after step, yielding its Dagster events as they happen, each
+    with whether Ctrl-C was pressed so far (Dagster holds it during a run, interrupting only user code)."""
     job = defs.resolve_implicit_global_asset_job_def()
     in_process = InMemoryJob(job.as_ephemeral_job(resource_defs={}, input_values={}))
-    yield from execute_run_iterator(in_process, run, instance)
+    interrupted = False
+    for event in execute_run_iterator(in_process, run, instance):
+        interrupted = interrupted or check_captured_interrupt() or _interrupted_step(event)
+        yield event, interrupted
+
+
+def _interrupted_step(event) -> bool:
+    return event.event_type == dg.DagsterEventType.STEP_FAILURE and "Interrupt" in (event.step_failure_data.error.cls_name or "")
 
 
 def retry_line(event) -> str | None:
@@ -132,8 +142,10 @@ def close_backfill(
     materialized: set[tuple[dg.AssetKey, str | None]],
     failed: set[tuple[dg.AssetKey, str | None]],
     cancelled: bool,
+    succeeded: bool,
 ) -> None:
-    """Record the end: what landed and what did not, and whether it was cancelled, failed or succeeded."""
+    """Record the end: what landed and what did not, and whether it was cancelled, failed or succeeded
+    (failed also when every table landed but a check failed or crashed: the CLI's verdict)."""
     backfill = instance.get_backfill(backfill_id)
     if backfill is None:
         return
@@ -143,7 +155,7 @@ def close_backfill(
     if cancelled:
         status = BulkActionStatus.CANCELED
     else:
-        status = BulkActionStatus.COMPLETED_FAILED if failed else BulkActionStatus.COMPLETED_SUCCESS
+        status = BulkActionStatus.COMPLETED_SUCCESS if succeeded else BulkActionStatus.COMPLETED_FAILED
     instance.update_backfill(
         backfill.with_asset_backfill_data(data, instance, graph).with_status(status).with_end_timestamp(time.time())
     )
