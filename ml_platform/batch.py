@@ -139,10 +139,10 @@ def _check_in_range(graph, product: str, members: list[dg.AssetKey], days: list[
         first, last = partitions_def.get_first_partition_key(), partitions_def.get_last_partition_key()
         outside = [d.isoformat() for d in days if not partitions_def.has_partition_key(d.isoformat())]
         if outside:
-            raise ValueError(
-                f"date {outside[0]} is outside the partitions of product {product} ({first} to {last}; "
-                f"the last is tomorrow in {getattr(partitions_def, 'timezone', 'UTC')}): pick days in that range"
-            )
+            timezone = getattr(partitions_def, "timezone", None) or "UTC"
+            today = datetime.now(ZoneInfo(timezone)).date().isoformat()
+            note = f", today in {timezone}" if last == today else ""
+            raise ValueError(f"date {outside[0]} is outside the partitions of product {product}: {first} to {last}{note}")
 
 
 def _chunk_size(graph, keys) -> int:

@@ -12,7 +12,7 @@ def _env_vars(value, seen: set[int] | None = None) -> set[str]:
     """Names of the ``EnvVar`` fields of a resource, nested resources included."""
     seen = seen if seen is not None else set()
     if isinstance(value, dg.EnvVar):
-        return {str(value)}
+        return {value.env_var_name}
     if id(value) in seen or not hasattr(value, "model_fields"):
         return set()
     seen.add(id(value))
