@@ -155,14 +155,19 @@ def _status(records: RunRecords, graph, key, partition, single, step, statuses, 
             return f"FAILED: run failed: {records.run_failure}"
         return "FAILED: not materialized (no step failure recorded)"
     checks = [c for c in graph.get(key).check_keys if c in records.planned_checks]
-    crashed = {records.failed_steps[node] for c in checks if (node := graph.assets_def_for_key(c).node_def.name) in records.failed_steps}
+    evaluated = records.evaluations.get((key, partition), []) + (records.evaluations.get((key, None), []) if partition == single else [])
+    missing = sorted({c.name for c in checks} - {e.check_name for e in evaluated})
+    # A check step that failed without recording its checks crashed (a blocking check that failed fails its step too).
+    crashed = {
+        records.failed_steps[node]
+        for c in checks
+        if c.name in missing and (node := graph.assets_def_for_key(c).node_def.name) in records.failed_steps
+    }
     if crashed:
         return f"FAILED: check step crashed: {sorted(crashed)[0]}"
-    evaluated = records.evaluations.get((key, partition), []) + (records.evaluations.get((key, None), []) if partition == single else [])
     failed = sorted(f"{e.severity.value} {e.check_name}" for e in evaluated if not e.passed)
     if failed:
         return "checks: " + ", ".join(failed)
-    missing = sorted({c.name for c in checks} - {e.check_name for e in evaluated})
     if missing:
         return "checks not run: " + ", ".join(missing)
     return "ok"
