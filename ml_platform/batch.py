@@ -276,13 +276,12 @@ def _ready_parts(instance, defs, planned: PlannedRun):
         if missing:
             waiting[day] = "; ".join(describe_missing(defs, missing))
     ready = [d for d in planned.partitions if d not in waiting]
-    parts = [(PlannedRun(planned.product, tuple(r), planned.assets), None) for r in _consecutive(ready)]
+    parts = sorted([(tuple(r), None) for r in _consecutive(ready)] + [((day,), why) for day, why in waiting.items()])
+    # A model runs once: in the first ready part, else it is reported with the first waiting day.
+    owner = next((i for i, (_, why) in enumerate(parts) if why is None), 0)
     graph = defs.resolve_asset_graph()
-    # A model runs once: with the ready days if there are any, else it is skipped with the first waiting day.
     dated = tuple(k for k in planned.assets if graph.get(k).is_partitioned)
-    for index, (day, reason) in enumerate(waiting.items()):
-        parts.append((PlannedRun(planned.product, (day,), planned.assets if not ready and index == 0 else dated), reason))
-    return sorted(parts, key=lambda part: part[0].partitions[0])
+    return [(PlannedRun(planned.product, days, planned.assets if i == owner else dated), why) for i, (days, why) in enumerate(parts)]
 
 
 def _consecutive(days: list[str]) -> list[list[str]]:
