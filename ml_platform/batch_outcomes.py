@@ -150,7 +150,8 @@ def _status(records: RunRecords, graph, key, partition, single, step, statuses, 
         for parent in sorted(graph.get(key).parent_keys):
             upstream = statuses.get((parent, partition)) or statuses.get((parent, None))
             if upstream is not None and not upstream.startswith(("ok", "checks: WARN")):
-                return f"skipped: upstream {parent.to_user_string()} {upstream.split(':')[0].lower()}"
+                why = "failed" if upstream.startswith("FAILED") else "failed " + upstream if upstream.startswith("checks") else "was skipped"
+                return f"skipped: upstream {parent.to_user_string()} {why}"
         if records.run_failure:
             return f"FAILED: run failed: {records.run_failure}"
         return "FAILED: not materialized (no step failure recorded)"

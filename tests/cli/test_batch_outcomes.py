@@ -20,10 +20,11 @@ def test_crashed_checks_failed_days_and_retries_come_from_dagsters_records(local
     assert rows[("shaky_features", "2026-11-01")] == "FAILED: check step crashed: KeyError: 'segment' (2 attempts)"
     assert rows[("shaky_scores", "2026-11-01")] == "ok (after deadline)"
     assert rows[("shaky_scores", BAD_DAY)] == f"FAILED: ValueError: no labels for {BAD_DAY}"
+    assert rows[("shaky_report", BAD_DAY)] == "skipped: upstream shaky_scores failed"  # in the same run
     assert rows[("reader_scores", "2026-11-01")] == "ok (after deadline)"
     # The other product's day whose input failed earlier in the batch is not started (no retry loop).
     assert rows[("reader_scores", BAD_DAY)] == f"skipped: shaky_scores (shaky) not materialized for {BAD_DAY}"
-    assert "2 of 6 assets materialized and passed their checks" in out
+    assert "3 of 8 assets materialized and passed their checks" in out
     retry = f"shaky 2026-11-01: shaky_features: attempt failed (RuntimeError: {TRANSIENT}); retrying"
     assert retry in err and err.index(retry) < err.index("shaky 2026-11-01: run ")  # before the run ended
 
