@@ -124,22 +124,23 @@ class CodeLocation:
         return cls(module_name, defs, RunOrigin(repository, ReconstructableRepository.for_module(module_name, attribute, str(project_dir))))
 
 
-def workspace_file_for(module_name: str, project_dir: Path) -> Path | None:
-    """The project's workspace.yaml if it loads ``module_name`` (``ml-platform ui`` then serves it)."""
+def _workspace_origin(module_name: str, project_dir: Path):
+    """The origin the project's workspace.yaml gives ``module_name`` (its location name), if it loads it."""
     path = project_dir / WORKSPACE_FILE
     if not path.exists():
         return None
     origins = WorkspaceFileTarget(paths=[str(path)]).create_origins()
-    return path if any(getattr(o, "loadable_target_origin", None) and o.loadable_target_origin.module_name == module_name for o in origins) else None
+    return next((o for o in origins if getattr(getattr(o, "loadable_target_origin", None), "module_name", None) == module_name), None)
+
+
+def workspace_file_for(module_name: str, project_dir: Path) -> Path | None:
+    """The project's workspace.yaml if it loads ``module_name`` (``ml-platform ui`` then serves it)."""
+    return project_dir / WORKSPACE_FILE if _workspace_origin(module_name, project_dir) else None
 
 
 def _location_origin(module_name: str, project_dir: Path):
     """The code-location origin `dagster dev` gives this module: from workspace.yaml, else ``-m module``."""
-    workspace = workspace_file_for(module_name, project_dir)
-    if workspace is not None:
-        origins = WorkspaceFileTarget(paths=[str(workspace)]).create_origins()
-        return next(o for o in origins if getattr(o, "loadable_target_origin", None) and o.loadable_target_origin.module_name == module_name)
-    return ModuleTarget(module_name, None, str(project_dir), None).create_origins()[0]
+    return _workspace_origin(module_name, project_dir) or ModuleTarget(module_name, None, str(project_dir), None).create_origins()[0]
 
 
 def enter_project() -> Path | None:
