@@ -9,11 +9,17 @@ enforces it), so a Dagster upgrade is checked against this one list. Pinned: dag
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # not exported; a ranged run's
     AssetCheckEvaluationTargetMaterializationData,  # check evaluation points at its own partition's materialization
 )
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # a backfill's partition sets
 from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction  # an op's compute fn (step metrics)
+from dagster._core.definitions.events import AssetKeyPartitionKey  # one asset partition, what AssetGraphSubset holds
 from dagster._core.definitions.executor_definition import multiple_process_executor_requirements  # as dagster-k8s
+from dagster._core.definitions.job_base import InMemoryJob  # a CLI run executes in process, as execute_in_process does
 from dagster._core.definitions.op_definition import OpDefinition  # the op whose compute function step metrics swap
+from dagster._core.definitions.reconstruct import ReconstructableRepository  # a CLI run's job_code_origin
 from dagster._core.event_api import PartitionKeyFilter  # the upstream gate's batched per-partition check read
 from dagster._core.events import DagsterEvent, EngineEventData  # engine events a step handler reports
+from dagster._core.execution.api import execute_run_iterator  # runs a created run in process (the run worker's call)
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill  # no public way to record a backfill
 from dagster._core.execution.retries import RetryMode, get_retries_config  # executor retries config, as dagster-k8s
 from dagster._core.executor.step_delegating import (
     CheckStepHealthResult,  # what a step handler's check_step_health returns
@@ -21,10 +27,16 @@ from dagster._core.executor.step_delegating import (
     StepHandler,  # base class of the Kubernetes / SageMaker / local step handlers
     StepHandlerContext,  # what launch_step / terminate_step receive
 )
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin  # a CLI run's code location, for the UI
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType  # schedule/sensor states, one read
 from dagster._core.storage.db_io_manager import DbIOManager, TableSlice  # not exported; the warehouses swap its client
+from dagster._core.workspace.load_target import (  # origins as `dagster dev` builds them
+    ModuleTarget,
+    WorkspaceFileTarget,
+)
 from dagster._grpc.types import ExecuteStepArgs  # the arguments a step worker is launched with
 from dagster._record import copy as copy_record  # ExecuteStepArgs (a Dagster record) with one field changed
+from dagster._utils.interrupts import check_captured_interrupt  # Ctrl-C that Dagster captured during an in-process run
 from dagster._utils.schedules import (  # no public cron iterator; the freshness daemon uses these, so SLO
     get_latest_completed_cron_tick,  # deadlines, schedule times and partition dates agree with the UI
     get_next_cron_tick,
@@ -62,23 +74,35 @@ def event_log_tables():
 
 __all__ = [
     "AssetCheckEvaluationTargetMaterializationData",
+    "AssetGraphSubset",
+    "AssetKeyPartitionKey",
+    "BulkActionStatus",
     "CheckStepHealthResult",
     "DagsterEvent",
     "DbIOManager",
     "DecoratedOpFunction",
     "EngineEventData",
     "ExecuteStepArgs",
+    "InMemoryJob",
     "InstigatorStatus",
     "InstigatorType",
+    "ModuleTarget",
     "OpDefinition",
+    "PartitionBackfill",
     "PartitionKeyFilter",
+    "ReconstructableRepository",
+    "RemoteJobOrigin",
+    "RemoteRepositoryOrigin",
     "RetryMode",
     "StepDelegatingExecutor",
     "StepHandler",
     "StepHandlerContext",
     "TableSlice",
+    "WorkspaceFileTarget",
+    "check_captured_interrupt",
     "copy_record",
     "event_log_tables",
+    "execute_run_iterator",
     "execute_step_command",
     "get_latest_completed_cron_tick",
     "get_next_cron_tick",

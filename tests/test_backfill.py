@@ -22,6 +22,9 @@ def test_three_day_backfill_materializes_every_partition_as_recorded_runs(local_
         runs = instance.get_run_records(dg.RunsFilter(tags={"ml_platform/backfill": "2026-11-01...2026-11-03"}))
         assert len(runs) == 9  # 3 products x 3 days
         assert {r.dagster_run.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+        [backfill] = instance.get_backfills()  # one Dagster backfill (the UI's Backfills page), holding every run
+        assert backfill.status.value == "COMPLETED_SUCCESS"
+        assert {r.dagster_run.tags["dagster/backfill"] for r in runs} == {backfill.backfill_id}
         materialized = instance.get_materialized_partitions(dg.AssetKey("article_recommendations"))
         assert materialized == {"2026-11-01", "2026-11-02", "2026-11-03"}
 

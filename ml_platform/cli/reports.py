@@ -5,19 +5,20 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ml_platform.cli.arguments import fraction, non_negative_float, positive_int
 from ml_platform.cli.code_location import ensure_local_home, load_code_location
 from ml_platform.report_asset import LOCAL_REPORTS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     slo = commands.add_parser("slo-report", help="SLO attainment per table over the last N days, with a plot")
-    slo.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
-    slo.add_argument("--target", type=float, default=0.99, help="on-time target, e.g. 0.99")
+    slo.add_argument("--days", type=positive_int, default=30, help="look back this many days (default 30)")
+    slo.add_argument("--target", type=fraction, default=0.99, help="on-time target, e.g. 0.99")
     slo.add_argument("--out", type=Path, default=LOCAL_REPORTS / "slo_attainment.png", help=f"PNG to write (default {LOCAL_REPORTS}/slo_attainment.png)")
     slo.set_defaults(handler=slo_report)
 
     cost = commands.add_parser("cost", help="cost per table or product and per day over the last N days, with a plot")
-    cost.add_argument("--days", type=int, default=7, help="look back this many days, today included (default 7)")
+    cost.add_argument("--days", type=positive_int, default=7, help="look back this many days, today included (default 7)")
     cost.add_argument("--by", choices=("table", "product"), default="table", help="group by table (default) or product")
     cost.add_argument("--out", type=Path, default=LOCAL_REPORTS / "cost.png", help=f"PNG to write (default {LOCAL_REPORTS}/cost.png)")
     cost.set_defaults(handler=cost_command)
@@ -25,15 +26,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     health = commands.add_parser(
         "prediction-health", help="drift, coverage and delayed-label performance per prediction table, with PNG plots"
     )
-    health.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    health.add_argument("--days", type=positive_int, default=30, help="look back this many days (default 30)")
     health.add_argument(
         "--out-dir", type=Path, default=LOCAL_REPORTS / "prediction_health", help=f"directory for one PNG per table (default {LOCAL_REPORTS}/prediction_health)"
     )
     health.set_defaults(handler=prediction_health_command)
 
     rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")
-    rightsize.add_argument("--history", type=int, default=30, help="materializations per asset to look at (default 30)")
-    rightsize.add_argument("--margin", type=float, default=0.25, help="headroom over the p95 peak (default 0.25 = 25%%)")
+    rightsize.add_argument("--history", type=positive_int, default=30, help="materializations per asset to look at (default 30)")
+    rightsize.add_argument("--margin", type=non_negative_float, default=0.25, help="headroom over the p95 peak (default 0.25 = 25%%)")
     rightsize.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rightsize.set_defaults(handler=rightsize_command)
 
