@@ -35,8 +35,9 @@ import dagster as dg
 from ml_platform import freshness_watchdog, instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
+from ml_platform.checks.holds import Hold, holds
 from ml_platform.declaration import MLAsset, declarations
-from ml_platform.schedules.cross_product_launch import SENSOR_NAME as LAUNCH_SENSOR
+from ml_platform.schedules.cross_product_launch import launch_sensor_name
 from ml_platform.slo import causes as slo_causes
 from ml_platform.slo.at_risk_alerts import AtRisk
 from ml_platform.slo.causes import Cause
@@ -107,7 +108,7 @@ def evaluate_slo_tick(
     states = _judge(instance, declared, ledger, now)
     needy = [s for s in states.values() if _needs_alert(ledger, s)]
     causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
-    risk = AtRisk(instance, asset_graph, states, now)
+    risk = AtRisk(instance, asset_graph, states, now, sink.ui_url)
     if risk.watched:
         causes.watched |= risk.watched
         risk.refine(causes.runs())
@@ -204,6 +205,7 @@ class _Causes:
         self._runs: dict[str, instance_reads.RunInfo] | None = None
         self._stopped: set[str] | None = None
         self._errors: dict[str, str | None] = {}
+        self._holds: dict[tuple[dg.AssetKey, str], list[Hold]] = {}
 
     def find(self, state: TableState, deadline: datetime) -> Cause:
         blocking = (FAIL,) if deadline == state.deadline else (FAIL, WARN)
@@ -215,15 +217,32 @@ class _Causes:
         upstream = slo_causes.upstream_cause([(p.asset, self.find(p, p.deadline if p.state == FAIL else p.upcoming)) for p in late_parents])
         if upstream is not None:
             return upstream
+        launcher = launch_sensor_name(state.declaration.product) if self.asset_graph.get(state.key).automation_condition is not None else None
+        blocked = slo_causes.upstream_blocked_cause(state.declaration, state.asset, self.held_inputs(state, deadline), self.ui_url, launcher)
+        if blocked is not None:
+            return blocked
         run = slo_causes.relevant_run(state.declaration, deadline, self.runs().get(state.asset))
         if run is not None:
             message = self.failure_message(run.run_id) if run.status in slo_causes.FAILED else None
             return slo_causes.run_cause(state.declaration, run, self.now.timestamp(), self.ui_url, message)
-        if self.asset_graph.get(state.key).automation_condition is not None:
-            return slo_causes.no_run_cause(state.declaration, deadline, None, False, launcher=LAUNCH_SENSOR)
+        if launcher is not None:
+            return slo_causes.no_run_cause(state.declaration, deadline, None, False, launcher=launcher)
         schedule = f"{state.declaration.product}_schedule"
         schedule = schedule if schedule in self.schedule_names else None
         return slo_causes.no_run_cause(state.declaration, deadline, schedule, schedule in self.stopped() if schedule else False)
+
+    def held_inputs(self, state: TableState, deadline: datetime) -> list[tuple[str, str, Hold]]:
+        """The declared inputs of the deadline's date that an ERROR check holds (one read per input with checks)."""
+        partition = deadline_partition(state.declaration, deadline)
+        found = []
+        for parent in sorted(self.asset_graph.get(state.key).parent_keys):
+            upstream = self.states.get(parent.to_user_string())
+            if partition is None or upstream is None or not upstream.declaration.partition_column:
+                continue
+            if (parent, partition) not in self._holds:
+                self._holds[(parent, partition)] = holds(self.instance, parent, upstream.declaration, partition)
+            found += [(upstream.asset, partition, hold) for hold in self._holds[(parent, partition)]]
+        return found
 
     def runs(self) -> dict[str, instance_reads.RunInfo]:
         if self._runs is None:
@@ -337,6 +356,8 @@ def _slo_alert(
         details.append(("partition", partition))
     if cause.run_link:
         details.append(("run", cause.run_link))
+    if cause.checks_link:
+        details.append(("input checks", cause.checks_link))
     return Alert(
         kind=kind,
         severity=severity,
