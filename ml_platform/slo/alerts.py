@@ -39,6 +39,7 @@ from ml_platform.checks.holds import Hold, holds
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.schedules.cross_product_launch import launch_sensor_name
 from ml_platform.slo import causes as slo_causes
+from ml_platform.slo import stale_reads
 from ml_platform.slo.at_risk_alerts import AtRisk
 from ml_platform.slo.causes import Cause
 from ml_platform.slo.deadlines import (
@@ -58,7 +59,7 @@ SENSOR_NAME = "slo_alerts"
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 SLO_KINDS = (Kind.SLO_BREACH, Kind.SLO_WARNING)
 # Per-table state kept in the instance's key-value store (one entry per table), not in the cursor.
-STORED_STATE = ("fresh", "breached")
+STORED_STATE = ("fresh", "breached", stale_reads.STATE)
 
 
 @dataclass
@@ -105,7 +106,7 @@ def evaluate_slo_tick(
     """One sensor tick, callable without a sensor context (the benchmark and the report use it)."""
     declared = declarations(asset_graph)
     ledger = AlertLedger.load(instance, SENSOR_NAME, cursor, stored_state=STORED_STATE)
-    states = _judge(instance, declared, ledger, now)
+    states, materializations = _judge(instance, declared, ledger, now)
     needy = [s for s in states.values() if _needs_alert(ledger, s)]
     causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
     risk = AtRisk(instance, asset_graph, states, now, sink.ui_url)
@@ -116,6 +117,7 @@ def evaluate_slo_tick(
     for state in states.values():
         _transition(ledger, state, causes, sink.ui_url, result)
         risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
+    stale_reads.StaleReads(instance, asset_graph, states, ledger, now, sink.ui_url).update(materializations, result)
     report = ledger.deliver(sink, now.timestamp())
     counts = {s: sum(1 for t in states.values() if t.state == s) for s in (PASS, WARN, FAIL)}
     result.summary = (
@@ -128,7 +130,10 @@ def evaluate_slo_tick(
     return result
 
 
-def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, now: datetime) -> dict[str, TableState]:
+def _judge(
+    instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, now: datetime
+) -> tuple[dict[str, TableState], list[Materialization]]:
+    """Every declared table's state, and the materializations read this tick (oldest first)."""
     by_asset = {key.to_user_string(): declaration for key, declaration in declared.items()}
     deadlines: dict[tuple[str, str], tuple[datetime, datetime]] = {}  # tables share deadlines: compute each once
     windows: dict[str, tuple[datetime, datetime]] = {}
@@ -168,7 +173,7 @@ def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, 
         )
         state.state = _decide(state, now)
         states[asset] = state
-    return states
+    return states, materializations
 
 
 def _record(fresh, by_asset: dict[str, MLAsset], windows, materialization: Materialization) -> None:
