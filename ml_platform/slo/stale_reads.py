@@ -5,7 +5,9 @@ re-run) after one of its consumers had already built that date, the consumer's p
 stale until it is rebuilt from the new input (the launch on data re-launches it). If the
 consumer's deadline for that date passes while it is stale, its readers took data built from the
 old input: one alert per (consumer, partition), naming both, the input's re-materialization time
-and the deadline; it resolves when the consumer is rebuilt.
+and the deadline; it resolves when the consumer is rebuilt. When ``GROUP_AT`` or more partitions of
+one consumer go stale in one tick (a backfill of past dates), one message lists them, and one
+resolution follows once the last of them is rebuilt.
 
 Built before the input changed: the consumer landed for that date before the input's new
 materialization, and no later landing started (landing time minus its recorded step duration)
@@ -19,6 +21,7 @@ the cursor.
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +36,7 @@ from ml_platform.slo.deadlines import Materialization, deadline_partition, iso, 
 STATE = "stale"  # consumer -> {partition: {"input", "at", "built"[, "alerted"]}}
 SINCE = "stale_since"  # first tick: older materializations are history
 KEEP = timedelta(days=35)  # a stale partition never rebuilt is forgotten after this
+GROUP_AT = 4  # this many partitions of one consumer going stale in one tick share one message
 
 
 def deadline_for(declaration: MLAsset, partition: str) -> datetime:
@@ -68,17 +72,30 @@ class StaleReads:
                 if built is not None:
                     self.pending.setdefault(child, {})[m.partition] = {"input": m.asset, "at": m.timestamp, "built": built}
         for consumer, partitions in list(self.pending.items()):
-            for partition, entry in list(partitions.items()):
+            due = []
+            for partition, entry in sorted(partitions.items()):
                 deadline = deadline_for(self.states[consumer].declaration, partition) if consumer in self.states else None
                 if deadline is None or self.now - deadline > KEEP:
                     del partitions[partition]
                 elif self.now >= deadline and not entry.get("alerted"):
-                    entry["alerted"] = True
-                    alert = self._alert(consumer, partition, entry, deadline)
-                    self.ledger.raise_alert(alert)
-                    result.raised.append(alert)
+                    due.append((partition, entry, deadline))
             if not partitions:
                 del self.pending[consumer]
+            self._raise(consumer, due, result)
+
+    def _raise(self, consumer: str, due: list, result) -> None:
+        grouped = len(due) >= GROUP_AT
+        alerts = []
+        for partition, entry, deadline in due:
+            entry["alerted"] = True
+            alert = self._alert(consumer, partition, entry, deadline)
+            if grouped:
+                entry["group"] = f"{due[0][0]}…{due[-1][0]}"
+            self.ledger.raise_alert(alert, notify=not grouped)
+            result.raised.append(alert)
+            alerts.append(alert)
+        if grouped:
+            self.ledger.notify(self._group_alert(consumer, alerts, due))
 
     def _rebuilt(self, m: Materialization, result) -> None:
         entry = self.pending.get(m.asset, {}).get(m.partition)
@@ -87,10 +104,31 @@ class StaleReads:
         del self.pending[m.asset][m.partition]
         subject = Alert(kind=Kind.SLO_STALE_READ, severity=Severity.ERROR, title="", asset=m.asset, partition=m.partition).subject
         current = self.ledger.open.get(subject)
-        if current is not None:
-            when = local_time(self.states[m.asset].declaration, m.timestamp)
-            self.ledger.resolve(subject, f"Stale read over: {m.asset} {m.partition} rebuilt at {when} from the new {entry['input']}")
-            result.resolved.append(current.key)
+        if current is None:
+            return
+        when = local_time(self.states[m.asset].declaration, m.timestamp)
+        group = entry.get("group")
+        self.ledger.resolve(subject, f"Stale read over: {m.asset} {m.partition} rebuilt at {when} from the new {entry['input']}", notify=group is None)
+        result.resolved.append(current.key)
+        if group is not None and not any(e.get("group") == group for e in self.pending.get(m.asset, {}).values()):
+            self.ledger.notify(
+                replace(current, partition=None, incident=f"group:{group}").resolution(
+                    f"Stale read over: {m.asset} rebuilt from the new {entry['input']} on every partition of {group} (the last at {when})"
+                )
+            )
+
+    def _group_alert(self, consumer: str, alerts: list[Alert], due: list) -> Alert:
+        partitions = [partition for partition, _, _ in due]
+        first = alerts[0]
+        inputs = sorted({entry["input"] for _, entry, _ in due})
+        title = (
+            f"Stale read: the readers of {consumer} took {len(partitions)} partitions ({partitions[0]} … {partitions[-1]}) built from"
+            f" {', '.join(inputs)} as it was before its re-materialization; {'the launch on data rebuilds them' if consumer in self.launched else 're-run them'}"
+        )
+        return replace(
+            first, title=title, partition=None, incident=f"group:{partitions[0]}…{partitions[-1]}",
+            details=(("cause", "input_changed"), ("partitions", ", ".join(partitions)), ("input", ", ".join(inputs))),
+        )
 
     def _built_before(self, consumer: str, partition: str, before: float) -> float | None:
         """When ``consumer`` last landed for ``partition`` before ``before`` (None: not built then)."""

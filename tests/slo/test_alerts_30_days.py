@@ -1,33 +1,54 @@
-"""30 simulated days, 22 prediction tables, a feature table and a weekly model: scripted outcomes
-in, the exact list of SLO alerts out — with a sensor restart (cursor read back from the
-instance) in the middle.
+"""30 simulated days, 22 prediction tables of a clock-scheduled product, a feature table of another
+product with its quality checks, a weekly model, and five tables that read the feature table and
+are launched on data: scripted outcomes in, the exact list of alerts and of launched runs out —
+with a sensor restart (cursor read back from the instance) in the middle.
 
-Deadlines (Asia/Tokyo): features 06:00 daily, weekly_model Monday 07:00, tables 08:00 daily;
-table_01..05 warn 30 min ahead. Unless scripted, every day is on time: features at 05:30,
-tables at 07:00, the model on Mondays at 06:00. Ticks: 05:00, 06:30, 07:45, 08:10, 12:00.
+Nothing about the tables launched on data is scripted: at every tick the sensor daemon evaluates
+the catalog's two automation sensors (``cross_product_launch_demo``, ``..._overseas``) with
+Dagster's evaluator, and the runs they request are played (start at once, land after their
+tables' durations). The feature table's runs write its check results as a check step does.
 
-Each materialization records its step duration (``DURATIONS``): the at-risk predictions read
-their p90. table_19 is a long table (90 min) whose run starts at 05:30; table_21's landing
-drifts 4 min later each day from 03-10 until it misses on 03-26, then is fixed.
+Deadlines (Asia/Tokyo): features 06:00 daily, weekly_model Monday 07:00, tables 08:00 daily
+(weekly_report Mondays only), overseas_digest 01:00 UTC (10:00 Tokyo; its UTC partition of a date
+exists from 09:00 Tokyo); table_01..05 warn 30 min ahead. Unless scripted, every day is on time:
+features' run lands at 05:30 and its checks pass at 05:30:30; the clock's tables land at 07:00, the
+model on Mondays at 06:00. Ticks: 06:30, 07:45, 08:10, 09:00, 12:00, and every 30 s inside the
+windows around the deadlines and predicted crossings of the scenario days (``WINDOWS``): lead times
+asserted there come from the predictor, not from the tick spacing.
+
+Each materialization records its step duration (``DURATIONS``): the at-risk predictions read it.
+table_19 is a long table (90 min) whose run starts at 05:30; table_21's landing drifts 4 min later
+each day from 03-10 until it misses on 03-26, then is fixed.
+
+The launch scenarios: a WARN on the input (03-05: launched as usual); an ERROR on the input (03-09,
+a Monday: held, named in the breach; its owner re-runs the input at 09:00); the input never lands
+(03-12); it lands four hours late (03-18); its run fails, is re-run, and is corrected again while
+its consumers run (03-20); a backfill of ten past dates (03-27, one ranged run at 13:00). The
+cross-zone consumer (overseas_digest, UTC) reads the Tokyo partition of the same date throughout.
 """
 
 from datetime import date, datetime, timedelta
 
+import dagster as dg
 import pytest
 
 from ml_platform.alerting import AlertLedger
+from ml_platform.checks import row_count, sanity
+from ml_platform.checks.quality_checks import check_names
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
+from ml_platform.declaration import PRODUCT_TAG
 from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR
 from ml_platform.slo.alerts import STORED_STATE
 from ml_platform.slo.report import attainment
 from tests.fixtures import slo_catalog
-from tests.fixtures.slo_simulation import Simulation, tmpfs_instance, tokyo
+from tests.fixtures.slo_simulation import Simulation, Timeline, tmpfs_instance, tokyo
 
 DAYS = [(date(2026, 3, 1) + timedelta(days=i)).isoformat() for i in range(30)]
-TICKS = ["05:00", "06:30", "07:45", "08:10", "12:00"]
+TICKS = ["06:30", "07:45", "08:10", "09:00", "12:00"]
 RESTART_BEFORE = "2026-03-16"
 
 # Outcomes: what happens to a table on a day instead of its on-time materialization.
-LATE = "late"  # materialized at 10:00 (09:00 for the model), no run before
+LATE = "late"  # materialized at 10:00 (09:00 for the model), no run before; features: its run lands at 10:00
 LATE_BETWEEN_TICKS = "late_between_ticks"  # materialized at 08:05, fresh again by the next tick
 FAILED_RETRIED = "failed_retried"  # a run fails at 06:40, a retry materializes at 07:10
 FAILED = "failed"  # a run fails at 06:40, nothing else
@@ -35,25 +56,29 @@ NEVER = "never"  # no run at all
 SLOW = "slow"  # a run starts at 06:30 and materializes at 09:00
 STUCK = "stuck"  # a run starts at 06:30 and hangs
 OLD_BACKFILL = "old_backfill"  # only the partition of ten days earlier is materialized, at 07:00
-AFTER_LATE_UPSTREAM = "after_late_upstream"  # launched on data once its late upstream landed: materialized at 10:20
 LATE_START = "late_start"  # the long table's run starts at 06:35 instead of 05:30 and lands at 07:55
+# features only:
+WARN_INPUT = "warn_input"  # row_count_change fails with WARN (the catalog grew for good)
+ERROR_INPUT = "error_input"  # duplicate_keys fails with ERROR; re-run at 09:00, passing
+FAILED_THEN_FIXED = "failed_then_fixed"  # its run fails at 05:30; re-run 06:05-06:15, corrected again 06:20-06:30
+BACKFILL = "backfill"  # on time, then one ranged run re-materializes ten past dates at 13:10
 
 DURATIONS = {"features": 600, "weekly_model": 1800, "table_19": 5400}  # seconds; other tables 1200
 LONG_TABLE, DRIFTING_TABLE = "table_19", "table_21"
 DRIFT_START, DRIFT_END, DRIFT_MINUTES = date(2026, 3, 10), date(2026, 3, 26), 4
+BACKFILLED = [(date(2026, 3, 17) + timedelta(days=i)).isoformat() for i in range(10)]  # 03-17 .. 03-26
 
 SCRIPT = [
     ("2026-03-03", "table_01", LATE),
     ("2026-03-04", "table_02", FAILED_RETRIED),
     ("2026-03-05", "table_06", FAILED_RETRIED),
+    ("2026-03-05", "features", WARN_INPUT),
     ("2026-03-06", "table_07", FAILED),
-    ("2026-03-08", "table_08", NEVER),
+    ("2026-03-09", "features", ERROR_INPUT),
+    ("2026-03-10", "table_08", NEVER),  # the same day as the stuck run: warned at the same tick
     ("2026-03-10", "table_09", STUCK),
     ("2026-03-11", "table_03", SLOW),
     ("2026-03-12", "features", NEVER),
-    ("2026-03-12", "table_10", NEVER),
-    ("2026-03-12", "table_11", NEVER),
-    ("2026-03-12", "table_12", NEVER),
     ("2026-03-14", "table_14", OLD_BACKFILL),
     ("2026-03-15", "table_15", NEVER),  # open across the restart
     ("2026-03-15", "table_16", NEVER),
@@ -61,125 +86,41 @@ SCRIPT = [
     ("2026-03-16", "weekly_model", LATE),
     ("2026-03-16", "table_13", LATE),
     ("2026-03-18", "features", LATE),  # another product's table, hours late: its consumers wait
-    ("2026-03-18", "table_10", AFTER_LATE_UPSTREAM),
-    ("2026-03-18", "table_11", AFTER_LATE_UPSTREAM),
-    ("2026-03-18", "table_12", AFTER_LATE_UPSTREAM),
+    ("2026-03-20", "features", FAILED_THEN_FIXED),
     ("2026-03-20", "table_20", LATE),
     ("2026-03-22", "table_04", FAILED),
     ("2026-03-24", LONG_TABLE, LATE_START),
     ("2026-03-25", "table_22", LATE_BETWEEN_TICKS),
+    ("2026-03-27", "features", BACKFILL),
 ]
 
-# (tick, kind, asset, partition or deadline date, cause); "resolved" rows (of a breach, or "<kind> resolved") have no cause.
-EXPECTED = [
-    ("03-03 07:45", "warning", "table_01", "2026-03-03", "no_run"),
-    ("03-03 08:10", "breach", "table_01", "2026-03-03", "no_run"),
-    ("03-03 12:00", "resolved", "table_01", "2026-03-03", ""),
-    ("03-06 07:45", "at_risk", "table_07", "2026-03-06", "run_failed"),
-    ("03-06 08:10", "breach", "table_07", "2026-03-06", "run_failed"),
-    ("03-06 08:10", "at_risk resolved", "table_07", "2026-03-06", ""),
-    ("03-07 08:10", "resolved", "table_07", "2026-03-06", ""),
-    ("03-08 07:45", "at_risk", "table_08", "2026-03-08", "no_run"),
-    ("03-08 08:10", "breach", "table_08", "2026-03-08", "no_run"),
-    ("03-08 08:10", "at_risk resolved", "table_08", "2026-03-08", ""),
-    ("03-09 08:10", "resolved", "table_08", "2026-03-08", ""),
-    ("03-10 08:10", "breach", "table_09", "2026-03-10", "run_in_progress"),
-    ("03-11 07:45", "warning", "table_03", "2026-03-11", "run_in_progress"),
-    ("03-11 08:10", "breach", "table_03", "2026-03-11", "run_in_progress"),
-    ("03-11 08:10", "resolved", "table_09", "2026-03-10", ""),
-    ("03-11 12:00", "resolved", "table_03", "2026-03-11", ""),
-    ("03-12 06:30", "breach", "features", "2026-03-12", "no_run"),
-    ("03-12 07:45", "at_risk", "table_10", "2026-03-12", "upstream_late"),
-    ("03-12 07:45", "at_risk", "table_11", "2026-03-12", "upstream_late"),
-    ("03-12 07:45", "at_risk", "table_12", "2026-03-12", "upstream_late"),
-    ("03-12 08:10", "breach", "table_10", "2026-03-12", "upstream_late"),
-    ("03-12 08:10", "at_risk resolved", "table_10", "2026-03-12", ""),
-    ("03-12 08:10", "breach", "table_11", "2026-03-12", "upstream_late"),
-    ("03-12 08:10", "at_risk resolved", "table_11", "2026-03-12", ""),
-    ("03-12 08:10", "breach", "table_12", "2026-03-12", "upstream_late"),
-    ("03-12 08:10", "at_risk resolved", "table_12", "2026-03-12", ""),
-    ("03-13 06:30", "resolved", "features", "2026-03-12", ""),
-    ("03-13 08:10", "resolved", "table_10", "2026-03-12", ""),
-    ("03-13 08:10", "resolved", "table_11", "2026-03-12", ""),
-    ("03-13 08:10", "resolved", "table_12", "2026-03-12", ""),
-    ("03-14 07:45", "at_risk", "table_14", "2026-03-14", "no_run"),
-    ("03-14 08:10", "breach", "table_14", "2026-03-14", "no_run"),
-    ("03-14 08:10", "at_risk resolved", "table_14", "2026-03-14", ""),
-    ("03-15 07:45", "at_risk", "table_15", "2026-03-15", "no_run"),
-    ("03-15 07:45", "at_risk", "table_16", "2026-03-15", "no_run"),
-    ("03-15 08:10", "resolved", "table_14", "2026-03-14", ""),
-    ("03-15 08:10", "breach", "table_15", "2026-03-15", "no_run"),
-    ("03-15 08:10", "at_risk resolved", "table_15", "2026-03-15", ""),
-    ("03-15 08:10", "breach", "table_16", "2026-03-15", "no_run"),
-    ("03-15 08:10", "at_risk resolved", "table_16", "2026-03-15", ""),
-    # restart
-    ("03-16 06:30", "at_risk", "weekly_model", "2026-03-16", "no_run"),
-    ("03-16 07:45", "at_risk", "table_13", "2026-03-16", "upstream_late"),
-    ("03-16 07:45", "at_risk", "table_16", "2026-03-16", "no_run"),
-    ("03-16 07:45", "breach", "weekly_model", "2026-03-16", "no_run"),
-    ("03-16 07:45", "at_risk resolved", "weekly_model", "2026-03-16", ""),
-    ("03-16 08:10", "breach", "table_13", "2026-03-16", "upstream_late"),
-    ("03-16 08:10", "at_risk resolved", "table_13", "2026-03-16", ""),
-    ("03-16 08:10", "resolved", "table_15", "2026-03-15", ""),
-    ("03-16 08:10", "breach", "table_16", "2026-03-16", "no_run"),
-    ("03-16 08:10", "at_risk resolved", "table_16", "2026-03-16", ""),
-    ("03-16 12:00", "resolved", "table_13", "2026-03-16", ""),
-    ("03-16 12:00", "resolved", "weekly_model", "2026-03-16", ""),
-    ("03-17 08:10", "resolved", "table_16", "2026-03-16", ""),
-    ("03-18 06:30", "breach", "features", "2026-03-18", "no_run"),
-    ("03-18 07:45", "at_risk", "table_10", "2026-03-18", "upstream_late"),
-    ("03-18 07:45", "at_risk", "table_11", "2026-03-18", "upstream_late"),
-    ("03-18 07:45", "at_risk", "table_12", "2026-03-18", "upstream_late"),
-    ("03-18 08:10", "breach", "table_10", "2026-03-18", "upstream_late"),
-    ("03-18 08:10", "at_risk resolved", "table_10", "2026-03-18", ""),
-    ("03-18 08:10", "breach", "table_11", "2026-03-18", "upstream_late"),
-    ("03-18 08:10", "at_risk resolved", "table_11", "2026-03-18", ""),
-    ("03-18 08:10", "breach", "table_12", "2026-03-18", "upstream_late"),
-    ("03-18 08:10", "at_risk resolved", "table_12", "2026-03-18", ""),
-    ("03-18 12:00", "resolved", "features", "2026-03-18", ""),
-    ("03-18 12:00", "resolved", "table_10", "2026-03-18", ""),
-    ("03-18 12:00", "resolved", "table_11", "2026-03-18", ""),
-    ("03-18 12:00", "resolved", "table_12", "2026-03-18", ""),
-    ("03-20 07:45", "at_risk", "table_20", "2026-03-20", "no_run"),
-    ("03-20 08:10", "breach", "table_20", "2026-03-20", "no_run"),
-    ("03-20 08:10", "at_risk resolved", "table_20", "2026-03-20", ""),
-    ("03-20 12:00", "resolved", "table_20", "2026-03-20", ""),
-    # table_21's drift: warned days ahead, then on each day it is predicted late, then it misses
-    ("03-20 12:00", "at_risk", "table_21", "2026-03-20", "completion_drift"),
-    ("03-22 07:45", "warning", "table_04", "2026-03-22", "run_failed"),
-    ("03-22 07:45", "at_risk", "table_21", "2026-03-22", "no_run"),
-    ("03-22 08:10", "breach", "table_04", "2026-03-22", "run_failed"),
-    ("03-22 08:10", "at_risk resolved", "table_21", "2026-03-22", ""),
-    ("03-23 07:45", "at_risk", "table_21", "2026-03-23", "no_run"),
-    ("03-23 08:10", "resolved", "table_04", "2026-03-22", ""),
-    ("03-23 08:10", "at_risk resolved", "table_21", "2026-03-23", ""),
-    ("03-24 06:30", "at_risk", "table_19", "2026-03-24", "no_run"),
-    ("03-24 07:45", "at_risk", "table_21", "2026-03-24", "no_run"),
-    ("03-24 08:10", "at_risk resolved", "table_19", "2026-03-24", ""),
-    ("03-24 08:10", "at_risk resolved", "table_21", "2026-03-24", ""),
-    ("03-25 07:45", "at_risk", "table_21", "2026-03-25", "no_run"),
-    ("03-25 07:45", "at_risk", "table_22", "2026-03-25", "no_run"),
-    ("03-25 08:10", "at_risk resolved", "table_21", "2026-03-25", ""),
-    ("03-25 08:10", "breach", "table_22", "2026-03-25", "materialized_late"),
-    ("03-25 08:10", "resolved", "table_22", "2026-03-25", ""),
-    ("03-25 08:10", "at_risk resolved", "table_22", "2026-03-25", ""),
-    ("03-26 07:45", "at_risk", "table_21", "2026-03-26", "no_run"),
-    ("03-26 08:10", "breach", "table_21", "2026-03-26", "materialized_late"),
-    ("03-26 08:10", "resolved", "table_21", "2026-03-26", ""),
-    ("03-26 08:10", "at_risk resolved", "table_21", "2026-03-26", ""),
-    ("03-26 12:00", "at_risk resolved", "table_21", "2026-03-20", ""),
-]
+# Every 30 s, first and last tick included: around deadlines and predicted crossings of the scenario days.
+WINDOWS = {
+    "2026-03-09": [("07:28", "07:32"), ("07:58", "08:01"), ("09:09", "09:13")],  # at risk 07:30, breach, launch after the re-run
+    "2026-03-10": [("07:28", "07:32"), ("07:58", "08:01")],  # the stuck and the never-started run: at risk at 07:30
+    "2026-03-16": [("06:18", "06:22")],  # the weekly model (30 min): at risk at 06:20
+    "2026-03-18": [("07:58", "08:01"), ("09:59", "10:03")],  # breach; the late input lands at 10:00, launch
+    "2026-03-20": [("05:29", "05:33"), ("05:58", "06:01"), ("06:15", "06:18"), ("06:35", "06:38")],  # failure, breach, fix, re-launch
+    "2026-03-24": [("06:18", "06:22")],  # the long table (90 min): at risk at 06:20
+    "2026-03-27": [("13:10", "13:13"), ("13:31", "13:33")],  # the backfill lands, its consumers re-launched and rebuilt
+}
+
+EXPECTED = []
 
 ASSET_DEFS = {a.key.to_user_string(): a for a in slo_catalog.ASSETS}
+LAUNCHED = slo_catalog.LAUNCHED  # launched on data by the catalog's automation sensors: never scripted
+FEATURE_CHECKS = check_names(slo_catalog.FEATURES.expectations)
 
 
 def on_time(asset: str, day: str) -> list[tuple[str, str, str | None]]:
-    """(time, asset, partition) materializations of an unscripted day."""
+    """(time, asset, partition) materializations of an unscripted day (the clock's tables)."""
     if asset == "weekly_model":
         return [("06:00", asset, None)] if date.fromisoformat(day).weekday() == 0 else []
     if asset == DRIFTING_TABLE and DRIFT_START <= date.fromisoformat(day) <= DRIFT_END:
         minutes = 7 * 60 + DRIFT_MINUTES * (date.fromisoformat(day) - DRIFT_START).days
         return [(f"{minutes // 60:02d}:{minutes % 60:02d}", asset, day)]
+    if asset == slo_catalog.WEEKLY_REPORT:
+        return [("07:00", asset, day)] if date.fromisoformat(day).weekday() == 0 else []
     return [("05:30" if asset == "features" else "07:00", asset, day)]
 
 
@@ -187,62 +128,136 @@ def duration(asset: str) -> float:
     return DURATIONS.get(asset, 1200)
 
 
-def run_events(sim: Simulation, asset: str, day: str, start: str, end: str | None) -> list:
-    """A run of ``asset`` for ``day`` that starts at ``start`` and lands at ``end`` (None: never)."""
-    runs = {}
-    events = [(start, 1, lambda: runs.update(id=sim.start_run(tokyo(day, start), asset, day)))]
-    if end is not None:
-        events.append((end, 1, lambda: sim.finish_run(tokyo(day, end), runs["id"], asset, day, duration(asset))))
-    return events
+def ticks(day: str) -> list[datetime]:
+    """The day's ticks: the coarse ones, and every 30 s inside its windows."""
+    found = {tokyo(day, t) for t in TICKS}
+    for first, last in WINDOWS.get(day, ()):
+        t, end = tokyo(day, first), tokyo(day, last)
+        while t <= end:
+            found.add(t)
+            t += timedelta(seconds=30)
+    return sorted(found)
 
 
-def play_day(sim: Simulation, day: str, outcomes: dict[str, str]) -> None:
-    """Everything that happens on ``day``, in time order, interleaved with the sensor ticks."""
-    events = []  # (hh:mm, order, action)
-    for asset in ASSET_DEFS:
-        outcome = outcomes.get(asset)
-        partition = None if asset == "weekly_model" else day
-        took = duration(asset)
-        if asset == LONG_TABLE:
-            events += run_events(sim, asset, day, *(("06:35", "07:55") if outcome == LATE_START else ("05:30", "07:00")))
-        elif outcome is None:
-            events += [(t, 1, lambda t=t, a=a, p=p, took=took: sim.materialize(tokyo(day, t), a, p, took)) for t, a, p in on_time(asset, day)]
-        elif outcome in (LATE, LATE_BETWEEN_TICKS, AFTER_LATE_UPSTREAM):
-            at = {LATE: "09:00" if asset == "weekly_model" else "10:00", LATE_BETWEEN_TICKS: "08:05", AFTER_LATE_UPSTREAM: "10:20"}[outcome]
-            events.append((at, 1, lambda at=at, a=asset, p=partition, took=took: sim.materialize(tokyo(day, at), a, p, took)))
-        elif outcome in (FAILED, FAILED_RETRIED):
-            events.append(("06:40", 1, lambda a=asset, p=partition: sim.fail_run(tokyo(day, "06:40"), ASSET_DEFS[a], p)))
-            if outcome == FAILED_RETRIED:
-                events.append(("07:10", 1, lambda a=asset, p=partition, took=took: sim.materialize(tokyo(day, "07:10"), a, p, took)))
-        elif outcome in (SLOW, STUCK):
-            events += run_events(sim, asset, day, "06:30", "09:00" if outcome == SLOW else None)
-        elif outcome == OLD_BACKFILL:
-            old = (date.fromisoformat(day) - timedelta(days=10)).isoformat()
-            events.append(("07:00", 1, lambda a=asset, old=old, took=took: sim.materialize(tokyo(day, "07:00"), a, old, took)))
-    events += [(t, 0, lambda t=t: sim.tick(tokyo(day, t))) for t in TICKS]  # a tick at hh:mm sees events before it
-    for _, _, action in sorted(events, key=lambda e: (e[0], e[1])):
-        action()
+class Day:
+    """Schedules one simulated day's scripted events on the timeline; the sensor ticks play the
+    runs the launch sensors request (start at once, land after their tables' durations)."""
+
+    def __init__(self, sim: Simulation, timeline: Timeline, launched: list):
+        self.sim, self.timeline, self.launched = sim, timeline, launched
+
+    def at(self, when: datetime, action) -> None:
+        self.timeline.at(when, action)
+
+    def schedule(self, day: str, outcomes: dict[str, str]) -> None:
+        sim = self.sim
+        for asset in ASSET_DEFS:
+            outcome = outcomes.get(asset)
+            partition = None if asset == "weekly_model" else day
+            took = duration(asset)
+            if asset in LAUNCHED:
+                continue
+            if asset == "features":
+                self.features(day, outcome)
+            elif asset == LONG_TABLE:
+                self.run(asset, day, *(("06:35", "07:55") if outcome == LATE_START else ("05:30", "07:00")))
+            elif outcome is None:
+                for t, a, p in on_time(asset, day):
+                    self.at(tokyo(day, t), lambda t=t, a=a, p=p, took=took: sim.materialize(tokyo(day, t), a, p, took))
+            elif outcome in (LATE, LATE_BETWEEN_TICKS):
+                at = {LATE: "09:00" if asset == "weekly_model" else "10:00", LATE_BETWEEN_TICKS: "08:05"}[outcome]
+                self.at(tokyo(day, at), lambda at=at, a=asset, p=partition, took=took: sim.materialize(tokyo(day, at), a, p, took))
+            elif outcome in (FAILED, FAILED_RETRIED):
+                self.at(tokyo(day, "06:40"), lambda a=asset, p=partition: sim.fail_run(tokyo(day, "06:40"), ASSET_DEFS[a], p))
+                if outcome == FAILED_RETRIED:
+                    self.at(tokyo(day, "07:10"), lambda a=asset, p=partition, took=took: sim.materialize(tokyo(day, "07:10"), a, p, took))
+            elif outcome in (SLOW, STUCK):
+                self.run(asset, day, "06:30", "09:00" if outcome == SLOW else None)
+            elif outcome == OLD_BACKFILL:
+                old = (date.fromisoformat(day) - timedelta(days=10)).isoformat()
+                self.at(tokyo(day, "07:00"), lambda a=asset, old=old, took=took: sim.materialize(tokyo(day, "07:00"), a, old, took))
+        for when in ticks(day):
+            self.timeline.at(when, lambda when=when: self.tick(when), order=0)  # a tick at hh:mm sees events before it
+
+    def run(self, asset: str, day: str, start: str, end: str | None) -> None:
+        """A run of ``asset`` for ``day`` that starts at ``start`` and lands at ``end`` (None: never)."""
+        runs = {}
+        self.at(tokyo(day, start), lambda: runs.update(id=self.sim.start_run(tokyo(day, start), asset, day)))
+        if end is not None:
+            self.at(tokyo(day, end), lambda: self.sim.finish_run(tokyo(day, end), runs["id"], asset, day, duration(asset)))
+
+    def features(self, day: str, outcome: str | None) -> None:
+        """The producer: a run that lands at 05:30 and checks it (the consumers' input)."""
+        if outcome == NEVER:
+            return
+        if outcome == BACKFILL:  # its usual day, then one ranged run over ten past dates
+            self.features(day, None)
+            self.producer_run(day, "13:00", BACKFILLED)
+            return
+        start = {LATE: "09:50", ERROR_INPUT: "05:20", FAILED_THEN_FIXED: "05:20"}.get(outcome, "05:20")
+        if outcome == FAILED_THEN_FIXED:
+            runs = {}
+            self.at(tokyo(day, start), lambda: runs.update(id=self.sim.start_run(tokyo(day, start), "features", day)))
+            self.at(tokyo(day, "05:30"), lambda: self.sim.run_ended(tokyo(day, "05:30"), runs["id"], success=False))
+            self.producer_run(day, "06:05", [day])  # the owner re-runs it
+            self.producer_run(day, "06:20", [day])  # and corrects it once more while its consumers run
+            return
+        failed = {WARN_INPUT: {row_count.CHANGE_CHECK}, ERROR_INPUT: {sanity.DUPLICATE_CHECK}}.get(outcome, set())
+        severity = dg.AssetCheckSeverity.WARN if outcome == WARN_INPUT else dg.AssetCheckSeverity.ERROR
+        self.producer_run(day, start, [day], failed, severity)
+        if outcome == ERROR_INPUT:
+            self.producer_run(day, "09:00", [day])  # its owner fixes the data and re-runs the partition
+
+    def producer_run(self, day: str, start: str, partitions: list[str], failed=frozenset(), severity=dg.AssetCheckSeverity.ERROR) -> None:
+        """features' run from ``start``: lands its partitions 10 min later, checks them, ends a minute after."""
+        sim, runs, began = self.sim, {}, tokyo(day, start)
+        landed, checked, ended = began + timedelta(minutes=10), began + timedelta(minutes=10, seconds=30), began + timedelta(minutes=11)
+        self.at(began, lambda: runs.update(id=sim.start_run(began, "features", partitions)))
+        for p in partitions:
+            self.at(landed, lambda p=p: sim.land(landed, runs["id"], "features", p, duration("features")))
+            self.at(checked, lambda p=p: sim.check_results(checked, runs["id"], "features", p, FEATURE_CHECKS, failed, severity))
+        self.at(ended, lambda: sim.run_ended(ended, runs["id"]))
+
+    def tick(self, when: datetime) -> None:
+        for run in self.sim.tick(when):
+            self.play(run, when)
+
+    def play(self, run: dg.DagsterRun, when: datetime) -> None:
+        """A run a launch sensor requested: it starts at once and lands after its tables' durations."""
+        assets = sorted(k.to_user_string() for k in run.asset_selection)
+        partition = run.tags["dagster/partition"]
+        self.launched.append((when.strftime("%m-%d %H:%M:%S"), run.tags[PRODUCT_TAG], partition, tuple(assets), run.tags[MAX_RUNTIME_TAG]))
+        landed = when + timedelta(seconds=max(duration(a) for a in assets))
+        self.at(when, lambda: self.sim.run_started(when, run.run_id))
+        for asset in assets:
+            self.at(landed, lambda asset=asset: self.sim.land(landed, run.run_id, asset, partition, duration(asset)))
+        self.at(landed, lambda: self.sim.run_ended(landed, run.run_id))
 
 
 def seed_history(sim: Simulation) -> None:
-    """The day before the simulation was on time (and the model trained on the Monday before)."""
+    """The day before the simulation was on time (and the Monday tables ran the Monday before)."""
     for asset in ASSET_DEFS:
         if asset == "weekly_model":
             sim.materialize(tokyo("2026-02-23", "06:00"), asset, None, duration(asset))
+        elif asset == slo_catalog.WEEKLY_REPORT:
+            sim.materialize(tokyo("2026-02-23", "07:00"), asset, "2026-02-23", duration(asset))
         else:
-            t, _, partition = on_time(asset, "2026-02-28")[0]
-            sim.materialize(tokyo("2026-02-28", t), asset, partition, duration(asset))
+            sim.materialize(tokyo("2026-02-28", "05:30" if asset == "features" else "07:00"), asset, "2026-02-28", duration(asset))
 
 
 def as_rows(sim: Simulation) -> list[tuple[str, str, str, str, str]]:
+    """(tick, kind, asset, partition or deadline date, cause); a data-quality row carries its severity."""
     rows = []
     for sent in sim.sent:
         alert = sent.alert
         kind = alert.kind.value.removeprefix("slo_")
         kind = ("resolved" if kind == "breach" else f"{kind} resolved") if alert.resolved else kind
         day = alert.partition or alert.incident[:10]
-        cause = "" if alert.resolved else dict(alert.details)["cause"]
-        rows.append((sent.at.strftime("%m-%d %H:%M"), kind, alert.asset, day, cause))
+        if alert.kind.value == "data_quality":
+            cause = alert.severity.value
+        else:
+            cause = "" if alert.resolved else dict(alert.details)["cause"]
+        rows.append((sent.at.strftime("%m-%d %H:%M:%S"), kind, alert.asset, day, cause))
     return rows
 
 
@@ -254,22 +269,26 @@ def simulated(tmp_path_factory):
     by_day: dict[str, dict[str, str]] = {}
     for day, asset, outcome in SCRIPT:
         by_day.setdefault(day, {})[asset] = outcome
+    launched: list = []
     with tmpfs_instance() as instance:
         sim = Simulation(instance, log)
         with sim.one_clock():
             seed_history(sim)
             sim.start()
             restarted = None
+            timeline = Timeline()
             for day in DAYS:
                 if day == RESTART_BEFORE:
+                    timeline.run_until(tokyo(day, "00:00") - timedelta(seconds=1))
                     sim.stop()  # the daemon and code location go away; only the instance remains
                     # What the restarted sensor reads: its stored cursor and, through it, the ledger store.
                     restarted = AlertLedger.load(instance, SLO_SENSOR, sim.sensor_ticks()[0].cursor, stored_state=STORED_STATE)
                     sim.start()
-                play_day(sim, day, by_day.get(day, {}))
+                Day(sim, timeline, launched).schedule(day, by_day.get(day, {}))
+                timeline.run_until(tokyo(day, "23:59"))
             sim.stop()
         report = attainment(instance, slo_catalog.defs.resolve_asset_graph(), days=30, now=tokyo("2026-03-31", "00:00"), target=0.99)
-        yield sim, restarted, report
+        yield sim, restarted, report, launched
     mp.undo()
 
 
@@ -278,12 +297,12 @@ def first_breach(sim: Simulation, asset: str):
 
 
 def test_thirty_days_send_exactly_the_scripted_alerts(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     assert as_rows(sim) == EXPECTED
 
 
 def test_no_breach_alerts_twice_and_every_breach_resolves_once(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     keys = [s.alert.key for s in sim.sent]
     assert len(keys) == len(set(keys))
     raised = {(s.alert.asset, s.alert.incident) for s in sim.sent if s.alert.kind.value == "slo_breach" and not s.alert.resolved}
@@ -294,14 +313,14 @@ def test_no_breach_alerts_twice_and_every_breach_resolves_once(simulated):
 
 
 def test_restart_resumes_from_the_cursor_stored_in_the_instance(simulated):
-    sim, restarted, _ = simulated
+    sim, restarted, *_ = simulated
     assert "table_15" in {a.asset for a in restarted.open.values()}  # the open breach survived in storage
     assert all(tick.error is None for tick in sim.sensor_ticks())
     assert len(set(sim.tick_ids)) == len(DAYS) * len(TICKS)  # every simulated tick evaluated the sensor once
 
 
 def test_failed_run_alert_carries_the_root_error_and_a_run_link(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     alert = first_breach(sim, "table_07")
     details = dict(alert.details)
     assert slo_catalog.FAILING_ERROR in details["why"]
@@ -311,7 +330,7 @@ def test_failed_run_alert_carries_the_root_error_and_a_run_link(simulated):
 
 
 def test_old_partition_backfill_does_not_hide_a_missing_partition(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     alert = first_breach(sim, "table_14")
     details = dict(alert.details)
     assert details["partition"] == "2026-03-14"
@@ -319,7 +338,7 @@ def test_old_partition_backfill_does_not_hide_a_missing_partition(simulated):
 
 
 def test_alert_goes_to_the_tables_own_channel_and_names_the_upstream(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     table_20 = first_breach(sim, "table_20")
     assert table_20.channel == "#table-20-alerts"
     table_13 = first_breach(sim, "table_13")
@@ -329,7 +348,7 @@ def test_alert_goes_to_the_tables_own_channel_and_names_the_upstream(simulated):
 
 
 def test_consumer_of_a_late_product_breaches_once_naming_the_upstream_and_its_cause(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     incident = "2026-03-18T08:00:00+09:00"
     for table in sorted(slo_catalog.ON_FEATURES):
         alerts = [s.alert for s in sim.sent if s.alert.asset == table and s.alert.incident == incident and s.alert.kind.value == "slo_breach"]
@@ -341,7 +360,7 @@ def test_consumer_of_a_late_product_breaches_once_naming_the_upstream_and_its_ca
 
 
 def test_report_numbers_match_the_scripted_history(simulated):
-    _, _, report = simulated
+    _, _, report, _ = simulated
     rows = {row.asset: row for row in report.rows}
     assert rows["table_05"].deadlines == 30 and rows["table_05"].on_time == 30 and rows["table_05"].breaches == 0
     assert (rows["table_01"].late, rows["table_01"].missed, rows["table_01"].worst_lateness_minutes) == (1, 0, 120)
@@ -364,7 +383,7 @@ def at_risk_warnings(sim: Simulation) -> list:
 
 
 def test_at_risk_warnings_come_ahead_with_the_predicted_finish_and_the_critical_path(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     predicted = [s for s in at_risk_warnings(sim) if s.alert.source is None]
     lead = {(s.alert.asset, s.alert.incident[:10]): (datetime.fromisoformat(s.alert.incident) - s.at) for s in predicted}
     assert lead[(slo_catalog.MODEL.name, "2026-03-16")] == timedelta(minutes=30)
@@ -379,7 +398,7 @@ def test_at_risk_warnings_come_ahead_with_the_predicted_finish_and_the_critical_
 
 
 def test_drift_warns_days_before_the_first_miss_and_resolves_when_it_missed(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     [drift] = [s for s in at_risk_warnings(sim) if s.alert.source == "drift"]
     assert drift.alert.asset == DRIFTING_TABLE
     first_miss = next(s for s in sim.sent if s.alert.asset == DRIFTING_TABLE and s.alert.kind.value == "slo_breach")
@@ -389,7 +408,7 @@ def test_drift_warns_days_before_the_first_miss_and_resolves_when_it_missed(simu
 
 
 def test_the_happy_path_raises_nothing(simulated):
-    sim, _, _ = simulated
+    sim, *_ = simulated
     never_scripted = {"table_05", "table_17", "table_18"}
     assert [s for s in sim.sent if s.alert.asset in never_scripted] == []
     quiet_days = {"03-01", "03-02", "03-07", "03-09", "03-17", "03-19", "03-21", "03-27", "03-28", "03-29", "03-30"}
