@@ -141,14 +141,13 @@ def launch_on_inputs(unpartitioned: Iterable[dg.AssetKey] = (), deadline_days: O
     # newly_missing is true for every missing partition at the first evaluation: only today's counts.
     # newly_updated is empty at the first evaluation, so inputs landed before trigger nothing.
     # any_deps_updated leaves out updates by a run that also materialized this table.
-    models = dg.AssetSelection.assets(*unpartitioned)
-    input_updated = ac.any_deps_updated().ignore(models) | (today & ac.any_deps_updated().allow(models))
-    new_work = ((today & ac.newly_missing()) | input_updated).since(ac.newly_requested() | ac.newly_updated()).with_label(
-        "today's partition appeared or an input of its date updated, since last requested or updated"
-    )
-    # The tick after a request also sees the input updated since: a reset in the same tick as an
+    dated_input_updated = ac.any_deps_updated().ignore(dg.AssetSelection.assets(*unpartitioned))
+    new_work = ((today & (ac.newly_missing() | ac.any_deps_updated())) | dated_input_updated).since(
+        ac.newly_requested() | ac.newly_updated()
+    ).with_label("today's partition appeared or an input of its date updated, since last requested or updated")
+    # The tick after a request also sees the inputs updated since: a reset in the same tick as an
     # input update does not count (composite conditions carry no timing to order the two).
-    read_old_input = (input_updated & ac.run_in_progress()).since(ac.newly_requested() & ~input_updated).with_label(
+    read_old_input = (dated_input_updated & ac.run_in_progress()).since(ac.newly_requested() & ~dated_input_updated).with_label(
         "an input of its date updated while its run was in progress, since last requested"
     )
     wanted = new_work | read_old_input

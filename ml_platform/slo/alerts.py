@@ -59,7 +59,7 @@ SENSOR_NAME = "slo_alerts"
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 SLO_KINDS = (Kind.SLO_BREACH, Kind.SLO_WARNING)
 # Per-table state kept in the instance's key-value store (one entry per table), not in the cursor.
-STORED_STATE = ("fresh", "breached", stale_reads.STATE)
+STORED_STATE = ("fresh", "breached", stale_reads.STATE, stale_reads.INPUTS)
 
 
 @dataclass

@@ -10,14 +10,15 @@ one consumer go stale in one tick (a backfill of past dates), one message lists 
 resolution follows once the last of them is rebuilt.
 
 Built before the input changed: the consumer landed for that date before the input's new
-materialization, and no later landing started (landing time minus its recorded step duration)
-after it. Within the two deadlines the SLO sensor judges, its own record says when the consumer
-landed; for an older date (a backfill) one read per (consumer, partition) asks the instance.
+materialization, or its landing's step started (landing time minus its recorded step duration)
+before an input landing of the last day (a fix while the consumer ran) — and no later landing
+started after it. Within the two deadlines the SLO sensor judges, its own record says when the
+consumer landed; for an older date (a backfill) one read per (consumer, partition) asks the instance.
 Unpartitioned inputs (models) are not followed here: the launch re-runs today's partition.
 Materializations from before the sensor's first tick are history: they raise nothing.
 
-State: the stale partitions (few) in the ledger's stored table ``stale``; the first tick's time in
-the cursor.
+State: the stale partitions (few) in the ledger's stored table ``stale``, the last day's input
+landings in ``inputs``; the first tick's time in the cursor.
 """
 
 from collections.abc import Mapping
@@ -33,9 +34,11 @@ from ml_platform.alerting.links import asset_url
 from ml_platform.declaration import MLAsset
 from ml_platform.slo.deadlines import Materialization, deadline_partition, iso, local_time
 
-STATE = "stale"  # consumer -> {partition: {"input", "at", "built"[, "alerted"]}}
+STATE = "stale"  # consumer -> {partition: {"input", "at", "built"[, "alerted", "group"]}}
+INPUTS = "inputs"  # input -> {partition: its latest landing}, for the last ``RECENT``
 SINCE = "stale_since"  # first tick: older materializations are history
 KEEP = timedelta(days=35)  # a stale partition never rebuilt is forgotten after this
+RECENT = timedelta(days=1)  # longer than any consumer run
 GROUP_AT = 4  # this many partitions of one consumer going stale in one tick share one message
 
 
@@ -60,6 +63,11 @@ class StaleReads:
         }
         self.launched = {asset for asset, s in states.items() if asset_graph.get(s.key).automation_condition is not None}
         self.pending: dict[str, dict[str, dict]] = ledger.state.setdefault(STATE, {})
+        self.inputs: dict[str, dict[str, float]] = ledger.state.setdefault(INPUTS, {})
+        self.parents: dict[str, list[str]] = {}
+        for parent, children in self.children.items():
+            for child in children:
+                self.parents.setdefault(child, []).append(parent)
         self.since = ledger.state.setdefault(SINCE, now.timestamp())
 
     def update(self, materializations: list[Materialization], result) -> None:
@@ -67,10 +75,18 @@ class StaleReads:
             if m.partition is None or m.asset not in self.states or m.timestamp < self.since:
                 continue
             self._rebuilt(m, result)
+            self._read_while_changing(m)
             for child in self.children[m.asset]:
                 built = self._built_before(child, m.partition, m.timestamp)
                 if built is not None:
                     self.pending.setdefault(child, {})[m.partition] = {"input": m.asset, "at": m.timestamp, "built": built}
+            if self.children[m.asset]:
+                self.inputs.setdefault(m.asset, {})[m.partition] = m.timestamp
+        horizon = self.now.timestamp() - RECENT.total_seconds()
+        for name in list(self.inputs):
+            self.inputs[name] = {p: t for p, t in self.inputs[name].items() if t >= horizon}
+            if not self.inputs[name]:
+                del self.inputs[name]
         for consumer, partitions in list(self.pending.items()):
             due = []
             for partition, entry in sorted(partitions.items()):
@@ -129,6 +145,14 @@ class StaleReads:
             first, title=title, partition=None, incident=f"group:{partitions[0]}…{partitions[-1]}",
             details=(("cause", "input_changed"), ("partitions", ", ".join(partitions)), ("input", ", ".join(inputs))),
         )
+
+    def _read_while_changing(self, m: Materialization) -> None:
+        """A consumer landing whose step started before an input of its date landed again."""
+        changed = [(self.inputs[p][m.partition], p) for p in self.parents.get(m.asset, ()) if m.partition in self.inputs.get(p, {})]
+        late = [(t, p) for t, p in changed if _started(m) < t <= m.timestamp]
+        if late:
+            at, parent = max(late)
+            self.pending.setdefault(m.asset, {})[m.partition] = {"input": parent, "at": at, "built": m.timestamp}
 
     def _built_before(self, consumer: str, partition: str, before: float) -> float | None:
         """When ``consumer`` last landed for ``partition`` before ``before`` (None: not built then)."""

@@ -3,10 +3,11 @@ product with its quality checks, a weekly model, and five tables that read the f
 are launched on data: scripted outcomes in, the exact list of alerts and of launched runs out —
 with a sensor restart (cursor read back from the instance) in the middle.
 
-Nothing about the tables launched on data is scripted: at every tick the sensor daemon evaluates
-the catalog's two automation sensors (``cross_product_launch_demo``, ``..._overseas``) with
-Dagster's evaluator, and the runs they request are played (start at once, land after their
-tables' durations). The feature table's runs write its check results as a check step does.
+Nothing about the tables launched on data is scripted: at every tick the catalog's two automation
+sensors (``cross_product_launch_demo``, ``..._overseas``) are evaluated with Dagster's evaluator
+(``dg.evaluate_automation_conditions``, each with its cursor, at the tick's frozen time), and the
+runs they request are played (start at once, land after their tables' durations). The feature
+table's runs write its check results as a check step does.
 
 Deadlines (Asia/Tokyo): features 06:00 daily, weekly_model Monday 07:00, tables 08:00 daily
 (weekly_report Mondays only), overseas_digest 01:00 UTC (10:00 Tokyo; its UTC partition of a date
@@ -22,7 +23,8 @@ each day from 03-10 until it misses on 03-26, then is fixed.
 
 The launch scenarios: a WARN on the input (03-05: launched as usual); an ERROR on the input (03-09,
 a Monday: held, named in the breach; its owner re-runs the input at 09:00); the input never lands
-(03-12); it lands four hours late (03-18); its run fails, is re-run, and is corrected again while
+(03-12); it is fixed at 10:00, after its consumers' deadlines (03-13: re-launched, stale reads); it
+lands four hours late (03-18); its run fails, is re-run, and is corrected again while
 its consumers run (03-20); a backfill of ten past dates (03-27, one ranged run at 13:00). The
 cross-zone consumer (overseas_digest, UTC) reads the Tokyo partition of the same date throughout.
 """
@@ -62,6 +64,7 @@ WARN_INPUT = "warn_input"  # row_count_change fails with WARN (the catalog grew 
 ERROR_INPUT = "error_input"  # duplicate_keys fails with ERROR; re-run at 09:00, passing
 FAILED_THEN_FIXED = "failed_then_fixed"  # its run fails at 05:30; re-run 06:05-06:15, corrected again 06:20-06:30
 BACKFILL = "backfill"  # on time, then one ranged run re-materializes ten past dates at 13:10
+FIXED_AFTER_DEADLINE = "fixed_after_deadline"  # on time, then re-run (a fix) landing at 10:00, after its readers read
 
 DURATIONS = {"features": 600, "weekly_model": 1800, "table_19": 5400}  # seconds; other tables 1200
 LONG_TABLE, DRIFTING_TABLE = "table_19", "table_21"
@@ -79,6 +82,7 @@ SCRIPT = [
     ("2026-03-10", "table_09", STUCK),
     ("2026-03-11", "table_03", SLOW),
     ("2026-03-12", "features", NEVER),
+    ("2026-03-13", "features", FIXED_AFTER_DEADLINE),
     ("2026-03-14", "table_14", OLD_BACKFILL),
     ("2026-03-15", "table_15", NEVER),  # open across the restart
     ("2026-03-15", "table_16", NEVER),
@@ -98,6 +102,7 @@ SCRIPT = [
 WINDOWS = {
     "2026-03-09": [("07:28", "07:32"), ("07:58", "08:01"), ("09:09", "09:13")],  # at risk 07:30, breach, launch after the re-run
     "2026-03-10": [("07:28", "07:32"), ("07:58", "08:01")],  # the stuck and the never-started run: at risk at 07:30
+    "2026-03-13": [("10:00", "10:02"), ("10:21", "10:23")],  # the fix lands at 10:00: re-launch, stale read, rebuilt
     "2026-03-16": [("06:18", "06:22")],  # the weekly model (30 min): at risk at 06:20
     "2026-03-18": [("07:58", "08:01"), ("09:59", "10:03")],  # breach; the late input lands at 10:00, launch
     "2026-03-20": [("05:29", "05:33"), ("05:58", "06:01"), ("06:15", "06:18"), ("06:35", "06:38")],  # failure, breach, fix, re-launch
@@ -194,6 +199,10 @@ class Day:
             self.features(day, None)
             self.producer_run(day, "13:00", BACKFILLED)
             return
+        if outcome == FIXED_AFTER_DEADLINE:  # its usual day, then a fix after its consumers' readers read
+            self.features(day, None)
+            self.producer_run(day, "09:50", [day])
+            return
         start = {LATE: "09:50", ERROR_INPUT: "05:20", FAILED_THEN_FIXED: "05:20"}.get(outcome, "05:20")
         if outcome == FAILED_THEN_FIXED:
             runs = {}
@@ -271,7 +280,7 @@ def simulated(tmp_path_factory):
         by_day.setdefault(day, {})[asset] = outcome
     launched: list = []
     with tmpfs_instance() as instance:
-        sim = Simulation(instance, log)
+        sim = Simulation(instance, log, slo_catalog.defs, slo_catalog.LAUNCH_SENSORS)
         with sim.one_clock():
             seed_history(sim)
             sim.start()
