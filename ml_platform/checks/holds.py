@@ -47,7 +47,8 @@ def holds(instance: dg.DagsterInstance, key: dg.AssetKey, declaration: MLAsset, 
         keys, partition_filter=PartitionKeyFilter(key=partition) if partition is not None else None
     )
     return sorted(
-        (Hold(check_key.name, record.run_id, record.create_timestamp) for check_key, record in latest.items()
+        (Hold(check_key.name, record.run_id, record.event.timestamp if record.event else record.create_timestamp)
+         for check_key, record in latest.items()
          if isinstance(record.evaluation, dg.AssetCheckEvaluation) and holds_consumers(record.evaluation)),
         key=lambda hold: hold.check,
     )

@@ -174,8 +174,8 @@ class StaleReads:
         when = "after" if entry["at"] > deadline.timestamp() else "before"
         relaunch = "the launch on data rebuilds it" if consumer in self.launched else "re-run it to rebuild it"
         text = (
-            f"its readers took {consumer} {partition} at its {local_time(declaration, deadline)} deadline, built at {built} from"
-            f" {entry['input']} as it was before its re-materialization at {changed} ({when} the deadline); {relaunch}"
+            f"the readers of {consumer} {partition} at its {local_time(declaration, deadline)} deadline took data built at {built}"
+            f" from {entry['input']} as it was before its re-materialization at {changed} ({when} the deadline); {relaunch}"
         )
         return Alert(
             kind=Kind.SLO_STALE_READ,

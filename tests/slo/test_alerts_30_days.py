@@ -23,7 +23,7 @@ each day from 03-10 until it misses on 03-26, then is fixed.
 
 The launch scenarios: a WARN on the input (03-05: launched as usual); an ERROR on the input (03-09,
 a Monday: held, named in the breach; its owner re-runs the input at 09:00); the input never lands
-(03-12); it is fixed at 10:00, after its consumers' deadlines (03-13: re-launched, stale reads); it
+(03-12); it is fixed at 10:05, after its consumers' deadlines (03-13: re-launched, stale reads); it
 lands four hours late (03-18); its run fails, is re-run, and is corrected again while
 its consumers run (03-20); a backfill of ten past dates (03-27, one ranged run at 13:00). The
 cross-zone consumer (overseas_digest, UTC) reads the Tokyo partition of the same date throughout.
@@ -64,7 +64,7 @@ WARN_INPUT = "warn_input"  # row_count_change fails with WARN (the catalog grew 
 ERROR_INPUT = "error_input"  # duplicate_keys fails with ERROR; re-run at 09:00, passing
 FAILED_THEN_FIXED = "failed_then_fixed"  # its run fails at 05:30; re-run 06:05-06:15, corrected again 06:20-06:30
 BACKFILL = "backfill"  # on time, then one ranged run re-materializes ten past dates at 13:10
-FIXED_AFTER_DEADLINE = "fixed_after_deadline"  # on time, then re-run (a fix) landing at 10:00, after its readers read
+FIXED_AFTER_DEADLINE = "fixed_after_deadline"  # on time, then re-run (a fix) landing at 10:05, after its readers read
 
 DURATIONS = {"features": 600, "weekly_model": 1800, "table_19": 5400}  # seconds; other tables 1200
 LONG_TABLE, DRIFTING_TABLE = "table_19", "table_21"
@@ -102,7 +102,7 @@ SCRIPT = [
 WINDOWS = {
     "2026-03-09": [("07:28", "07:32"), ("07:58", "08:01"), ("09:09", "09:13")],  # at risk 07:30, breach, launch after the re-run
     "2026-03-10": [("07:28", "07:32"), ("07:58", "08:01")],  # the stuck and the never-started run: at risk at 07:30
-    "2026-03-13": [("10:00", "10:02"), ("10:21", "10:23")],  # the fix lands at 10:00: re-launch, stale read, rebuilt
+    "2026-03-13": [("10:05", "10:07"), ("10:26", "10:28")],  # the fix lands at 10:05: re-launch, stale read, rebuilt
     "2026-03-16": [("06:18", "06:22")],  # the weekly model (30 min): at risk at 06:20
     "2026-03-18": [("07:58", "08:01"), ("09:59", "10:03")],  # breach; the late input lands at 10:00, launch
     "2026-03-20": [("05:29", "05:33"), ("05:58", "06:01"), ("06:15", "06:18"), ("06:35", "06:38")],  # failure, breach, fix, re-launch
@@ -201,7 +201,7 @@ class Day:
             return
         if outcome == FIXED_AFTER_DEADLINE:  # its usual day, then a fix after its consumers' readers read
             self.features(day, None)
-            self.producer_run(day, "09:50", [day])
+            self.producer_run(day, "09:55", [day])
             return
         start = {LATE: "09:50", ERROR_INPUT: "05:20", FAILED_THEN_FIXED: "05:20"}.get(outcome, "05:20")
         if outcome == FAILED_THEN_FIXED:
@@ -261,7 +261,8 @@ def as_rows(sim: Simulation) -> list[tuple[str, str, str, str, str]]:
         alert = sent.alert
         kind = alert.kind.value.removeprefix("slo_")
         kind = ("resolved" if kind == "breach" else f"{kind} resolved") if alert.resolved else kind
-        day = alert.partition or alert.incident[:10]
+        group = alert.incident.startswith("group:")
+        day = alert.partition or (alert.incident.removeprefix("group:") if group else alert.incident[:10])
         if alert.kind.value == "data_quality":
             cause = alert.severity.value
         else:
