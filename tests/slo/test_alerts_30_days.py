@@ -110,7 +110,134 @@ WINDOWS = {
     "2026-03-27": [("13:10", "13:13"), ("13:31", "13:33")],  # the backfill lands, its consumers re-launched and rebuilt
 }
 
-EXPECTED = []
+# (tick, kind, asset, partition or deadline date, cause); resolutions have no cause; a data-quality row has its severity.
+EXPECTED = [
+    ('03-03 07:45:00', 'warning', 'table_01', '2026-03-03', 'no_run'),
+    ('03-03 08:10:00', 'breach', 'table_01', '2026-03-03', 'no_run'),
+    ('03-03 12:00:00', 'resolved', 'table_01', '2026-03-03', ''),
+    # 03-05: a WARN on the input: its alert only; the consumers are launched as usual
+    ('03-05 06:30:00', 'data_quality', 'features', '2026-03-05', 'warn'),
+    ('03-06 07:45:00', 'at_risk', 'table_07', '2026-03-06', 'run_failed'),
+    ('03-06 08:10:00', 'breach', 'table_07', '2026-03-06', 'run_failed'),
+    ('03-06 08:10:00', 'at_risk resolved', 'table_07', '2026-03-06', ''),
+    ('03-07 08:10:00', 'resolved', 'table_07', '2026-03-06', ''),
+    # 03-09 (Monday): an ERROR on the input holds its consumers, named in their alerts; fixed by a re-run at 09:00
+    ('03-09 06:30:00', 'data_quality', 'features', '2026-03-09', 'error'),
+    ('03-09 07:30:30', 'at_risk', 'table_10', '2026-03-09', 'upstream_blocked'),
+    ('03-09 07:30:30', 'at_risk', 'weekly_report', '2026-03-09', 'upstream_blocked'),
+    ('03-09 08:00:00', 'breach', 'table_10', '2026-03-09', 'upstream_blocked'),
+    ('03-09 08:00:00', 'at_risk resolved', 'table_10', '2026-03-09', ''),
+    ('03-09 08:00:00', 'breach', 'weekly_report', '2026-03-09', 'upstream_blocked'),
+    ('03-09 08:00:00', 'at_risk resolved', 'weekly_report', '2026-03-09', ''),
+    ('03-09 09:11:00', 'data_quality resolved', 'features', '2026-03-09', ''),
+    ('03-09 12:00:00', 'resolved', 'table_10', '2026-03-09', ''),
+    ('03-09 12:00:00', 'resolved', 'weekly_report', '2026-03-09', ''),
+    # 03-10: the never-started and the stuck run are warned at the same tick, as the predictor says
+    ('03-10 07:30:30', 'at_risk', 'table_08', '2026-03-10', 'no_run'),
+    ('03-10 07:30:30', 'at_risk', 'table_09', '2026-03-10', 'run_in_progress'),
+    ('03-10 08:00:00', 'breach', 'table_08', '2026-03-10', 'no_run'),
+    ('03-10 08:00:00', 'at_risk resolved', 'table_08', '2026-03-10', ''),
+    ('03-10 08:00:00', 'breach', 'table_09', '2026-03-10', 'run_in_progress'),
+    ('03-10 08:00:00', 'at_risk resolved', 'table_09', '2026-03-10', ''),
+    ('03-11 07:45:00', 'warning', 'table_03', '2026-03-11', 'run_in_progress'),
+    ('03-11 08:10:00', 'breach', 'table_03', '2026-03-11', 'run_in_progress'),
+    ('03-11 08:10:00', 'resolved', 'table_08', '2026-03-10', ''),
+    ('03-11 08:10:00', 'resolved', 'table_09', '2026-03-10', ''),
+    ('03-11 12:00:00', 'resolved', 'table_03', '2026-03-11', ''),
+    # 03-12: the input never lands: its consumers are never launched
+    ('03-12 06:30:00', 'breach', 'features', '2026-03-12', 'no_run'),
+    ('03-12 07:45:00', 'at_risk', 'table_10', '2026-03-12', 'upstream_late'),
+    ('03-12 08:10:00', 'breach', 'table_10', '2026-03-12', 'upstream_late'),
+    ('03-12 08:10:00', 'at_risk resolved', 'table_10', '2026-03-12', ''),
+    ('03-12 12:00:00', 'breach', 'overseas_digest', '2026-03-12', 'upstream_late'),
+    ('03-13 06:30:00', 'resolved', 'features', '2026-03-12', ''),
+    ('03-13 08:10:00', 'resolved', 'table_10', '2026-03-12', ''),
+    ('03-13 10:05:00', 'resolved', 'overseas_digest', '2026-03-12', ''),
+    # 03-13: the input fixed at 10:05, after the deadlines: the readers are told; re-launched and rebuilt
+    ('03-13 10:05:30', 'stale_read', 'table_10', '2026-03-13', 'input_changed'),
+    ('03-13 10:05:30', 'stale_read', 'overseas_digest', '2026-03-13', 'input_changed'),
+    ('03-13 10:26:30', 'stale_read resolved', 'table_10', '2026-03-13', ''),
+    ('03-13 10:26:30', 'stale_read resolved', 'overseas_digest', '2026-03-13', ''),
+    ('03-14 07:45:00', 'at_risk', 'table_14', '2026-03-14', 'no_run'),
+    ('03-14 08:10:00', 'breach', 'table_14', '2026-03-14', 'no_run'),
+    ('03-14 08:10:00', 'at_risk resolved', 'table_14', '2026-03-14', ''),
+    ('03-15 07:45:00', 'at_risk', 'table_15', '2026-03-15', 'no_run'),
+    ('03-15 07:45:00', 'at_risk', 'table_16', '2026-03-15', 'no_run'),
+    ('03-15 08:10:00', 'resolved', 'table_14', '2026-03-14', ''),
+    ('03-15 08:10:00', 'breach', 'table_15', '2026-03-15', 'no_run'),
+    ('03-15 08:10:00', 'at_risk resolved', 'table_15', '2026-03-15', ''),
+    ('03-15 08:10:00', 'breach', 'table_16', '2026-03-15', 'no_run'),
+    ('03-15 08:10:00', 'at_risk resolved', 'table_16', '2026-03-15', ''),
+    # restart
+    ('03-16 06:20:30', 'at_risk', 'weekly_model', '2026-03-16', 'no_run'),
+    ('03-16 07:45:00', 'at_risk', 'table_13', '2026-03-16', 'upstream_late'),
+    ('03-16 07:45:00', 'at_risk', 'table_16', '2026-03-16', 'no_run'),
+    ('03-16 07:45:00', 'breach', 'weekly_model', '2026-03-16', 'no_run'),
+    ('03-16 07:45:00', 'at_risk resolved', 'weekly_model', '2026-03-16', ''),
+    ('03-16 08:10:00', 'breach', 'table_13', '2026-03-16', 'upstream_late'),
+    ('03-16 08:10:00', 'at_risk resolved', 'table_13', '2026-03-16', ''),
+    ('03-16 08:10:00', 'resolved', 'table_15', '2026-03-15', ''),
+    ('03-16 08:10:00', 'breach', 'table_16', '2026-03-16', 'no_run'),
+    ('03-16 08:10:00', 'at_risk resolved', 'table_16', '2026-03-16', ''),
+    ('03-16 12:00:00', 'resolved', 'table_13', '2026-03-16', ''),
+    ('03-16 12:00:00', 'resolved', 'weekly_model', '2026-03-16', ''),
+    ('03-17 08:10:00', 'resolved', 'table_16', '2026-03-16', ''),
+    # 03-18: the input lands at 10:00: its consumers wait, then are launched within 30 s
+    ('03-18 06:30:00', 'breach', 'features', '2026-03-18', 'no_run'),
+    ('03-18 07:45:00', 'at_risk', 'table_10', '2026-03-18', 'upstream_late'),
+    ('03-18 08:00:00', 'breach', 'table_10', '2026-03-18', 'upstream_late'),
+    ('03-18 08:00:00', 'at_risk resolved', 'table_10', '2026-03-18', ''),
+    ('03-18 09:59:00', 'at_risk', 'overseas_digest', '2026-03-18', 'upstream_late'),
+    ('03-18 10:00:00', 'breach', 'overseas_digest', '2026-03-18', 'upstream_late'),
+    ('03-18 10:00:00', 'at_risk resolved', 'overseas_digest', '2026-03-18', ''),
+    ('03-18 10:00:30', 'resolved', 'features', '2026-03-18', ''),
+    ('03-18 12:00:00', 'resolved', 'overseas_digest', '2026-03-18', ''),
+    ('03-18 12:00:00', 'resolved', 'table_10', '2026-03-18', ''),
+    # 03-20: the input's run fails at 05:30: blocked at once; re-run, and corrected again while its consumer runs
+    ('03-20 05:30:30', 'at_risk', 'features', '2026-03-20', 'run_failed'),
+    ('03-20 05:30:30', 'at_risk', 'overseas_digest', '2026-03-20', 'upstream_failed'),
+    ('03-20 05:30:30', 'at_risk', 'table_10', '2026-03-20', 'upstream_failed'),
+    ('03-20 06:00:00', 'breach', 'features', '2026-03-20', 'run_failed'),
+    ('03-20 06:00:00', 'at_risk resolved', 'features', '2026-03-20', ''),
+    ('03-20 06:15:30', 'resolved', 'features', '2026-03-20', ''),
+    ('03-20 06:36:30', 'at_risk resolved', 'table_10', '2026-03-20', ''),
+    ('03-20 07:45:00', 'at_risk', 'table_20', '2026-03-20', 'no_run'),
+    ('03-20 08:10:00', 'breach', 'table_20', '2026-03-20', 'no_run'),
+    ('03-20 08:10:00', 'at_risk resolved', 'table_20', '2026-03-20', ''),
+    ('03-20 12:00:00', 'at_risk resolved', 'overseas_digest', '2026-03-20', ''),
+    ('03-20 12:00:00', 'resolved', 'table_20', '2026-03-20', ''),
+    # table_21's drift: warned days ahead, then on each day it is predicted late, then it misses
+    ('03-20 12:00:00', 'at_risk', 'table_21', '2026-03-20', 'completion_drift'),
+    ('03-22 07:45:00', 'warning', 'table_04', '2026-03-22', 'run_failed'),
+    ('03-22 07:45:00', 'at_risk', 'table_21', '2026-03-22', 'no_run'),
+    ('03-22 08:10:00', 'breach', 'table_04', '2026-03-22', 'run_failed'),
+    ('03-22 08:10:00', 'at_risk resolved', 'table_21', '2026-03-22', ''),
+    ('03-23 07:45:00', 'at_risk', 'table_21', '2026-03-23', 'no_run'),
+    ('03-23 08:10:00', 'resolved', 'table_04', '2026-03-22', ''),
+    ('03-23 08:10:00', 'at_risk resolved', 'table_21', '2026-03-23', ''),
+    ('03-24 06:20:30', 'at_risk', 'table_19', '2026-03-24', 'no_run'),
+    ('03-24 07:45:00', 'at_risk', 'table_21', '2026-03-24', 'no_run'),
+    ('03-24 08:10:00', 'at_risk resolved', 'table_19', '2026-03-24', ''),
+    ('03-24 08:10:00', 'at_risk resolved', 'table_21', '2026-03-24', ''),
+    ('03-25 07:45:00', 'at_risk', 'table_21', '2026-03-25', 'no_run'),
+    ('03-25 07:45:00', 'at_risk', 'table_22', '2026-03-25', 'no_run'),
+    ('03-25 08:10:00', 'at_risk resolved', 'table_21', '2026-03-25', ''),
+    ('03-25 08:10:00', 'breach', 'table_22', '2026-03-25', 'materialized_late'),
+    ('03-25 08:10:00', 'resolved', 'table_22', '2026-03-25', ''),
+    ('03-25 08:10:00', 'at_risk resolved', 'table_22', '2026-03-25', ''),
+    ('03-26 07:45:00', 'at_risk', 'table_21', '2026-03-26', 'no_run'),
+    ('03-26 08:10:00', 'breach', 'table_21', '2026-03-26', 'materialized_late'),
+    ('03-26 08:10:00', 'resolved', 'table_21', '2026-03-26', ''),
+    ('03-26 08:10:00', 'at_risk resolved', 'table_21', '2026-03-26', ''),
+    ('03-27 06:30:00', 'at_risk resolved', 'table_21', '2026-03-20', ''),
+    # 03-27: a backfill of ten past dates: one message per consumer, one resolution once all are rebuilt
+    ('03-27 13:10:30', 'stale_read', 'table_10', '2026-03-17…2026-03-26', 'input_changed'),
+    ('03-27 13:10:30', 'stale_read', 'overseas_digest', '2026-03-17…2026-03-26', 'input_changed'),
+    ('03-27 13:10:30', 'stale_read', 'weekly_report', '2026-03-23', 'input_changed'),
+    ('03-27 13:31:30', 'stale_read resolved', 'weekly_report', '2026-03-23', ''),
+    ('03-27 13:31:30', 'stale_read resolved', 'table_10', '2026-03-17…2026-03-26', ''),
+    ('03-27 13:31:30', 'stale_read resolved', 'overseas_digest', '2026-03-17…2026-03-26', ''),
+]
 
 ASSET_DEFS = {a.key.to_user_string(): a for a in slo_catalog.ASSETS}
 LAUNCHED = slo_catalog.LAUNCHED  # launched on data by the catalog's automation sensors: never scripted
@@ -263,10 +390,10 @@ def as_rows(sim: Simulation) -> list[tuple[str, str, str, str, str]]:
         kind = ("resolved" if kind == "breach" else f"{kind} resolved") if alert.resolved else kind
         group = alert.incident.startswith("group:")
         day = alert.partition or (alert.incident.removeprefix("group:") if group else alert.incident[:10])
-        if alert.kind.value == "data_quality":
-            cause = alert.severity.value
+        if alert.resolved:
+            cause = ""
         else:
-            cause = "" if alert.resolved else dict(alert.details)["cause"]
+            cause = alert.severity.value if alert.kind.value == "data_quality" else dict(alert.details)["cause"]
         rows.append((sent.at.strftime("%m-%d %H:%M:%S"), kind, alert.asset, day, cause))
     return rows
 
@@ -311,6 +438,39 @@ def test_thirty_days_send_exactly_the_scripted_alerts(simulated):
     assert as_rows(sim) == EXPECTED
 
 
+def expected_runs() -> list[tuple]:
+    """The runs the launch sensors request: each day, table_10 (and weekly_report on Mondays) at the
+    first tick after features' checks passed, overseas_digest when its UTC day begins (09:00 Tokyo)."""
+    moved = {  # (day, product) -> tick, where a scenario or a 30-s window changes it
+        ("2026-03-09", "demo"): "09:11:00", ("2026-03-09", "overseas"): "09:11:00",  # held until the re-run passed at 09:10:30
+        ("2026-03-16", "demo"): "06:18:00", ("2026-03-24", "demo"): "06:18:00",  # the day's first tick is its window's
+        ("2026-03-18", "demo"): "10:01:00", ("2026-03-18", "overseas"): "10:01:00",  # the input landed at 10:00, checked at 10:00:30
+        ("2026-03-20", "demo"): "06:16:00",  # the re-run's checks passed at 06:15:30
+    }
+    extra = [
+        ("2026-03-13", "10:06:00", "demo", "2026-03-13"), ("2026-03-13", "10:06:00", "overseas", "2026-03-13"),  # the late fix
+        ("2026-03-20", "06:36:30", "demo", "2026-03-20"),  # its first run read the input corrected at 06:30
+        *[("2026-03-27", "13:11:00", product, day) for day in BACKFILLED for product in ("demo", "overseas")],  # the backfill
+    ]
+    runs = []
+    for day in DAYS:
+        if day == "2026-03-12":
+            continue  # the input never landed
+        runs.append((day, moved.get((day, "demo"), "06:30:00"), "demo", day))
+        runs.append((day, moved.get((day, "overseas"), "09:00:00"), "overseas", day))
+    found = []
+    for tick_day, at, product, partition in [*runs, *extra]:
+        monday = date.fromisoformat(partition).weekday() == 0
+        assets = ("overseas_digest",) if product == "overseas" else ("table_10", "weekly_report") if monday else ("table_10",)
+        found.append((f"{tick_day[5:]} {at}", product, partition, assets, "3600"))  # small profile: 1 h run time limit
+    return sorted(found)
+
+
+def test_the_launch_sensors_request_exactly_these_runs_with_the_product_tag_and_run_time_limit(simulated):
+    *_, launched = simulated
+    assert sorted(launched) == expected_runs()
+
+
 def test_no_breach_alerts_twice_and_every_breach_resolves_once(simulated):
     sim, *_ = simulated
     keys = [s.alert.key for s in sim.sent]
@@ -326,7 +486,7 @@ def test_restart_resumes_from_the_cursor_stored_in_the_instance(simulated):
     sim, restarted, *_ = simulated
     assert "table_15" in {a.asset for a in restarted.open.values()}  # the open breach survived in storage
     assert all(tick.error is None for tick in sim.sensor_ticks())
-    assert len(set(sim.tick_ids)) == len(DAYS) * len(TICKS)  # every simulated tick evaluated the sensor once
+    assert len(set(sim.tick_ids)) == sum(len(ticks(day)) for day in DAYS)  # every simulated tick evaluated the sensor once
 
 
 def test_failed_run_alert_carries_the_root_error_and_a_run_link(simulated):
@@ -353,20 +513,88 @@ def test_alert_goes_to_the_tables_own_channel_and_names_the_upstream(simulated):
     assert table_20.channel == "#table-20-alerts"
     table_13 = first_breach(sim, "table_13")
     assert "weekly_model" in dict(table_13.details)["why"]
-    stuck = next(s.alert for s in sim.sent if s.alert.asset == "table_09")
-    assert "started at 2026-03-10 06:30 JST, running for 1h40m" in dict(stuck.details)["why"]
+    stuck = first_breach(sim, "table_09")
+    assert "started at 2026-03-10 06:30 JST, running for 1h30m" in dict(stuck.details)["why"]
 
 
-def test_consumer_of_a_late_product_breaches_once_naming_the_upstream_and_its_cause(simulated):
+def alerts_of(sim: Simulation, asset: str, day: str, kind: str, resolved: bool = False) -> list:
+    return [s.alert for s in sim.sent if s.alert.asset == asset and s.alert.kind.value == kind and s.alert.resolved == resolved
+            and (s.alert.partition or s.alert.incident[:10]) == day]
+
+
+def test_consumers_of_a_late_input_breach_once_naming_it_and_its_cause_and_are_launched_when_it_lands(simulated):
     sim, *_ = simulated
-    incident = "2026-03-18T08:00:00+09:00"
-    for table in sorted(slo_catalog.ON_FEATURES):
-        alerts = [s.alert for s in sim.sent if s.alert.asset == table and s.alert.incident == incident and s.alert.kind.value == "slo_breach"]
-        assert [a.resolved for a in alerts] == [False, True]  # one breach, one resolution once it landed
-        why = dict(alerts[0].details)["why"]
+    for table, recovered in (("table_10", "2026-03-18 10:21 JST"), (slo_catalog.OVERSEAS, "2026-03-18 01:21 UTC")):
+        [breach] = alerts_of(sim, table, "2026-03-18", "slo_breach")
+        [resolution] = alerts_of(sim, table, "2026-03-18", "slo_breach", resolved=True)
+        why = dict(breach.details)["why"]
         assert why.startswith("upstream table features is late too — features: no_run, no run started")
         assert "schedule feeds_schedule is running but started no run for it" in why  # the upstream's own cause
-        assert alerts[1].title.startswith(f"SLO recovered: {table} materialized at 2026-03-18 10:20 JST")
+        assert resolution.title.startswith(f"SLO recovered: {table} materialized at {recovered}")  # launched 30 s after its checks
+
+
+def test_a_warn_on_the_input_holds_nobody_and_its_alert_says_the_consumers_still_read_it(simulated):
+    sim, *_ = simulated
+    [warned] = alerts_of(sim, "features", "2026-03-05", "data_quality")
+    assert warned.title == "features 2026-03-05: row_count_change (warn) failed; consumers still read it (overseas_digest, table_10, weekly_report)"
+    assert [s for s in sim.sent if s.alert.asset in LAUNCHED and s.at.strftime("%m-%d") == "03-05"] == []  # launched at 06:30 as usual
+
+
+def test_an_error_on_the_input_holds_its_consumers_and_their_alerts_name_the_input_the_check_and_the_link(simulated):
+    sim, *_ = simulated
+    [held] = alerts_of(sim, "features", "2026-03-09", "data_quality")
+    assert held.title == "features 2026-03-09: duplicate_keys (error) failed; holds overseas_digest, table_10, weekly_report until it passes"
+    for table in ("table_10", slo_catalog.WEEKLY_REPORT):
+        [breach] = alerts_of(sim, table, "2026-03-09", "slo_breach")
+        details = dict(breach.details)
+        assert details["cause"] == "upstream_blocked"
+        assert details["why"] == (
+            "input features 2026-03-09 failed its check duplicate_keys with ERROR at 2026-03-09 05:30 JST: sensor"
+            f" cross_product_launch_demo launches {table} once that partition passes its checks (re-run it, or fix its data and re-run it)"
+        )
+        assert details["input checks"] == "http://dagster.test/assets/features?view=checks"
+        assert details["run"] == f"http://dagster.test/runs/{breach.run_id}"  # the run that wrote the failed check
+
+
+def test_at_risk_lead_times_come_from_the_predictor_and_the_text_never_contradicts_itself(simulated):
+    sim, *_ = simulated
+    predicted = [s for s in at_risk_warnings(sim) if s.alert.source is None]
+    lead = {(s.alert.asset, s.alert.incident[:10]): (datetime.fromisoformat(s.alert.incident) - s.at) for s in predicted}
+    # 20-minute tables due at 08:00 are at risk once now + 20 min passes 07:50: the 07:30:30 tick of the window
+    assert lead[("table_08", "2026-03-10")] == lead[("table_09", "2026-03-10")] == timedelta(minutes=29, seconds=30)  # never started, stuck
+    assert lead[("table_10", "2026-03-09")] == timedelta(minutes=29, seconds=30)  # held by its input's ERROR
+    assert lead[(slo_catalog.MODEL.name, "2026-03-16")] == timedelta(minutes=39, seconds=30)  # 30 min model due 07:00
+    assert lead[(LONG_TABLE, "2026-03-24")] == timedelta(minutes=99, seconds=30)  # 90 min table, its run not started
+    assert lead[("features", "2026-03-20")] == timedelta(minutes=29, seconds=30)  # its run failed at 05:30: blocked at once
+    assert lead[("table_10", "2026-03-20")] == timedelta(hours=2, minutes=29, seconds=30)  # blocked by that run
+    texts = {(s.alert.asset, s.alert.incident[:10]): s.alert for s in predicted}
+    stuck = dict(texts[("table_09", "2026-03-10")].details)
+    assert stuck["critical path"] == (
+        "its run started at 06:30 JST is overdue (running 1h00m, expected duration 20 min): if it is stuck, a new run started now lands at 07:50 JST"
+    )
+    assert texts[("table_08", "2026-03-10")].title.startswith("SLO at risk: table_08 is predicted to land at 07:50 JST, within 10 min of its")
+    assert texts[("table_20", "2026-03-20")].title.startswith("SLO at risk: table_20 is predicted to land at 08:05 JST, after its")
+    blocked = texts[("table_10", "2026-03-20")]
+    assert dict(blocked.details)["cause"] == "upstream_failed"
+    assert blocked.title.startswith("SLO at risk: table_10 cannot land before its 2026-03-20 08:00 JST deadline — blocked: waits for features")
+    table_10 = dict(texts[("table_10", "2026-03-12")].details)
+    assert table_10["predicted finish"] == "2026-03-12 08:15 JST"  # features (10 min) then table_10 (20 min), from 07:45
+    assert table_10["critical path"].startswith("waits for features (predicted at 07:55 JST, 1h55m after its own deadline)")
+    assert "critical path features → table_10" in table_10["critical path"]
+
+
+def test_a_fix_after_the_deadline_and_a_backfill_tell_the_readers_and_rebuild(simulated):
+    sim, *_ = simulated
+    [late_fix] = alerts_of(sim, "table_10", "2026-03-13", "slo_stale_read")
+    assert late_fix.title == (
+        "Stale read: the readers of table_10 2026-03-13 at its 2026-03-13 08:00 JST deadline took data built at 2026-03-13 06:50 JST"
+        " from features as it was before its re-materialization at 2026-03-13 10:05 JST (after the deadline); the launch on data rebuilds it"
+    )
+    [rebuilt] = alerts_of(sim, "table_10", "2026-03-13", "slo_stale_read", resolved=True)
+    assert rebuilt.title == "Stale read over: table_10 2026-03-13 rebuilt at 2026-03-13 10:26 JST from the new features"
+    grouped = [s.alert for s in sim.sent if s.alert.kind.value == "slo_stale_read" and s.alert.incident.startswith("group:")]
+    assert [(a.asset, a.resolved) for a in grouped] == [("table_10", False), (slo_catalog.OVERSEAS, False), ("table_10", True), (slo_catalog.OVERSEAS, True)]
+    assert dict(grouped[0].details)["partitions"] == ", ".join(BACKFILLED)
 
 
 def test_report_numbers_match_the_scripted_history(simulated):
@@ -382,7 +610,11 @@ def test_report_numbers_match_the_scripted_history(simulated):
     assert rows["table_14"].missed == 1  # the backfill of 03-04 counts for nothing
     assert rows["weekly_model"].deadlines == 5 and rows["weekly_model"].late == 1  # Mondays 03-02 .. 03-30
     assert rows["weekly_model"].worst_lateness_minutes == 120
-    assert rows["features"].missed == 1
+    assert (rows["features"].late, rows["features"].missed) == (2, 1)  # 03-18, 03-20; 03-12
+    # launched on data: late after the held (03-09) and the late (03-18) input, missed when it never came (03-12)
+    assert (rows["table_10"].late, rows["table_10"].missed, rows["table_10"].worst_lateness_minutes) == (2, 1, 141)
+    assert (rows[slo_catalog.OVERSEAS].late, rows[slo_catalog.OVERSEAS].missed) == (1, 1)
+    assert (rows[slo_catalog.WEEKLY_REPORT].deadlines, rows[slo_catalog.WEEKLY_REPORT].late) == (5, 1)  # Mondays only
     assert rows["table_01"].on_time_ratio == pytest.approx(29 / 30)
     # 99 % of 30 deadlines allows 0.3 breaches: one breach leaves -0.7.
     assert rows["table_01"].budget_left == pytest.approx(0.3 - 1)
@@ -390,21 +622,6 @@ def test_report_numbers_match_the_scripted_history(simulated):
 
 def at_risk_warnings(sim: Simulation) -> list:
     return [s for s in sim.sent if s.alert.kind.value == "slo_at_risk" and not s.alert.resolved]
-
-
-def test_at_risk_warnings_come_ahead_with_the_predicted_finish_and_the_critical_path(simulated):
-    sim, *_ = simulated
-    predicted = [s for s in at_risk_warnings(sim) if s.alert.source is None]
-    lead = {(s.alert.asset, s.alert.incident[:10]): (datetime.fromisoformat(s.alert.incident) - s.at) for s in predicted}
-    assert lead[(slo_catalog.MODEL.name, "2026-03-16")] == timedelta(minutes=30)
-    assert lead[(LONG_TABLE, "2026-03-24")] == timedelta(minutes=90)  # its run had not started at 06:30
-    assert min(lead.values()) == timedelta(minutes=15)  # the 07:45 tick: every warning came before its deadline
-    table_10 = dict(next(s.alert for s in predicted if s.alert.asset == "table_10").details)
-    assert table_10["predicted finish"] == "2026-03-12 08:15 JST"  # features (p90 10 min) then table_10 (20 min)
-    assert table_10["critical path"].startswith("waits for features (predicted at 07:55 JST, 1h55m after its own deadline)")
-    assert "critical path features → table_10" in table_10["critical path"]
-    long_run = next(s.alert for s in predicted if s.alert.asset == LONG_TABLE)
-    assert dict(long_run.details)["critical path"] == "its run has not started, p90 90 min"
 
 
 def test_drift_warns_days_before_the_first_miss_and_resolves_when_it_missed(simulated):
@@ -421,5 +638,5 @@ def test_the_happy_path_raises_nothing(simulated):
     sim, *_ = simulated
     never_scripted = {"table_05", "table_17", "table_18"}
     assert [s for s in sim.sent if s.alert.asset in never_scripted] == []
-    quiet_days = {"03-01", "03-02", "03-07", "03-09", "03-17", "03-19", "03-21", "03-27", "03-28", "03-29", "03-30"}
+    quiet_days = {"03-01", "03-02", "03-07", "03-17", "03-19", "03-21", "03-28", "03-29", "03-30"}
     assert [s for s in sim.sent if s.at.strftime("%m-%d") in quiet_days and not s.alert.resolved] == []
