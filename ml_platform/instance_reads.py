@@ -249,6 +249,7 @@ class RunInfo:
     created: float
     started: float | None
     ended: float | None
+    will_retry: bool = False  # a failed run Dagster's run retries will run again (tag dagster/will_retry)
 
     @property
     def began(self) -> float:
@@ -279,6 +280,7 @@ def last_planned_runs(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> 
             created=r.create_timestamp.timestamp(),
             started=r.start_time,
             ended=r.end_time,
+            will_retry=r.dagster_run.tags.get("dagster/will_retry") == "true",
         )
         for r in instance.get_run_records(dg.RunsFilter(run_ids=sorted(set(run_ids.values()))))
     }

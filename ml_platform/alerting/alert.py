@@ -15,6 +15,7 @@ class Kind(str, Enum):
     SLO_BREACH = "slo_breach"
     SLO_WARNING = "slo_warning"
     SLO_AT_RISK = "slo_at_risk"  # predicted to miss the deadline, or drifting toward it
+    SLO_STALE_READ = "slo_stale_read"  # readers took a partition built from an input that changed since
     RUN_FAILURE = "run_failure"
     DATA_QUALITY = "data_quality"
     PREDICTION_PERFORMANCE = "prediction_performance"  # a delayed-label metric below its floor or decaying

@@ -3,16 +3,17 @@
 Blocking checks stop consumers in the same run. Products run on their own schedules, so a
 consumer often reads another product's table in a later run: the warehouse IO managers call
 ``check_upstream`` before handing a partition to a step. It refuses a partition whose latest
-check evaluations include an ERROR failure, and one that has no rows (not materialized yet),
-so the step fails with the reason — then retries, and the SLO sensor names the upstream.
+check evaluations include an ERROR failure (``checks.holds``, the rule the launch on data shares:
+a WARN never holds a consumer), and one that has no rows (not materialized yet), so the step
+fails with the reason — then retries, and the SLO sensor names the upstream.
 Reads of many partitions (a model's training history) are not gated partition by partition.
 """
 
 import dagster as dg
 
-from ml_platform._dagster_internal import PartitionKeyFilter
-from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks, monitoring_op_name
-from ml_platform.checks.quality_checks import check_names, check_op_name
+from ml_platform.checks.holds import holds
+from ml_platform.checks.prediction_monitoring import monitoring_op_name
+from ml_platform.checks.quality_checks import check_op_name
 from ml_platform.declaration import read_declaration
 
 
@@ -40,7 +41,7 @@ def check_upstream(context: dg.InputContext) -> None:
         return  # read outside any step (Definitions.load_asset_value): how one inspects a refused partition
     if reader in (check_op_name(context.asset_key), monitoring_op_name(context.asset_key)):
         return  # the table's own checks re-read it: that is how a failed partition gets re-judged
-    failed = failed_error_checks(context.instance, context.asset_key, declaration, partition)
+    failed = [hold.check for hold in holds(context.instance, context.asset_key, declaration, partition)]
     if failed:
         raise dg.Failure(
             description=f"upstream table '{context.asset_key.to_user_string()}' partition {partition} failed its "
@@ -50,19 +51,9 @@ def check_upstream(context: dg.InputContext) -> None:
 
 
 def failed_error_checks(instance: dg.DagsterInstance, asset_key: dg.AssetKey, declaration, partition: str) -> list[str]:
-    """The blocking checks of a table whose latest evaluation on ``partition`` failed with ERROR (one storage call)."""
-    if declaration.expectations is None:
-        return []
-    names = [*check_names(declaration.expectations), *blocking_monitoring_checks(declaration)]
-    keys = [dg.AssetCheckKey(asset_key, name) for name in names]
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys, partition_filter=PartitionKeyFilter(key=partition))
-    return sorted(
-        key.name
-        for key, record in latest.items()
-        if isinstance(evaluation := record.evaluation, dg.AssetCheckEvaluation)  # not a planned (running) one
-        and not evaluation.passed
-        and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    )
+    """The blocking checks of a table whose latest evaluation on ``partition`` holds its consumers
+    (``checks.holds``: a failed ERROR; one storage call)."""
+    return [hold.check for hold in holds(instance, asset_key, declaration, partition)]
 
 
 def refuse_missing_partition(context: dg.InputContext, rows: int) -> None:

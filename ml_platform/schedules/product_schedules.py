@@ -1,17 +1,23 @@
 """One schedule per product, timed from its tables' SLO deadlines.
 
-The schedule fires ``start_before`` ahead of the product's earliest daily deadline and
-requests the partition of that deadline's date. Each tick selects the product's assets whose
-next deadline falls within the coming day, so a weekly model is retrained only on the tick
-before its weekly deadline, in the same run as (and upstream of) the daily predictions.
+The schedule fires ``start_before`` ahead of the product's earliest deadline among the tables
+that need its run, and requests the partition of that day. Each tick selects the product's
+assets whose next deadline falls within the coming day, so a weekly model is retrained only on
+the tick before its weekly deadline, in the same run as (and upstream of) the daily predictions.
 
 Assets with an automation condition (the platform gives one to every table that reads another
 product's table, see ``cross_product_launch``) are launched by it, not by the clock: a product's
-schedule targets only the rest, and a product launched entirely on data has no schedule.
+schedule targets only the rest. Its time still comes from the product's own deadlines: those of
+the tables it materializes, and those of the product's tables launched on data that read one of
+them (directly or through the product's other tables launched on data) — so a table moving to
+launch on data never moves the run it needs past its deadline. A product left with only a model
+keeps a daily schedule that requests the model on the day before its deadline (and skips other
+days); a product launched entirely on data has no schedule.
 """
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -25,12 +31,26 @@ HORIZON = timedelta(days=1)
 
 def build_product_schedules(assets: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
     on_data = set(launched_keys(assets))
+    declared = declared_specs(assets)
     by_product: dict[str, dict[dg.AssetKey, MLAsset]] = defaultdict(dict)
-    for key, declaration in declared_specs(assets).items():
+    for key, declaration in declared.items():
         if key not in on_data:
             by_product[declaration.product][key] = declaration
     deps = {spec.key: [dep.asset_key for dep in spec.deps] for a in assets for spec in a.specs}
-    return [_product_schedule(product, members, deps) for product, members in sorted(by_product.items())]
+    schedules = []
+    for product, members in sorted(by_product.items()):
+        same_product = {k: d for k, d in declared.items() if k in on_data and d.product == product}
+        needing = [d for k, d in same_product.items() if _needs_run(k, members, same_product, deps)]
+        schedules.append(_product_schedule(product, members, needing, deps))
+    return schedules
+
+
+def _needs_run(key: dg.AssetKey, members, launched: dict, deps, seen: frozenset = frozenset()) -> bool:
+    """Does this table launched on data read (maybe through the product's other such tables) one the schedule materializes?"""
+    return any(
+        parent in members or (parent in launched and parent not in seen and _needs_run(parent, members, launched, deps, seen | {key}))
+        for parent in deps.get(key, ())
+    )
 
 
 def schedule_start(declaration: MLAsset) -> tuple[int, int]:
@@ -45,19 +65,28 @@ def schedule_start(declaration: MLAsset) -> tuple[int, int]:
     return int(start.total_seconds() // 3600), int(start.total_seconds() % 3600 // 60)
 
 
+def _timed(declaration: MLAsset) -> bool:
+    """A deadline at a fixed time of day ('M H ...'), which a daily start time can come from."""
+    minute, hour = declaration.slo.deadline_cron.split()[:2]
+    return minute.isdigit() and hour.isdigit()
+
+
 def _product_schedule(
-    product: str, members: dict[dg.AssetKey, MLAsset], deps: dict[dg.AssetKey, list[dg.AssetKey]]
+    product: str, members: dict[dg.AssetKey, MLAsset], needing: list[MLAsset], deps: dict[dg.AssetKey, list[dg.AssetKey]]
 ) -> dg.ScheduleDefinition:
-    timezones = {d.slo.timezone for d in members.values()}
+    timezones = {d.slo.timezone for d in [*members.values(), *needing]}
     if len(timezones) > 1:
         raise DeclarationError(f"product '{product}': its assets use several SLO time zones {sorted(timezones)}; use one")
     timezone = timezones.pop()
-    daily = {key: d for key, d in members.items() if d.slo.is_daily and d.partition_column}
-    if not daily:
-        raise DeclarationError(f"product '{product}': no daily-partitioned asset with a daily 'M H * * *' deadline to schedule from")
-    first = min(daily.values(), key=schedule_start)
-    hour, minute = schedule_start(first)
-    first_deadline = first.slo.deadline_cron
+    daily = [d for d in members.values() if d.slo.is_daily and d.partition_column]
+    candidates = [d for d in [*daily, *needing] if _timed(d)] or [d for d in members.values() if _timed(d)]
+    if not candidates:
+        names = ", ".join(sorted(d.name for d in members.values()))
+        raise DeclarationError(
+            f"product '{product}': cannot time its schedule: none of {names} (nor a table of the product launched on data that"
+            " reads them) has a deadline at a fixed time of day; give one a deadline such as '0 6 * * 1'"
+        )
+    hour, minute = min(schedule_start(d) for d in candidates)
 
     @dg.schedule(
         name=f"{product}_schedule",
@@ -70,11 +99,14 @@ def _product_schedule(
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         now = context.scheduled_execution_time
-        partition = cron.next_tick(first_deadline, now, timezone).strftime("%Y-%m-%d")
         due = [key for key, d in members.items() if _next_deadline(d, now) <= now + HORIZON]
+        if not due:
+            return dg.SkipReason(f"no {product} table is due within {HORIZON}")
+        partitioned = any(members[key].partition_column for key in due)
+        partition = now.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d") if partitioned else None  # starts are on the deadline's day
         graph = context.repository_def.asset_graph
         return dg.RunRequest(
-            run_key=f"{product}:{partition}",
+            run_key=f"{product}:{partition or now.isoformat()}",
             partition_key=partition,
             asset_selection=due,
             # Named, not implied: the UI re-executes a check step of the run only from an explicit list.

@@ -2,7 +2,9 @@
 partition's checks pass again.
 
 A non-blocking ERROR or a WARN leaves the run green, and a blocked consumer is only a skipped
-step: without this sensor nobody hears of either. Each tick reads the check evaluations completed
+step: without this sensor nobody hears of either. The message names the tables the failure holds
+(an ERROR on a blocking check: the gate and the launch on data wait for it) or that still read it
+(a WARN holds nobody, ``checks.holds``). Each tick reads the check evaluations completed
 since its cursor (a storage id), across every check, in one storage call per page: a check still
 running has written no evaluation yet, so it neither opens nor resolves anything. Per
 (table, partition) it keeps the open incident's failing checks and severities: a new failing
@@ -21,7 +23,7 @@ from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.alerting.sink import tick_summary
-from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks, monitoring_check_names
+from ml_platform.checks.holds import blocking_checks
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
 
@@ -83,7 +85,8 @@ def row_counts_line(evaluations: list[Evaluation]) -> str | None:
 
 
 def incident_alert(
-    key: dg.AssetKey, partition: str | None, failed: list[Evaluation], same_partition: list[Evaluation], declaration: MLAsset, ui_url: str
+    key: dg.AssetKey, partition: str | None, failed: list[Evaluation], same_partition: list[Evaluation], declaration: MLAsset, ui_url: str,
+    consumers: list[str] = (),
 ) -> Alert:
     failed = sorted(failed, key=lambda e: e.check)
     severity = Severity.ERROR if any(e.severity == Severity.ERROR for e in failed) else Severity.WARN
@@ -92,9 +95,10 @@ def incident_alert(
     counts = row_counts_line(same_partition)
     if counts:
         details.append(("Last row counts", counts))
-    advisory = set(monitoring_check_names(declaration)) - set(blocking_monitoring_checks(declaration))  # ERROR that blocks nothing
-    blocked = any(e.severity == Severity.ERROR and e.check not in advisory for e in failed)
-    gate = "downstream consumers are blocked" if blocked else "consumers still read it"
+    blocked = any(e.severity == Severity.ERROR and e.check in blocking_checks(declaration) for e in failed)  # checks.holds
+    gate = held_consumers_text(blocked, consumers)
+    if consumers:
+        details.append(("Held consumers" if blocked else "Consumers", ", ".join(consumers)))
     return Alert(
         kind=Kind.DATA_QUALITY,
         severity=severity,
@@ -111,6 +115,14 @@ def incident_alert(
     )
 
 
+def held_consumers_text(blocked: bool, consumers: list[str]) -> str:
+    """Which of the code location's tables the failure holds (a WARN, or an ERROR of a check that
+    blocks nothing, holds none): the launch on data and the gate wait for it to pass."""
+    if not blocked:
+        return "consumers still read it" + (f" ({', '.join(consumers)})" if consumers else "")
+    return f"holds {', '.join(consumers)} until it passes" if consumers else "no table here reads it"
+
+
 def _failing(alert: Alert | None) -> dict[str, Severity]:
     """The failing checks an open incident names, from its incident string 'check:severity,…'."""
     if alert is None:
@@ -123,10 +135,12 @@ def _subject(key: dg.AssetKey, partition: str | None) -> str:
 
 
 def evaluate_quality_alerts(
-    ledger: AlertLedger, evaluations: list[Evaluation], tables: Mapping[dg.AssetKey, MLAsset], ui_url: str
+    ledger: AlertLedger, evaluations: list[Evaluation], tables: Mapping[dg.AssetKey, MLAsset], ui_url: str,
+    consumers: Mapping[dg.AssetKey, list[str]] | None = None,
 ) -> tuple[int, int]:
     """Apply the evaluations completed since the last tick (oldest first) to the per-(table,
-    partition) incidents. Returns (raised, resolved)."""
+    partition) incidents. Returns (raised, resolved). ``consumers``: the declared tables that read each table."""
+    consumers = consumers or {}
     latest: dict[tuple[dg.AssetKey, str | None], dict[str, Evaluation]] = {}
     for evaluation in evaluations:
         latest.setdefault((evaluation.asset_key, evaluation.partition), {})[evaluation.check] = evaluation
@@ -144,7 +158,7 @@ def evaluate_quality_alerts(
             continue
         carried = [Evaluation(key, c, partition, False, failing[c], "", {}, current.run_id or "") for c in failing if c not in checks]
         failed = [e for e in checks.values() if not e.passed] + carried
-        alert = incident_alert(key, partition, failed, list(checks.values()), tables[key], ui_url)
+        alert = incident_alert(key, partition, failed, list(checks.values()), tables[key], ui_url, consumers.get(key, []))
         if current is not None and failing.items() <= before.items():
             ledger.open[subject] = alert  # fewer checks fail: the same incident, no new message
         else:
@@ -200,13 +214,15 @@ def grouped_alert(key: dg.AssetKey, alerts: list[Alert], declaration: MLAsset, u
 def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
     ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
     graph = context.repository_def.asset_graph
-    tables = {key: d for key, d in declarations(graph).items() if d.expectations is not None}
+    declared = declarations(graph)
+    tables = {key: d for key, d in declared.items() if d.expectations is not None}
     check_keys = [k for k in graph.asset_check_keys if k.asset_key in tables]
     now = time.time()
     evaluations, ledger.state["checks"] = evaluations_since(
         context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS, now
     )
-    raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url)
+    consumers = {key: sorted(c.to_user_string() for c in graph.get(key).child_keys if c in declared) for key in tables}
+    raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url, consumers)
     report = ledger.deliver(alert_sink, now)
     context.update_cursor(ledger.save())
     open_count = len(ledger.open_alerts(Kind.DATA_QUALITY))

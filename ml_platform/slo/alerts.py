@@ -39,9 +39,11 @@ import dagster as dg
 from ml_platform import freshness_watchdog, instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
+from ml_platform.checks.holds import Hold, holds
 from ml_platform.declaration import MLAsset, declarations
-from ml_platform.schedules.cross_product_launch import SENSOR_NAME as LAUNCH_SENSOR
+from ml_platform.schedules.cross_product_launch import launch_sensor_name
 from ml_platform.slo import causes as slo_causes
+from ml_platform.slo import stale_reads
 from ml_platform.slo.at_risk_alerts import AtRisk
 from ml_platform.slo.causes import Cause
 from ml_platform.slo.deadlines import (
@@ -61,7 +63,7 @@ SENSOR_NAME = "slo_alerts"
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 SLO_KINDS = (Kind.SLO_BREACH, Kind.SLO_WARNING)
 # Per-table state kept in the instance's key-value store (one entry per table), not in the cursor.
-STORED_STATE = ("fresh", "breached")
+STORED_STATE = ("fresh", "breached", stale_reads.STATE, stale_reads.INPUTS)
 
 
 @dataclass
@@ -111,10 +113,10 @@ def evaluate_slo_tick(
     declared = declarations(asset_graph)
     ledger = AlertLedger.load(instance, SENSOR_NAME, cursor, stored_state=STORED_STATE)
     first_tick = "read" not in ledger.state and not ledger.state.get("fresh") and not ledger.state.get("breached")
-    states = _judge(instance, declared, ledger, now)
+    states, materializations = _judge(instance, declared, ledger, now)
     needy = [s for s in states.values() if _needs_alert(ledger, s)]
     causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
-    risk = AtRisk(instance, asset_graph, states, now)
+    risk = AtRisk(instance, asset_graph, states, now, sink.ui_url)
     if risk.watched:
         causes.watched |= risk.watched
         risk.refine(causes.runs())
@@ -122,6 +124,7 @@ def evaluate_slo_tick(
     for state in states.values():
         _transition(ledger, state, causes, sink.ui_url, result)
         risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
+    stale_reads.StaleReads(instance, asset_graph, states, ledger, now, sink.ui_url).update(materializations, result)
     report = ledger.deliver(sink, now.timestamp())
     counts = {s: sum(1 for t in states.values() if t.state == s) for s in (PASS, WARN, FAIL)}
     result.summary = (
@@ -135,7 +138,10 @@ def evaluate_slo_tick(
     return result
 
 
-def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, now: datetime) -> dict[str, TableState]:
+def _judge(
+    instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, now: datetime
+) -> tuple[dict[str, TableState], list[Materialization]]:
+    """Every declared table's state, and the materializations read this tick (oldest first)."""
     by_asset = {key.to_user_string(): declaration for key, declaration in declared.items()}
     deadlines: dict[tuple[str, str], tuple[datetime, datetime]] = {}  # tables share deadlines: compute each once
     windows: dict[str, tuple[datetime, datetime]] = {}
@@ -175,7 +181,7 @@ def _judge(instance, declared: dict[dg.AssetKey, MLAsset], ledger: AlertLedger, 
         )
         state.state = _decide(state, now)
         states[asset] = state
-    return states
+    return states, materializations
 
 
 def _record(fresh, by_asset: dict[str, MLAsset], windows, materialization: Materialization) -> None:
@@ -212,6 +218,7 @@ class _Causes:
         self._runs: dict[str, instance_reads.RunInfo] | None = None
         self._stopped: set[str] | None = None
         self._errors: dict[str, str | None] = {}
+        self._holds: dict[tuple[dg.AssetKey, str], list[Hold]] = {}
 
     def find(self, state: TableState, deadline: datetime) -> Cause:
         blocking = (FAIL,) if deadline == state.deadline else (FAIL, WARN)
@@ -223,15 +230,32 @@ class _Causes:
         upstream = slo_causes.upstream_cause([(p.asset, self.find(p, p.deadline if p.state == FAIL else p.upcoming)) for p in late_parents])
         if upstream is not None:
             return upstream
+        launcher = launch_sensor_name(state.declaration.product) if self.asset_graph.get(state.key).automation_condition is not None else None
+        blocked = slo_causes.upstream_blocked_cause(state.declaration, state.asset, self.held_inputs(state, deadline), self.ui_url, launcher)
+        if blocked is not None:
+            return blocked
         run = slo_causes.relevant_run(state.declaration, deadline, self.runs().get(state.asset))
         if run is not None:
             message = self.failure_message(run.run_id) if run.status in slo_causes.FAILED else None
             return slo_causes.run_cause(state.declaration, run, self.now.timestamp(), self.ui_url, message)
-        if self.asset_graph.get(state.key).automation_condition is not None:
-            return slo_causes.no_run_cause(state.declaration, deadline, None, False, launcher=LAUNCH_SENSOR)
+        if launcher is not None:
+            return slo_causes.no_run_cause(state.declaration, deadline, None, False, launcher=launcher)
         schedule = f"{state.declaration.product}_schedule"
         schedule = schedule if schedule in self.schedule_names else None
         return slo_causes.no_run_cause(state.declaration, deadline, schedule, schedule in self.stopped() if schedule else False)
+
+    def held_inputs(self, state: TableState, deadline: datetime) -> list[tuple[str, str, Hold]]:
+        """The declared inputs of the deadline's date that an ERROR check holds (one read per input with checks)."""
+        partition = deadline_partition(state.declaration, deadline)
+        found = []
+        for parent in sorted(self.asset_graph.get(state.key).parent_keys):
+            upstream = self.states.get(parent.to_user_string())
+            if partition is None or upstream is None or not upstream.declaration.partition_column:
+                continue
+            if (parent, partition) not in self._holds:
+                self._holds[(parent, partition)] = holds(self.instance, parent, upstream.declaration, partition)
+            found += [(upstream.asset, partition, hold) for hold in self._holds[(parent, partition)]]
+        return found
 
     def runs(self) -> dict[str, instance_reads.RunInfo]:
         if self._runs is None:
@@ -357,6 +381,8 @@ def _slo_alert(
         details.append(("partition", partition))
     if cause.run_link:
         details.append(("run", cause.run_link))
+    if cause.checks_link:
+        details.append(("input checks", cause.checks_link))
     return Alert(
         kind=kind,
         severity=severity,

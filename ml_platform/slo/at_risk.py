@@ -5,15 +5,20 @@ Pure functions over what the SLO sensor already read; the sensor turns them into
 
 *Prediction.* A table not yet fresh for its next deadline is predicted to land at
 
-    finish(T) = max(now, start(T) + p90(T))
+    finish(T) = start(T) + d(T)
 
-where ``p90(T)`` is the 90th percentile of its last ``P90_SAMPLES`` step durations (start-up plus
-the step's wall time, recorded for each attempt by ``compute.step_metrics``) and ``start(T)`` is its run's start if the run
-for that date is running, else now — but never before the predicted finish of its slowest
-unfinished upstream (same date), predicted the same way up the chain. That chain of slowest
-upstreams is the *critical path* an alert shows. A run already past its p90 is predicted to
-land now (no better guess), so a stuck run is left to the breach path. Tables without
-recorded durations are not predicted.
+where ``d(T)`` is its expected duration (``expected_duration`` over its last ``P90_SAMPLES`` step
+durations: start-up plus the step's wall time, recorded for each attempt by ``compute.step_metrics``) and ``start(T)`` is:
+
+* its run's start, if the run for that date is running and has not yet taken ``d(T)``;
+* now, if the run is overdue (it may be stuck: only a new run started now is sure to land, so a
+  stuck run is warned no later than a run that never started), or if no run is running;
+* never before the predicted finish of its slowest unfinished upstream (same date), predicted
+  the same way up the chain. That chain of slowest upstreams is the *critical path* an alert shows.
+
+A table whose own run for the date failed for good (no run retry coming), or that waits for such
+an upstream, is *blocked*: it lands only after someone re-runs it, so it is at risk whatever the
+clock says. Tables without recorded durations are not predicted (unless blocked).
 
 *Drift.* The completion time of each daily table for its last ``TREND_DAYS`` deadlines
 (minutes before or after the deadline) is fitted with a least-squares line. A table drifts when
@@ -27,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from math import ceil
+from math import ceil, inf
 
 from ml_platform.declaration import MLAsset
 from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between
@@ -47,6 +52,19 @@ def p90(values: Iterable[float]) -> float | None:
     """Nearest-rank 90th percentile."""
     ordered = sorted(values)
     return ordered[ceil(0.9 * len(ordered)) - 1] if ordered else None
+
+
+def expected_duration(durations: list[float]) -> float | None:
+    """How long the next run takes, from a table's recent durations (oldest first).
+
+    The p90 of the last ``P90_SAMPLES``; with fewer, the p90 is the maximum, so one slow first
+    run would predict every next day late: the lower median of what there is instead (one slow
+    run out of two already counts for nothing)."""
+    recent = durations[-P90_SAMPLES:]
+    if len(recent) >= P90_SAMPLES:
+        return p90(recent)
+    ordered = sorted(recent)
+    return ordered[(len(ordered) - 1) // 2] if ordered else None
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,7 @@ class History:
     """What a prediction needs from the past, rebuilt every ``HISTORY_REFRESH`` from one read."""
 
     computed_at: float
-    p90: dict[str, float] = field(default_factory=dict)  # asset -> seconds
+    p90: dict[str, float] = field(default_factory=dict)  # asset -> expected duration, seconds (expected_duration)
     drifting: dict[str, Drift] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -112,9 +130,9 @@ def build_history(materializations: list[Materialization], declared: Mapping[str
             by_asset[m.asset].append(m)
     history = History(computed_at=now.timestamp())
     for asset, found in by_asset.items():
-        taken = durations.get(asset, []) if durations is not None else [m.duration for m in found if m.duration is not None]
-        if taken[-P90_SAMPLES:]:
-            history.p90[asset] = p90(taken[-P90_SAMPLES:])
+        expected = expected_duration(durations.get(asset, []) if durations is not None else [m.duration for m in found if m.duration is not None])
+        if expected is not None:
+            history.p90[asset] = expected
         declaration = declared[asset]
         if declaration.slo.is_daily and declaration.partition_column:
             drift = detect_drift(completions(declaration, found, now))
@@ -137,22 +155,30 @@ def completions(declaration: MLAsset, found: list[Materialization], now: datetim
 @dataclass(frozen=True)
 class Step:
     asset: str
-    finish: float  # predicted, unix time
-    p90: float  # seconds
+    finish: float  # predicted, unix time (inf when blocked)
+    p90: float | None  # its expected duration, seconds
     started: float | None  # its run's start, if running
+    overdue: bool = False  # its run has taken longer than expected: it may be stuck
+    failed: tuple[str, float | None] | None = None  # (run id, end) of its run that failed for good
 
 
 @dataclass(frozen=True)
 class Prediction:
-    finish: float
+    finish: float  # inf when blocked
     path: tuple[Step, ...]  # the critical path, upstream first, ending with the table itself
+
+    @property
+    def blocked(self) -> Step | None:
+        """The step on the path whose run failed for good: nothing lands before it is re-run."""
+        return next((step for step in self.path if step.failed is not None), None)
 
 
 class Predictor:
     """Predicts finishes over the asset graph for one tick (memoised per asset and date).
 
     ``landed(asset, partition)``: has that upstream partition landed (True when unknown);
-    ``started``: asset -> start of its running run for the date being predicted.
+    ``started``: asset -> start of its running run for the date being predicted;
+    ``failed``: asset -> (run id, end) of its run for that date that failed with no retry coming.
     """
 
     def __init__(
@@ -162,9 +188,10 @@ class Predictor:
         parents: Callable[[str], Iterable[str]],
         landed: Callable[[str, str | None], bool],
         started: Mapping[str, float] | None = None,
+        failed: Mapping[str, tuple[str, float | None]] | None = None,
     ):
         self.now, self.p90s, self.parents, self.landed = now, p90s, parents, landed
-        self.started = started or {}
+        self.started, self.failed = started or {}, failed or {}
         self._memo: dict[tuple[str, str | None], Prediction | None] = {}
 
     def predict(self, asset: str, partition: str | None) -> Prediction | None:
@@ -175,10 +202,8 @@ class Predictor:
 
     def _predict(self, asset: str, partition: str | None) -> Prediction | None:
         duration = self.p90s.get(asset)
-        if duration is None:
-            return None
-        started = self.started.get(asset)
-        finish = (started if started is not None else self.now) + duration
+        if asset in self.failed:
+            return Prediction(inf, (Step(asset, inf, duration, None, failed=self.failed[asset]),))
         slowest: Prediction | None = None
         for parent in self.parents(asset):
             if self.landed(parent, partition):
@@ -186,11 +211,16 @@ class Predictor:
             upstream = self.predict(parent, partition)
             if upstream is not None and (slowest is None or upstream.finish > slowest.finish):
                 slowest = upstream
+        if duration is None:
+            blocked = slowest is not None and slowest.blocked is not None
+            return Prediction(inf, (*slowest.path, Step(asset, inf, None, None))) if blocked else None
+        started = self.started.get(asset)
+        overdue = started is not None and started + duration < self.now
+        finish = started + duration if started is not None and not overdue else self.now + duration
         path: tuple[Step, ...] = ()
         if slowest is not None and slowest.finish + duration > finish:
             finish, path = slowest.finish + duration, slowest.path
-        finish = max(finish, self.now)
-        return Prediction(finish, (*path, Step(asset, finish, duration, started)))
+        return Prediction(finish, (*path, Step(asset, finish, duration, started, overdue)))
 
 
 def at_risk(prediction: Prediction | None, deadline: datetime) -> bool:

@@ -1,29 +1,33 @@
 """``slo_at_risk`` alerts: the SLO sensor's predictions (``ml_platform.slo.at_risk``) as incidents.
 
 Per table and deadline, one warning when the predicted landing passes the deadline minus the
-margin, with the predicted time and the critical path; it resolves when the table lands or the
+margin, with the predicted time and the critical path, or when a run on its path failed for good
+(blocked: cause ``run_failed`` or ``upstream_failed``); it resolves when the table lands or the
 deadline passes (a breach then follows the normal path). A table already warned for that
 deadline by its declared ``warn_margin`` gets no second warning. Per table, one drift warning
 while its completion time drifts toward the deadline.
 
 Reads per tick: one key-value read (the history, rebuilt every ``HISTORY_REFRESH`` from one paged
-read of recent materializations); the runs of the tables on a critical path come from the SLO
-sensor's own batched run read.
+read of recent materializations); the runs of the tables on a critical path, and of every table
+due within ``WATCH_AHEAD`` and its unfinished upstreams (a failed run blocks them), come from the
+SLO sensor's own batched run read.
 """
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ml_platform import instance_reads
 from ml_platform.alerting import Kind, Severity
-from ml_platform.slo.at_risk import HISTORY_SPAN, History, Prediction, Predictor, at_risk, build_history
-from ml_platform.slo.causes import IN_PROGRESS, Cause
+from ml_platform.alerting.links import run_url
+from ml_platform.slo.at_risk import HISTORY_SPAN, MARGIN, History, Prediction, Predictor, Step, at_risk, build_history
+from ml_platform.slo.causes import FAILED, IN_PROGRESS, Cause
 from ml_platform.slo.deadlines import from_iso, iso, local_time, utc
 
 HISTORY_KEY = "ml_platform/slo_at_risk/history"
 DRIFT = "drift"  # the drift warning's alert source (one subject per table)
 FAIL = "FAIL"
+WATCH_AHEAD = timedelta(hours=3)  # tables due this soon have their runs read: a failed one blocks them
 
 
 def load_history(instance, states: dict, now: datetime) -> History:
@@ -41,29 +45,38 @@ def load_history(instance, states: dict, now: datetime) -> History:
 class AtRisk:
     """This tick's predictions for every table not yet fresh for its next deadline."""
 
-    def __init__(self, instance, asset_graph, states: dict, now: datetime):
-        self.states, self.now = states, now
+    def __init__(self, instance, asset_graph, states: dict, now: datetime, ui_url: str = ""):
+        self.states, self.now, self.ui_url = states, now, ui_url
         self.history = load_history(instance, states, now)
         self.parents = {
             asset: [p.to_user_string() for p in asset_graph.get(s.key).parent_keys if p.to_user_string() in states]
             for asset, s in states.items()
         }
-        self.predictions = self._predict({})
-        self.watched = {s.asset for p in self.predictions.values() for s in p.path}  # whose runs refine them
+        predictor = self._predictor({}, {})
+        self.predictions = self._at_risk(predictor)
+        due = [s for s in states.values() if s.upcoming_fresh_at is None and s.upcoming - now <= WATCH_AHEAD]
+        on_paths = [p for s in due if (p := predictor.predict(s.asset, s.upcoming_partition)) is not None]
+        # whose runs refine the predictions: a running run's start, a failed run that blocks
+        self.watched = {s.asset for s in due} | {step.asset for p in [*on_paths, *self.predictions.values()] for step in p.path}
 
     def refine(self, runs: dict) -> None:
-        """Predict the tables at risk again, knowing when the runs in progress started."""
-        started = {
-            asset: run.started
-            for asset, run in runs.items()
-            if asset in self.watched and run.status in IN_PROGRESS and run.started is not None
-            and run.partition in (None, self.states[asset].partition, self.states[asset].upcoming_partition)
-        }
-        if started:
-            self.predictions = self._predict(started)
+        """Predict again, knowing when the runs in progress started and which runs failed for good."""
+        started, failed = {}, {}
+        for asset, run in runs.items():
+            state = self.states.get(asset)
+            if asset not in self.watched or state is None:
+                continue
+            if run.status in IN_PROGRESS and run.started is not None and run.partition in (None, state.partition, state.upcoming_partition):
+                started[asset] = run.started
+            elif run.status in FAILED and not run.will_retry and run.partition == state.upcoming_partition:
+                failed[asset] = (run.run_id, run.ended)
+        if started or failed:
+            self.predictions = self._at_risk(self._predictor(started, failed))
 
-    def _predict(self, started: dict[str, float]) -> dict[str, Prediction]:
-        predictor = Predictor(self.now.timestamp(), self.history.p90, self.parents.__getitem__, self._landed, started)
+    def _predictor(self, started: dict, failed: dict) -> Predictor:
+        return Predictor(self.now.timestamp(), self.history.p90, self.parents.__getitem__, self._landed, started, failed)
+
+    def _at_risk(self, predictor: Predictor) -> dict[str, Prediction]:
         found = {}
         for state in self.states.values():
             if state.upcoming_fresh_at is None:
@@ -94,16 +107,39 @@ class AtRisk:
         prediction, incident = self.predictions.get(state.asset), iso(state.upcoming)
         warned = any(a.asset == state.asset and a.incident == incident and a.kind in (Kind.SLO_AT_RISK, Kind.SLO_WARNING) for a in ledger.open.values())
         if prediction is not None and not warned:
+            path = self._path_text(state, prediction)
+            blocked = prediction.blocked
+            if blocked is not None:
+                cause = self._blocked_cause(state, blocked)
+                title = f"SLO at risk: {state.asset} cannot land before its {local_time(state.declaration, state.upcoming)} deadline — {path}"
+                finish = "none: blocked until the failed run is re-run"
+            else:
+                cause = find_cause(state, state.upcoming)
+                when = "after" if prediction.finish > state.upcoming.timestamp() else f"within {int(MARGIN.total_seconds() // 60)} min of"
+                title = (
+                    f"SLO at risk: {state.asset} is predicted to land at {self._at(state, prediction.finish)},"
+                    f" {when} its {local_time(state.declaration, state.upcoming)} deadline — {path}"
+                )
+                finish = local_time(state.declaration, prediction.finish)
             alert = make_alert(
-                Kind.SLO_AT_RISK, Severity.WARN, state, state.upcoming_partition, state.upcoming,
-                find_cause(state, state.upcoming), self.now.timestamp(),
-                title=f"SLO at risk: {state.asset} is predicted to land at {self._at(state, prediction.finish)},"
-                f" after its {local_time(state.declaration, state.upcoming)} deadline — {self._path_text(state, prediction)}",
-                extra=[("predicted finish", local_time(state.declaration, prediction.finish)), ("critical path", self._path_text(state, prediction))],
+                Kind.SLO_AT_RISK, Severity.WARN, state, state.upcoming_partition, state.upcoming, cause, self.now.timestamp(),
+                title=title, extra=[("predicted finish", finish), ("critical path", path)],
             )
             ledger.raise_alert(alert)
             result.raised.append(alert)
         self._update_drift(ledger, state, [a for a in mine if a.source == DRIFT], make_alert, result)
+
+    def _blocked_cause(self, state, step: Step) -> Cause:
+        run_id, ended = step.failed
+        at = f" at {self._at(state, ended)}" if ended else ""
+        if step.asset == state.asset:
+            return Cause("run_failed", f"its run {run_id[:8]} failed{at} and no retry is coming: re-run it", run_id, run_url(self.ui_url, run_id))
+        return Cause(
+            "upstream_failed",
+            f"upstream {step.asset}'s run {run_id[:8]} failed{at} and no retry is coming: {state.asset} waits until it is re-run",
+            run_id,
+            run_url(self.ui_url, run_id),
+        )
 
     def _update_drift(self, ledger, state, open_drift, make_alert, result) -> None:
         drift = self.history.drifting.get(state.asset)
@@ -131,16 +167,34 @@ class AtRisk:
 
     def _path_text(self, state, prediction: Prediction) -> str:
         *upstream, own = prediction.path
-        minutes = int(own.p90 // 60)
-        run = f"its run started at {self._at(state, own.started)}" if own.started else "its run has not started"
-        text = f"{run}, p90 {minutes} min"
+        text = self._step_text(state, own)
         if upstream:
             first = upstream[0]
+            chain = " → ".join(s.asset for s in prediction.path)
+            if first.failed is not None:
+                run_id, ended = first.failed
+                at = f" at {self._at(state, ended)}" if ended else ""
+                return f"blocked: waits for {first.asset}, whose run {run_id[:8]} failed{at} with no retry coming; critical path {chain}; {text}"
             late = first.finish - self._own_deadline(first.asset, state.upcoming_partition)
             behind = f", {_minutes(late)} after its own deadline" if late > 0 else ""
-            chain = " → ".join(s.asset for s in prediction.path)
             text = f"waits for {first.asset} (predicted at {self._at(state, first.finish)}{behind}); critical path {chain}; {text}"
         return text
+
+    def _step_text(self, state, step: Step) -> str:
+        if step.failed is not None:
+            run_id, ended = step.failed
+            at = f" at {self._at(state, ended)}" if ended else ""
+            return f"blocked: its run {run_id[:8]} failed{at} with no retry coming"
+        expected = f"expected duration {int(step.p90 // 60)} min" if step.p90 is not None else "no recorded duration"
+        if step.started is None:
+            return f"its run has not started, {expected}"
+        if step.overdue:
+            running = _minutes(self.now.timestamp() - step.started)
+            return (
+                f"its run started at {self._at(state, step.started)} is overdue (running {running}, {expected}):"
+                f" if it is stuck, a new run started now lands at {self._at(state, self.now.timestamp() + step.p90)}"
+            )
+        return f"its run started at {self._at(state, step.started)}, {expected}"
 
     def _own_deadline(self, asset: str, partition: str | None) -> float:
         state = self.states[asset]

@@ -4,6 +4,9 @@ Checked in this order, the first that applies wins:
 
 1. ``upstream_late``: a declared parent asset is itself failing (or at risk) — name it and
    its own cause (found the same way, up the chain), linking the run it names;
+1b. ``upstream_blocked``: a parent's partition of the date landed, but an ERROR result of one of
+   its blocking checks holds its consumers (``checks.holds``) — name the input, the check, when,
+   and link the input's checks;
 2. ``run_in_progress``: the newest run for this table's deadline is queued or running;
 3. ``run_failed``: the newest run failed or was canceled — its root error and a link;
 4. ``run_succeeded``: the newest run succeeded without materializing the deadline's partition;
@@ -17,7 +20,8 @@ still a breach, with cause ``materialized_late``.
 from dataclasses import dataclass
 from datetime import datetime
 
-from ml_platform.alerting.links import run_url
+from ml_platform.alerting.links import asset_url, run_url
+from ml_platform.checks.holds import Hold
 from ml_platform.declaration import MLAsset
 from ml_platform.instance_reads import RunInfo
 from ml_platform.slo.deadlines import deadline_partition, local_time, window_start
@@ -28,10 +32,32 @@ FAILED = {"FAILURE", "CANCELED"}
 
 @dataclass(frozen=True)
 class Cause:
-    kind: str  # upstream_late | run_in_progress | run_failed | run_succeeded | no_run
+    kind: str  # upstream_late | upstream_blocked | run_in_progress | run_failed | run_succeeded | no_run
     text: str  # one sentence a person can act on
     run_id: str | None = None
     run_link: str | None = None
+    checks_link: str | None = None  # the held input's checks, for upstream_blocked
+
+
+def upstream_blocked_cause(
+    declaration: MLAsset, table: str, blocked: list[tuple[str, str, Hold]], ui_url: str, launcher: str | None
+) -> Cause | None:
+    """``blocked``: (input, partition, hold) for each held input of the table's date."""
+    if not blocked:
+        return None
+    held = "; ".join(
+        f"input {name} {partition} failed its check {hold.check} with ERROR at {local_time(declaration, hold.at)}"
+        for name, partition, hold in blocked
+    )
+    waits = f"sensor {launcher} launches {table}" if launcher else f"{table}'s run reads it"
+    name, _, first = blocked[0]
+    return Cause(
+        "upstream_blocked",
+        f"{held}: {waits} once that partition passes its checks (re-run it, or fix its data and re-run it)",
+        first.run_id,
+        run_url(ui_url, first.run_id),
+        asset_url(ui_url, name, view="checks"),
+    )
 
 
 def upstream_cause(late_parents: list[tuple[str, Cause]]) -> Cause | None:
@@ -94,7 +120,7 @@ def no_run_cause(declaration: MLAsset, deadline: datetime, schedule: str | None,
     """``launcher``: the sensor that launches the table on data (instead of a schedule), if any."""
     opened = local_time(declaration, window_start(declaration, deadline))
     if launcher is not None:
-        tail = f"; sensor {launcher} launches it once its inputs for the date are materialized and their blocking checks passed"
+        tail = f"; sensor {launcher} launches it once its inputs for the date are materialized and no ERROR check holds them"
     elif schedule is None:
         tail = "; no schedule targets it"
     elif stopped:

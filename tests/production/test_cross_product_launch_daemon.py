@@ -9,8 +9,9 @@ import pytest
 
 from ml_platform.assets.article_recs import article_recommendations
 from ml_platform.assets.related_content import related_articles
-from ml_platform.declaration import declaration_of
-from ml_platform.schedules.cross_product_launch import SENSOR_NAME
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
+from ml_platform.declaration import PRODUCT_TAG, declaration_of
+from ml_platform.schedules.cross_product_launch import launch_sensor_name
 from ml_platform.sensors.run_failure_alerts import run_failure_alerts
 from tests.production.conftest import FIRST_DAY, SCHEDULED_PRODUCTS
 from tests.production.test_postgres_instance import LAUNCH_BACKFILL, finished_ticks
@@ -46,7 +47,9 @@ def test_consumer_of_another_product_runs_after_its_input_for_the_same_date_with
     consumer_run = deployment.wait_until(
         lambda: (run := instance.get_run_by_id(consumer.run_id)).is_finished and run, 180, "the consumer's run to finish"
     )
-    assert consumer_run.tags.get("dagster/sensor_name") == SENSOR_NAME  # launched on data, by the automation sensor
+    # launched on data, by its product's automation sensor (evaluated by the sensor daemon in the code server)
+    assert consumer_run.tags.get("dagster/sensor_name") == launch_sensor_name(RECOMMENDATIONS.product)
+    assert consumer_run.tags[PRODUCT_TAG] == RECOMMENDATIONS.product and int(consumer_run.tags[MAX_RUNTIME_TAG]) > 0
     assert consumer_run.status == dg.DagsterRunStatus.SUCCESS
 
     everything = instance.get_runs()

@@ -1,5 +1,6 @@
 """The launch on data of article_recommendations (it reads related_content's related_articles),
-evaluated tick by tick with Dagster's own evaluator over the real example definitions.
+evaluated tick by tick with Dagster's own evaluator over the real example definitions; and the
+launch rules on small catalogs (weekly deadlines, reads across time zones, one sensor per product).
 
 Upstream states are written into the instance as a run writes them: materializations, and check
 evaluations (planned, then passed or failed) inside a run of their own.
@@ -14,14 +15,35 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # t
     AssetCheckEvaluationPlanned,
     AssetCheckEvaluationTargetMaterializationData,
 )
-from dagster._core.events import DagsterEvent, DagsterEventType  # test-only: a run's check events
+from dagster._core.events import (  # test-only: what a run writes
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventType,
+    StepMaterializationData,
+)
 from dagster._core.storage.dagster_run import make_new_run_id
+from freezegun import freeze_time
 
 from ml_platform.assets.article_recs import article_recommendations, user_article_interactions
 from ml_platform.assets.related_content import related_articles
 from ml_platform.checks.quality_checks import check_names
-from ml_platform.declaration import SLO, Expectations, Model, PredictionTable, declaration_of
-from ml_platform.schedules.cross_product_launch import SENSOR_NAME, data_launched, with_launch_conditions
+from ml_platform.compute.profiles import PROFILES
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
+from ml_platform.declaration import (
+    PRODUCT_TAG,
+    SLO,
+    DeclarationError,
+    Expectations,
+    Model,
+    PredictionTable,
+    declaration_of,
+)
+from ml_platform.schedules.cross_product_launch import (
+    cross_product_launch_sensor,
+    data_launched,
+    launch_sensor_name,
+    with_launch_conditions,
+)
 from ml_platform.schedules.product_schedules import build_product_schedules
 
 INTERACTIONS_DECLARATION = declaration_of(user_article_interactions)
@@ -81,6 +103,25 @@ class Upstream:
             )
             self._event(run_id, DagsterEventType.ASSET_CHECK_EVALUATION, evaluation)
 
+    def consumer_run(self, partition: str) -> str:
+        """The consumer's run for ``partition`` has started (it planned its materialization)."""
+        run = self.instance.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
+                tags={"dagster/partition": partition}, asset_selection=frozenset({CONSUMER}),
+            )
+        )
+        self._event(run.run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED, AssetMaterializationPlannedData(CONSUMER, partition=partition))
+        return run.run_id
+
+    def consumer_landed(self, run_id: str, partition: str) -> None:
+        self._event(run_id, DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(dg.AssetMaterialization(CONSUMER, partition=partition)))
+        self.instance.handle_run_event(run_id, DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "__ASSET_JOB"))
+
+    def related_ready(self, day: str = TODAY, failed=(), severity=dg.AssetCheckSeverity.ERROR) -> None:
+        self.materialize(RELATED, day)
+        self.checks(RELATED, RELATED_ARTICLES, day, failed=failed, severity=severity)
+
     def checks_running(self, key, declaration, partition) -> str:
         """A check-only run that has started and planned the table's checks for ``partition``."""
         run = self.run(status=dg.DagsterRunStatus.STARTED, partition=partition)
@@ -129,9 +170,10 @@ def test_only_the_cross_product_consumer_is_launched_on_data_and_its_schedule_le
     graph = defs.resolve_asset_graph()
     assert {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None} == {CONSUMER}
     assert data_launched([graph.get(k).assets_def for k in graph.get_all_asset_keys()]) == {CONSUMER}
-    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    sensor = defs.resolve_sensor_def(launch_sensor_name(RECOMMENDATIONS.product))
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert [s.name for s in defs.sensors if isinstance(s, dg.AutomationConditionSensorDefinition)] == [sensor.name]
     context = dg.build_schedule_context(scheduled_execution_time=at("04:00"), repository_def=defs.get_repository_def())
     [request] = defs.resolve_schedule_def("article_recs_schedule").evaluate_tick(context).run_requests
     assert set(request.asset_selection) == {INTERACTIONS}  # the model only on Mondays; TODAY is a Tuesday
@@ -169,12 +211,66 @@ def test_failed_blocking_check_holds_the_consumer_until_a_rerun_passes(ticks, up
     assert ticks.tick(at("05:30")) == {RECOMMENDATIONS.name: {TODAY}}
 
 
-def test_a_warn_result_holds_it_too_as_dagsters_condition_ignores_severity(ticks, upstream):
+def test_a_warn_result_on_an_input_does_not_hold_it_an_error_does(ticks, upstream):
     upstream.history(past(3), consumer=True)
     upstream.own_product_ready()
-    upstream.materialize(RELATED, TODAY)
-    upstream.checks(RELATED, RELATED_ARTICLES, TODAY, failed={"row_count_change"}, severity=dg.AssetCheckSeverity.WARN)
-    assert ticks.tick(at("04:30")) == {}  # docs/slo.md: re-run the check (or the table) to release it
+    upstream.related_ready(failed={"row_count_change"}, severity=dg.AssetCheckSeverity.WARN)  # the catalog grew for good
+    assert ticks.tick(at("04:30")) == {RECOMMENDATIONS.name: {TODAY}}  # as inside one run: a WARN lets it through
+    tomorrow = (date.fromisoformat(TODAY) + timedelta(days=1)).isoformat()
+    upstream.own_product_ready(tomorrow)
+    upstream.related_ready(tomorrow, failed={"row_count_change"})  # the same check, now with ERROR
+    assert ticks.tick(at("04:30", tomorrow)) == {}
+
+
+def test_the_launch_runs_carry_the_product_tag_and_its_run_time_limit(defs, instance, upstream):
+    upstream.history(past(3), consumer=True)
+    upstream.own_product_ready()
+    upstream.related_ready()
+    sensor = defs.resolve_sensor_def(launch_sensor_name(RECOMMENDATIONS.product))
+    with freeze_time(at("04:30")):  # the sensor as the daemon evaluates it in the code server
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+    [request] = result.run_requests
+    assert request.partition_key == TODAY and set(request.asset_selection) == {CONSUMER}
+    limit = int(PROFILES[RECOMMENDATIONS.compute].max_runtime.total_seconds())
+    assert request.tags[PRODUCT_TAG] == RECOMMENDATIONS.product and request.tags[MAX_RUNTIME_TAG] == str(limit)
+
+
+def test_an_input_fixed_while_the_consumer_runs_relaunches_it_once_it_finished(ticks, upstream):
+    upstream.history(past(3), consumer=True)
+    upstream.own_product_ready()
+    upstream.related_ready()
+    assert ticks.tick(at("04:30")) == {RECOMMENDATIONS.name: {TODAY}}
+    run_id = upstream.consumer_run(TODAY)
+    upstream.related_ready()  # the producer re-runs today's partition while the consumer reads the old one
+    assert ticks.tick(at("04:31")) == {}  # the consumer is still running
+    upstream.consumer_landed(run_id, TODAY)
+    assert ticks.tick(at("04:40")) == {RECOMMENDATIONS.name: {TODAY}}  # it read the old input: once more
+    assert ticks.tick(at("04:41")) == {}
+
+
+def test_a_fix_after_the_consumer_ran_and_a_backfill_of_past_dates_relaunch_exactly_those_dates(ticks, upstream):
+    days = past(5)
+    upstream.history(days, consumer=True)
+    upstream.own_product_ready()
+    upstream.related_ready()
+    upstream.materialize(CONSUMER, TODAY)
+    assert ticks.tick(at("05:00")) == {}
+    upstream.related_ready()  # a fix after the consumer ran
+    for day in days[1:4]:  # and the producer's backfill of three past dates
+        upstream.related_ready(day)
+    assert ticks.tick(at("10:01")) == {RECOMMENDATIONS.name: {TODAY, *days[1:4]}}
+    assert ticks.tick(at("10:02")) == {}
+
+
+def test_an_input_landing_days_late_still_launches_its_date(ticks, upstream):
+    three_days_ago, two_days_ago, yesterday = past(3)
+    upstream.history([three_days_ago, yesterday], consumer=True)
+    upstream.own_product_ready(two_days_ago)  # related_articles of two days ago never landed
+    upstream.own_product_ready()
+    upstream.related_ready()
+    assert ticks.tick(at("04:30")) == {RECOMMENDATIONS.name: {TODAY}}
+    upstream.related_ready(two_days_ago)
+    assert ticks.tick(at("06:00")) == {RECOMMENDATIONS.name: {two_days_ago}}
 
 
 def test_first_evaluation_launches_today_when_its_inputs_are_already_ready(ticks, upstream):
@@ -185,17 +281,15 @@ def test_first_evaluation_launches_today_when_its_inputs_are_already_ready(ticks
     assert ticks.tick(at("09:00")) == {RECOMMENDATIONS.name: {TODAY}}  # e.g. the sensor was just switched on
 
 
-def test_an_input_landing_after_midnight_still_launches_its_date_but_never_an_older_one(ticks, upstream):
+def test_an_input_landing_after_midnight_still_launches_its_date_but_no_older_missing_one(ticks, upstream):
     three_days_ago, two_days_ago, yesterday = past(3)
     upstream.history([three_days_ago], consumer=True)
     upstream.history([two_days_ago], consumer=False)  # its inputs landed, its consumer never ran
     upstream.own_product_ready(yesterday)
     assert ticks.tick(at("23:00", yesterday)) == {}  # yesterday's related_articles is late; two days ago is history
-    upstream.materialize(RELATED, two_days_ago)  # a re-run of an older date: not launched again
-    upstream.checks(RELATED, RELATED_ARTICLES, two_days_ago)
     upstream.materialize(RELATED, yesterday)  # lands after midnight
     upstream.checks(RELATED, RELATED_ARTICLES, yesterday)
-    assert ticks.tick(at("00:30")) == {RECOMMENDATIONS.name: {yesterday}}
+    assert ticks.tick(at("00:30")) == {RECOMMENDATIONS.name: {yesterday}}  # never the older missing date
 
 
 def test_a_retrained_model_relaunches_today_only(ticks, upstream):
@@ -233,17 +327,34 @@ def test_a_new_day_launches_only_the_new_date(ticks, upstream):
     assert ticks.tick(at("04:30", tomorrow)) == {RECOMMENDATIONS.name: {tomorrow}}
 
 
+def declared(name, product, kind=PredictionTable, deps=(), slo=None, **asset_args):
+    """A declared asset of a small catalog; ``deps``: names or ``dg.AssetDep``s."""
+    extra = {"expectations": Expectations(key_columns=("id",))} if kind is PredictionTable else {}
+    slo = slo or SLO("0 8 * * 1" if kind is Model else "0 8 * * *")
+    spec = kind(name=name, product=product, owner="team:t", slo=slo, compute="small", **extra)
+
+    @dg.asset(**spec.asset_kwargs(**asset_args), deps=list(deps))
+    def _asset():
+        return None
+
+    return _asset
+
+
+def small_defs(assets) -> dg.Definitions:
+    launched = with_launch_conditions(assets)
+    return dg.Definitions(
+        assets=launched, schedules=build_product_schedules(launched), sensors=cross_product_launch_sensor(launched),
+        resources={"model_io_manager": dg.FilesystemIOManager()},
+    )
+
+
+def requested(defs, instance, when: datetime, cursor=None):
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=when, cursor=cursor)
+    found = {r.key.to_user_string(): set(r.true_subset.expensively_compute_partition_keys()) for r in result.results if r.true_subset.size}
+    return found, result.cursor
+
+
 def test_a_chain_behind_a_cross_product_read_is_launched_on_data_but_a_model_keeps_its_schedule():
-    def declared(name, product, kind=PredictionTable, deps=()):
-        extra = {"expectations": Expectations(key_columns=("id",))} if kind is PredictionTable else {}
-        spec = kind(name=name, product=product, owner="team:t", slo=SLO("0 8 * * 1" if kind is Model else "0 8 * * *"), compute="small", **extra)
-
-        @dg.asset(**spec.asset_kwargs(), deps=list(deps))
-        def _asset():
-            return None
-
-        return _asset
-
     assets = [
         declared("source", "a"),
         declared("reads_source", "b", deps=["source"]),
@@ -252,12 +363,58 @@ def test_a_chain_behind_a_cross_product_read_is_launched_on_data_but_a_model_kee
         declared("model_on_source", "b", kind=Model, deps=["source"]),  # reads history: stays on the clock
     ]
     assert data_launched(assets) == {dg.AssetKey("reads_source"), dg.AssetKey("reads_reader")}
-    launched = with_launch_conditions(assets)
-    defs = dg.Definitions(
-        assets=launched, schedules=build_product_schedules(launched), resources={"model_io_manager": dg.FilesystemIOManager()}
-    )
+    defs = small_defs(assets)
     assert {s.name for s in defs.schedules} == {"a_schedule", "b_schedule"}
     monday = datetime(2026, 3, 9, 6, tzinfo=ZoneInfo("UTC"))  # the model is due
     context = dg.build_schedule_context(scheduled_execution_time=monday, repository_def=defs.get_repository_def())
     [request] = defs.resolve_schedule_def("b_schedule").evaluate_tick(context).run_requests
     assert set(request.asset_selection) == {dg.AssetKey("own_only"), dg.AssetKey("model_on_source")}
+
+
+def test_a_table_with_a_monday_deadline_is_launched_for_mondays_only(instance):
+    defs = small_defs([declared("source", "a"), declared("weekly_digest", "b", deps=["source"], slo=SLO("0 8 * * 1"))])
+    writes = Upstream(instance)
+    days = ["2026-03-08", "2026-03-09", "2026-03-10"]  # Sunday, Monday, Tuesday
+    cursor = None
+    for day in days:
+        writes.materialize(dg.AssetKey("source"), day)
+        found, cursor = requested(defs, instance, datetime.fromisoformat(f"{day}T06:00+00:00"), cursor)
+        assert found == ({"weekly_digest": {day}} if day == "2026-03-09" else {}), day
+
+
+def test_a_read_across_time_zones_needs_a_declared_mapping_and_then_reads_the_same_date(instance):
+    tokyo_source = declared("source", "a", slo=SLO("0 6 * * *", timezone="Asia/Tokyo"))
+    with pytest.raises(DeclarationError, match=r"prediction table 'utc_reader': field 'deps': reads prediction table 'source' \(Asia/Tokyo\) from UTC"):
+        with_launch_conditions([tokyo_source, declared("utc_reader", "b", deps=["source"])])
+    same_date = dg.AssetDep("source", partition_mapping=dg.IdentityPartitionMapping())
+    defs = small_defs([tokyo_source, declared("utc_reader", "b", deps=[same_date]), declared("tokyo_reader", "c", deps=["source"], slo=SLO("0 8 * * *", "Asia/Tokyo"))])
+    Upstream(instance).materialize(dg.AssetKey("source"), "2026-03-10")
+    # 05:00 in Tokyo on 03-10 is 20:00 UTC on 03-09: the UTC reader's 03-10 partition does not exist yet
+    found, cursor = requested(defs, instance, datetime(2026, 3, 10, 5, tzinfo=TOKYO))
+    assert found == {"tokyo_reader": {"2026-03-10"}}
+    found, _ = requested(defs, instance, datetime(2026, 3, 10, 0, 5, tzinfo=ZoneInfo("UTC")), cursor)
+    assert found == {"utc_reader": {"2026-03-10"}}  # the day began in UTC: Tokyo's partition of the same date
+
+
+class Broken(dg.AutomationCondition):
+    def evaluate(self, context):
+        raise RuntimeError("this product's condition is broken")
+
+
+def test_one_products_failing_evaluation_does_not_stop_another_products_launch(instance):
+    defs = small_defs([
+        declared("source", "a"),
+        declared("reads_source", "b", deps=["source"]),
+        declared("own_condition", "c", automation_condition=Broken()),  # an author's own condition
+    ])
+    Upstream(instance).materialize(dg.AssetKey("source"), "2026-03-10")
+    results = {}
+    with freeze_time(datetime(2026, 3, 10, 6, tzinfo=ZoneInfo("UTC"))):
+        for name in (launch_sensor_name("b"), launch_sensor_name("c")):  # what each sensor's code-server evaluation does
+            try:
+                results[name] = defs.resolve_sensor_def(name).evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+            except Exception as error:  # noqa: BLE001 - the daemon records a failed tick for that sensor only
+                results[name] = error
+    assert "own_condition" in str(results[launch_sensor_name("c")])  # that sensor's tick fails, alone
+    [request] = results[launch_sensor_name("b")].run_requests
+    assert request.partition_key == "2026-03-10" and request.tags[PRODUCT_TAG] == "b"

@@ -52,7 +52,9 @@ def test_shrunk_table_blocks_consumer_alerts_once_and_resolves(warehouse, instan
     assert len(messages) == 1
     message = messages[0]
     assert message["channel"] == "#content-similarity-alerts"  # the table's own channel
-    assert message["text"].startswith("ERROR: related_articles 2026-03-10: row_count_change (error) failed")
+    assert message["text"].startswith(
+        "ERROR: related_articles 2026-03-10: row_count_change (error) failed; holds article_recommendations until it passes"
+    )
     blocks = json.dumps(message["blocks"])
     assert "2026-03-03: 7000" in blocks and "2026-03-10: 4000 (now)" in blocks, "the last row counts are shown"
     assert f"<{UI_URL}/assets/related_articles?view=checks|Open in Dagster>" in blocks

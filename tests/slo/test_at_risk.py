@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.slo.at_risk import Predictor, at_risk, build_history, detect_drift, p90
+from ml_platform.slo.at_risk import Predictor, at_risk, build_history, detect_drift, expected_duration, p90
 from ml_platform.slo.deadlines import Materialization
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -37,12 +37,38 @@ def test_prediction_follows_the_slowest_unfinished_upstream():
     assert at_risk(prediction, deadline - timedelta(minutes=15))
 
 
-def test_a_running_run_counts_from_its_start_and_an_overdue_one_from_now():
+def test_a_running_run_counts_from_its_start_and_a_stuck_one_is_warned_no_later_than_one_never_started():
     now = at("2026-03-10", "07:30")
     predictor = Predictor(now, {"t": 1800}, lambda _: [], lambda *_: True, started={"t": at("2026-03-10", "07:10")})
     assert predictor.predict("t", "2026-03-10").finish == at("2026-03-10", "07:40")
-    overdue = Predictor(now, {"t": 600}, lambda _: [], lambda *_: True, started={"t": at("2026-03-10", "06:00")})
-    assert overdue.predict("t", "2026-03-10").finish == now
+    deadline = datetime.fromtimestamp(at("2026-03-10", "08:00"), TOKYO)
+    for minute in range(0, 60):  # 07:00 .. 07:59: the first minute each is at risk
+        when = at("2026-03-10", f"07:{minute:02d}")
+        stuck = Predictor(when, {"t": 1200}, lambda _: [], lambda *_: True, started={"t": at("2026-03-10", "06:30")})
+        never = Predictor(when, {"t": 1200}, lambda _: [], lambda *_: True)
+        assert at_risk(stuck.predict("t", None), deadline) >= at_risk(never.predict("t", None), deadline), minute
+    [step] = Predictor(now, {"t": 1200}, lambda _: [], lambda *_: True, started={"t": at("2026-03-10", "06:30")}).predict("t", None).path
+    assert step.overdue and step.finish == now + 1200  # a new run started now: 07:50, at risk from 07:30
+
+
+def test_a_failed_upstream_blocks_its_consumers_instead_of_restarting_now():
+    now = at("2026-03-10", "06:45")
+    parents = {"recs": ["related"], "related": []}
+    failed = {"related": ("3f2a9c1e-run", at("2026-03-10", "05:40"))}
+    prediction = Predictor(now, {"recs": 1200, "related": 600}, parents.__getitem__, lambda *_: False, failed=failed).predict("recs", "2026-03-10")
+    assert prediction.blocked.asset == "related" and [s.asset for s in prediction.path] == ["related", "recs"]
+    assert at_risk(prediction, datetime.fromtimestamp(at("2026-03-10", "23:00"), TOKYO))  # blocked whatever the clock says
+    own = Predictor(now, {}, lambda _: [], lambda *_: True, failed={"t": ("run", None)}).predict("t", None)
+    assert own.blocked.asset == "t"  # its own run failed for good: blocked even with no recorded duration
+
+
+def test_one_slow_first_run_does_not_make_the_next_days_late():
+    assert expected_duration([3600.0]) == 3600.0  # all there is
+    assert expected_duration([3600.0, 600.0]) == 600.0  # the slow first run already counts for nothing
+    assert expected_duration([3600.0, *[600.0] * 8]) == 600.0
+    assert expected_duration([600.0, 660.0, 3600.0, 620.0]) == 620.0
+    ten = [600.0 + 10 * i for i in range(10)]
+    assert expected_duration([3600.0, *ten]) == p90(ten)  # ten or more: the p90 of the last ten
 
 
 def test_no_recorded_duration_no_prediction():
@@ -73,3 +99,5 @@ def test_history_takes_the_last_durations_and_each_deadlines_first_landing():
     assert history.drifting["t"].slope_minutes == 4.0
     durations_only = build_history(found[::2], {"t": TABLE}, now)
     assert durations_only.p90["t"] == p90([600.0 + 60 * i for i in range(4, 14)])
+    few = build_history(found[::2][:3], {"t": TABLE}, now)  # a new table: three durations
+    assert few.p90["t"] == 660.0

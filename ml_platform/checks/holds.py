@@ -1,0 +1,54 @@
+"""Which check results hold a table's consumers: one rule for the upstream gate (the IO managers),
+the launch on data (``schedules.cross_product_launch``) and the alerts that name a held input.
+
+A failed result with ERROR severity on one of the table's blocking checks holds the partition's
+consumers; a WARN never does. That is Dagster's own rule inside one run (a blocking check skips
+downstream steps only on ERROR); its ``all_deps_blocking_checks_passed`` condition ignores
+severity, so the launch condition adds the WARN case back (``WarnedOnly``).
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from ml_platform._dagster_internal import PartitionKeyFilter
+from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks
+from ml_platform.checks.quality_checks import check_names
+from ml_platform.declaration import MLAsset
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A failed ERROR result that holds the consumers of one partition."""
+
+    check: str
+    run_id: str
+    at: float  # when the result was written
+
+
+def holds_consumers(evaluation: dg.AssetCheckEvaluation) -> bool:
+    return not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+
+
+def blocking_checks(declaration: MLAsset) -> list[str]:
+    """The table's checks whose ERROR holds its consumers: every quality check, and the
+    monitoring checks the declaration makes blocking."""
+    quality = check_names(declaration.expectations) if declaration.expectations is not None else []
+    return [*quality, *blocking_monitoring_checks(declaration)]
+
+
+def holds(instance: dg.DagsterInstance, key: dg.AssetKey, declaration: MLAsset, partition: str | None) -> list[Hold]:
+    """The holds on ``partition`` of a declared table, from the latest result of each blocking
+    check on it (one storage call). A check still running has written no result: no hold."""
+    keys = [dg.AssetCheckKey(key, name) for name in blocking_checks(declaration)]
+    if not keys:
+        return []
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        keys, partition_filter=PartitionKeyFilter(key=partition) if partition is not None else None
+    )
+    return sorted(
+        (Hold(check_key.name, record.run_id, record.event.timestamp if record.event else record.create_timestamp)
+         for check_key, record in latest.items()
+         if isinstance(record.evaluation, dg.AssetCheckEvaluation) and holds_consumers(record.evaluation)),
+        key=lambda hold: hold.check,
+    )
