@@ -3,22 +3,30 @@
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+import pandas as pd
 
 
-def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
-    top = np.argsort(-scores, kind="stable")[:k]
-    return float(labels[top].mean()) if top.size else float("nan")
+def precision_at_k(labels: np.ndarray, scores: np.ndarray, k: int, groups: np.ndarray | None = None) -> float:
+    """Share of positives among the k best-scored rows; with ``groups`` (a top-k table's users),
+    per group over its own k best rows, averaged over the groups."""
+    if groups is None:
+        top = np.argsort(-scores, kind="stable")[:k]
+        return float(labels[top].mean()) if top.size else float("nan")
+    frame = pd.DataFrame({"group": groups, "score": scores, "label": labels}).sort_values(["group", "score"], ascending=[True, False], kind="stable")
+    best = frame[frame.groupby("group", sort=False).cumcount() < k]
+    return float(best.groupby("group", sort=False)["label"].mean().mean()) if len(best) else float("nan")
 
 
-def compute_metric(metric: str | Callable, labels: np.ndarray, scores: np.ndarray, k: int = 10) -> float:
+def compute_metric(metric: str | Callable, labels: np.ndarray, scores: np.ndarray, k: int = 10, groups: np.ndarray | None = None) -> float:
     labels, scores = np.asarray(labels, dtype="float64"), np.asarray(scores, dtype="float64")
     if callable(metric):
         return float(metric(labels, scores))
     if metric == "auc":
+        from sklearn.metrics import roc_auc_score  # imported when labels land, not when the code location loads
+
         return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
     if metric == "precision_at_k":
-        return precision_at_k(labels, scores, k)
+        return precision_at_k(labels, scores, k, None if groups is None else np.asarray(groups))
     if metric == "ctr":
         return float(labels.mean()) if labels.size else float("nan")
     raise ValueError(f"unknown metric {metric!r} (known: auc, precision_at_k, ctr, or a callable)")

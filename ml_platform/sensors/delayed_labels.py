@@ -11,7 +11,9 @@ late are picked up when they land, whatever day that is.
 Per prediction table the cursor keeps the metric per partition (the last ``KEPT`` partitions). A
 table alerts (one incident per table, naming the partition) when its newest metric is below the
 declared floor or fell more than ``max_decay`` over ``decay_window`` partitions, and the incident
-resolves when a newer partition is healthy again.
+resolves when a newer partition is healthy again. Labels of an older partition (corrected, or
+landing out of order) re-evaluate that partition: below the floor, it gets its own incident,
+resolved when its labels bring it back above.
 """
 
 import time
@@ -47,16 +49,26 @@ def label_watchers(declared: Mapping[dg.AssetKey, MLAsset]) -> dict[str, list[tu
 
 
 def measure(reader, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, label_declaration: MLAsset, partition: str) -> dict | None:
-    """The metric of ``partition``'s predictions against its labels; None when either is missing."""
-    entity, score = settings.entity_column, declaration.expectations.score_column
-    predictions = reader.read(key, declaration.partition_column, partition, partition, columns=[entity, score])
-    labels = reader.read(
-        dg.AssetKey.from_user_string(settings.label_table), label_declaration.partition_column, partition, partition, columns=[entity, settings.label_column]
-    )
+    """The metric of ``partition``'s predictions against its labels; None when either is missing.
+
+    Rows join on the entity and, for a top-k table, the item: a label says whether this user took
+    this item. ``precision_at_k`` on a top-k table is per user, over that user's own k best rows
+    (an item without a label row counts as not taken), averaged over the users the labels observed."""
+    entity, score, label = settings.entity_column, declaration.expectations.score_column, settings.label_column
+    keys = [entity, *([settings.item_column] if settings.item_column else [])]
+    predictions = reader.read(key, declaration.partition_column, partition, partition, columns=[*keys, score])
+    labels = reader.read(dg.AssetKey.from_user_string(settings.label_table), label_declaration.partition_column, partition, partition, columns=[*keys, label])
     if predictions.empty or labels.empty:
         return None
-    joined = predictions.merge(labels.drop_duplicates(entity), on=entity, how="inner")
-    value = compute_metric(settings.metric_function(), joined[settings.label_column].to_numpy(), joined[score].to_numpy(), settings.k)
+    labels = labels.drop_duplicates(keys)
+    per_user = settings.item_column is not None and settings.metric_function() == "precision_at_k"
+    if per_user:
+        joined = predictions[predictions[entity].isin(labels[entity])].merge(labels, on=keys, how="left")
+        joined[label] = joined[label].fillna(0)
+    else:
+        joined = predictions.merge(labels, on=keys, how="inner")
+    groups = joined[entity].to_numpy() if per_user else None
+    value = compute_metric(settings.metric_function(), joined[label].to_numpy(), joined[score].to_numpy(), settings.k, groups)
     return {"value": value, "rows": len(joined), "label_rows": len(labels), "prediction_rows": len(predictions)}
 
 
@@ -96,6 +108,34 @@ def performance_alert(key: dg.AssetKey, declaration: MLAsset, settings: Monitori
     )
 
 
+def older_partition(
+    ledger: AlertLedger, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, partition: str, value: float, was: float | None, ui_url: str
+) -> int:
+    """Raise (1) or resolve (-1) the incident of an older partition re-evaluated below or above the floor."""
+    subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.ERROR, title="", asset=key.to_user_string(), partition=partition).subject
+    how = f"labels corrected ({was:.3f} before)" if was is not None else "labels landed late"
+    if settings.metric_floor is None or value >= settings.metric_floor:
+        healthy = f"{key.to_user_string()} {partition}: {settings.metric_name} {value:.3f} at or above floor after {how}"
+        return -1 if ledger.resolve(subject, healthy) else 0
+    alert = Alert(
+        kind=Kind.PREDICTION_PERFORMANCE,
+        severity=Severity.ERROR,
+        title=f"{key.to_user_string()} {partition}: {settings.metric_name} {value:.3f} below floor {settings.metric_floor:.3f} after {how}",
+        asset=key.to_user_string(),
+        partition=partition,
+        incident=f"floor:{value:.3f}",
+        owner=declaration.owner,
+        channel=declaration.alert_channel,
+        link=asset_url(ui_url, key, view="checks"),
+        details=(("Metric", f"{settings.metric_name} from {settings.label_table}"), ("Owner", declaration.owner)),
+    )
+    current = ledger.open.get(subject)
+    if current is not None:  # still below the floor: the same incident
+        ledger.open[subject] = alert
+        return 0
+    return 1 if ledger.raise_alert(alert) else 0
+
+
 def evaluate_labels(
     ledger: AlertLedger, landed: list[tuple[str, str, float]], declared: Mapping[dg.AssetKey, MLAsset], reader, ui_url: str
 ) -> tuple[list[dg.AssetObservation], int, int]:
@@ -115,14 +155,18 @@ def evaluate_labels(
                 continue
             pending = [p for p in pending if p[:2] != (table, partition)]
             series = performance.setdefault(key.to_user_string(), {})
+            was = series.get(partition)
             series[partition] = measured["value"]
             for old in sorted(series)[:-KEPT]:
                 del series[old]
             history = [(p, v) for p, v in sorted(series.items()) if p <= partition]
             problem = performance_problem([v for _, v in history], settings.metric_floor, settings.decay_window, settings.max_decay)
             events.append(observation(key, settings, partition, measured, landed_at, problem))
-            if partition == max(series):  # alerts follow the newest labelled partition
+            if partition == max(series):  # the table's incident follows the newest labelled partition
                 touched[key] = (declaration, settings, partition, problem, history)
+            else:  # labels of an older partition landed late or were corrected: that partition's own incident
+                change = older_partition(ledger, key, declaration, settings, partition, measured["value"], was, ui_url)
+                raised, resolved = raised + (change > 0), resolved + (change < 0)
     for key, (declaration, settings, partition, problem, history) in touched.items():
         subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.WARN, title="", asset=key.to_user_string()).subject
         if problem is None:

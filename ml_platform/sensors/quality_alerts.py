@@ -1,5 +1,6 @@
 """Alerts for failed data-quality checks: one incident per (table, partition), resolved when that
-partition's checks pass again.
+partition's checks pass again. The monitoring checks of a table's newest partitions (drift,
+coverage) get one incident per table instead (``monitoring_incidents``).
 
 A non-blocking ERROR or a WARN leaves the run green, and a blocked consumer is only a skipped
 step: without this sensor nobody hears of either. Each tick reads the check evaluations completed
@@ -24,6 +25,7 @@ from ml_platform.alerting.sink import tick_summary
 from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks, monitoring_check_names
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
+from ml_platform.sensors.monitoring_incidents import NEWEST, evaluate_monitoring_incidents, split_newest
 
 SENSOR_NAME = "data_quality_alerts"
 ROW_COUNTS_SHOWN = 7
@@ -198,7 +200,7 @@ def grouped_alert(key: dg.AssetKey, alerts: list[Alert], declaration: MLAsset, u
     description="Alerts on failed data-quality checks of declared tables, once per table and partition.",
 )
 def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor, stored_state=(NEWEST,))
     graph = context.repository_def.asset_graph
     tables = {key: d for key, d in declarations(graph).items() if d.expectations is not None}
     check_keys = [k for k in graph.asset_check_keys if k.asset_key in tables]
@@ -206,8 +208,11 @@ def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSi
     evaluations, ledger.state["checks"] = evaluations_since(
         context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS, now
     )
-    raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url)
+    newest, others = split_newest(ledger, evaluations, tables)  # drift / coverage: one incident per table
+    raised, resolved = evaluate_quality_alerts(ledger, others, tables, alert_sink.ui_url)
+    lasting_raised, lasting_resolved = evaluate_monitoring_incidents(ledger, newest, tables, alert_sink.ui_url)
+    raised, resolved = raised + lasting_raised, resolved + lasting_resolved
     report = ledger.deliver(alert_sink, now)
     context.update_cursor(ledger.save())
-    open_count = len(ledger.open_alerts(Kind.DATA_QUALITY))
+    open_count = len(ledger.open_alerts(Kind.DATA_QUALITY)) + len(ledger.open_alerts(Kind.PREDICTION_MONITORING))
     return dg.SkipReason(f"{open_count} open data-quality incident(s); " + tick_summary(report, raised, resolved))

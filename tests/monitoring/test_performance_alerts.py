@@ -8,10 +8,10 @@ import numpy as np
 
 from ml_platform.alerting import AlertLedger, Kind
 from ml_platform.declaration import SLO, Expectations, FeatureTable, PredictionTable
-from ml_platform.monitoring.scenarios import Scenario
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.window_reads import DuckDBWindowReader
 from ml_platform.sensors.delayed_labels import METRIC_KEY, evaluate_labels
+from tests.monitoring.scenarios import Scenario
 
 SCENARIO = Scenario()
 DECLARED = {

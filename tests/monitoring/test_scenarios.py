@@ -3,7 +3,7 @@
 import pytest
 
 from ml_platform.monitoring.replay import replay
-from ml_platform.monitoring.scenarios import Scenario
+from tests.monitoring.scenarios import Scenario
 
 ONSET = 15
 
