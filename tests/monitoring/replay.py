@@ -5,9 +5,11 @@ Labels land ``label_delay`` days after their partition, so performance for day D
 day D + delay.
 """
 
+import json
+
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK, judge
 from ml_platform.monitoring.performance import compute_metric, performance_problem
-from ml_platform.monitoring.reference import Pin
+from ml_platform.monitoring.reference import PartitionSummary, Pin
 from ml_platform.monitoring.settings import Monitoring
 from tests.monitoring.scenarios import Scenario
 
@@ -44,10 +46,9 @@ def replay(
     return verdicts
 
 
-def _recorded(summary, at: float):
-    from dataclasses import replace
-
-    return replace(summary, recorded=at)
+def _recorded(summary: PartitionSummary, at: float) -> PartitionSummary:
+    """The summary as the check records it and a later check reads it back."""
+    return PartitionSummary.from_json(summary.partition, json.loads(json.dumps(summary.to_json())), at)
 
 
 def first(verdicts: list[str | None], severity: str | None = None) -> int | None:

@@ -99,3 +99,61 @@ def _named(fn, name: str):
 
 def scenario_catalog() -> list[dg.AssetsDefinition]:
     return [asset for name, scenario in SCENARIOS.items() for asset in scenario_assets(name, scenario, with_users=name == "fallback")]
+
+
+GROUPS = 5  # users and items fall in taste groups: a user mostly clicks its group's items
+ITEMS = 100
+
+
+def click_log(day: int, users: int = 150, clicks: int = 20, seed: int = 5, scrambled: bool = False) -> pd.DataFrame:
+    """Day ``day``'s clicks, mostly on popular items of each user's taste group. A scrambled log (a
+    broken join upstream) pairs each click with a random row's item."""
+    rng = np.random.default_rng([seed, day])
+    user = np.repeat(np.sort(rng.choice(3000, users, replace=False)), clicks)
+    popularity = 1 / np.arange(1, ITEMS // GROUPS + 1) ** 1.5
+    rank = rng.choice(ITEMS // GROUPS, user.size, p=popularity / popularity.sum())
+    item = np.where(rng.random(user.size) < 0.8, (user % GROUPS) + GROUPS * rank, rng.integers(0, ITEMS, user.size))
+    if scrambled:
+        item = rng.permutation(item)
+    return pd.DataFrame({"user_id": user.astype("int64"), "item_id": item.astype("int64")})
+
+
+def recommend(clicks: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Top-k items per user: 70 % how much the user's group clicked the item (against the group's
+    most clicked), 30 % the user's own taste (fixed per user and item)."""
+    counts = clicks.assign(group=clicks["user_id"] % GROUPS).groupby(["group", "item_id"]).size()
+    popular = counts.unstack(fill_value=0).reindex(index=range(GROUPS), columns=range(ITEMS), fill_value=0).to_numpy(float)
+    popular /= np.maximum(popular.max(axis=1, keepdims=True), 1)
+    users = np.unique(clicks["user_id"])
+    taste = np.stack([np.random.default_rng([11, u]).random(ITEMS) for u in users])
+    score = 0.7 * popular[users % GROUPS] + 0.3 * taste
+    top = np.argsort(-score, axis=1, kind="stable")[:, :k]
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat(users, k),
+            "item_id": top.ravel().astype("int64"),
+            "rank": np.tile(np.arange(1, k + 1), users.size),
+            "score": np.take_along_axis(score, top, axis=1).ravel(),
+        }
+    )
+
+
+def topk_assets(name: str, scramble_day: int, k: int = 5) -> list[dg.AssetsDefinition]:
+    product = Product(name, owner=f"team:{name}")
+
+    def clicks(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        day = day_of(context)
+        return click_log(day, scrambled=day >= scramble_day).assign(date=pd.Timestamp(context.partition_time_window.start.date()))
+
+    def recommendations(context: dg.AssetExecutionContext, clicks_input: pd.DataFrame) -> pd.DataFrame:
+        return recommend(clicks_input, k).assign(date=pd.Timestamp(context.partition_time_window.start.date()))
+
+    return [
+        feature_table(product, slo="0 6 * * *")(_named(clicks, f"{name}_clicks")),
+        prediction_table(
+            product,
+            slo="0 8 * * *",
+            ins={"clicks_input": dg.AssetIn(f"{name}_clicks")},
+            expectations=Expectations(key_columns=("user_id", "item_id"), score_column="score", score_range=(0.0, 1.0), top_k=k),
+        )(_named(recommendations, f"{name}_recommendations")),
+    ]
