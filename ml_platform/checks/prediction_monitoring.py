@@ -158,7 +158,7 @@ def evaluate_monitoring(
             note = f"expected entities '{expected_key.to_user_string()}' have no partition {partition}"
         else:
             entities = rows[settings.entity_column].to_numpy()
-    pin = pin_in_force(instance, key, model_keys)
+    pin = pin_in_force(instance, key, model_keys, partition)
     history = read_summaries(instance, key, partitions_to_read(pin, partition, settings.reference_partitions))
     judgement = judge(frame, entities, history, pin, partition, settings, score, declaration.expectations.top_k)
     events: list = [dg.AssetObservation(asset_key=key, partition=partition, metadata={SUMMARY_KEY: dg.MetadataValue.json(judgement.summary.to_json())})]

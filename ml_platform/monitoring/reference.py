@@ -3,7 +3,7 @@ day-over-day window.
 
 A ``Pin`` says from which partition the reference starts (``since``): the first partition written
 after the table's model was last retrained, the partition a person pinned (CLI or UI), or the
-table's first partition. The pinned window is the first ``reference_partitions`` partitions from
+first partition the monitoring checked. The pinned window is the first ``reference_partitions`` partitions from
 ``since`` that passed the check (a partition that failed never becomes "known good"; partitions
 recorded before a person pinned count as good: that is what pinning them says). It stays fixed until
 the next pin, so a lasting break keeps failing until it is repaired, and a slow creep adds up

@@ -3,12 +3,13 @@
 * Partition summaries: an ``AssetObservation`` of the table's partition, recorded by the monitoring
   check right after the partition is written (metadata ``ml_platform/monitoring_summary``). A window
   is one read of the observations of a list of partitions.
-* The pin in force, derived at each check, newest first:
-  - a person's pin (``ml-platform pin-reference``, or the ``pin_prediction_reference`` job in the
-    UI), kept in the instance's key-value store;
+* The pin in force, the newer of:
+  - the pin kept in the instance's key-value store: a person's (``ml-platform pin-reference``, or
+    the ``pin_prediction_reference`` job in the UI), or, written once by the first check of a table
+    that has no pin at all, the first partition the monitoring checked (so a table monitored
+    since an upgrade is pinned from its first summary, not from partitions that have none);
   - the table's model retrained: the first partition of the table written after the model's latest
-    materialization (derived from the event log, so nothing is written and concurrent checks agree);
-  - otherwise the table's first materialized partition.
+    materialization (derived from the event log, so nothing is written and concurrent checks agree).
 """
 
 import json
@@ -32,7 +33,7 @@ def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def explicit_pin(instance: dg.DagsterInstance, key: dg.AssetKey) -> Pin | None:
+def stored_pin(instance: dg.DagsterInstance, key: dg.AssetKey) -> Pin | None:
     value = instance_reads.stored_value(instance, _pin_key(key))
     return Pin(**json.loads(value)) if value else None
 
@@ -67,16 +68,15 @@ def model_pin(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[d
     return Pin(since=after[0].partition_key, at=at, reason=f"model {model.to_user_string()} retrained {_when(at)}")
 
 
-def first_partition_pin(instance: dg.DagsterInstance, key: dg.AssetKey) -> Pin | None:
-    first = instance.fetch_materializations(key, limit=1, ascending=True).records
-    if not first or not first[0].partition_key:
-        return None
-    return Pin(since=first[0].partition_key, at=first[0].timestamp, reason="the table's first partition")
-
-
-def pin_in_force(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[dg.AssetKey]) -> Pin | None:
-    pins = [p for p in (explicit_pin(instance, key), model_pin(instance, key, model_keys)) if p is not None]
-    return max(pins, key=lambda p: p.at) if pins else first_partition_pin(instance, key)
+def pin_in_force(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[dg.AssetKey], partition: str) -> Pin:
+    """The newer of the stored pin and the model's; with neither, ``partition`` becomes the table's
+    first pin (the first partition the monitoring checks)."""
+    pins = [p for p in (stored_pin(instance, key), model_pin(instance, key, model_keys)) if p is not None]
+    if pins:
+        return max(pins, key=lambda p: p.at)
+    first = Pin(since=partition, at=time.time(), reason="the first monitored partition")
+    instance_reads.store_value(instance, _pin_key(key), json.dumps(first.__dict__))
+    return first
 
 
 def read_summaries(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: list[str]) -> dict[str, PartitionSummary]:
