@@ -1,7 +1,7 @@
 """The ``pin_prediction_reference`` job: pin a prediction table's monitoring reference from the UI
-(Jobs → pin_prediction_reference → Launchpad: ``table`` and, optionally, ``since``), as
-``ml-platform pin-reference`` does from a shell. The pin is recorded as an observation of the
-table, so it shows on the asset's page next to the checks it changes."""
+(Jobs → pin_prediction_reference → Launchpad, ``ops.pin_reference.config``: ``table`` and,
+optionally, ``since``), as ``ml-platform pin-reference`` does from a shell. The pin is recorded as
+an observation of the table, so it shows on the asset's page next to the checks it changes."""
 
 from typing import Iterable
 
@@ -13,6 +13,7 @@ from ml_platform.declaration import declared_specs
 from ml_platform.monitoring.reference_store import pin_reference
 
 JOB_NAME = "pin_prediction_reference"
+OP_NAME = "pin_reference"  # an op may not share its job's name
 
 
 class PinReference(dg.Config):
@@ -23,7 +24,7 @@ class PinReference(dg.Config):
 def build_pin_reference_job(assets: Iterable[dg.AssetsDefinition]) -> dg.JobDefinition:
     monitored = sorted(k.to_user_string() for k, d in declared_specs(assets).items() if monitoring_of(d))
 
-    @dg.op(name=JOB_NAME, out={}, tags=PROFILES[MONITORING_PROFILE].op_tags())
+    @dg.op(name=OP_NAME, out={}, tags=PROFILES[MONITORING_PROFILE].op_tags())
     def pin(context: dg.OpExecutionContext, config: PinReference):
         if config.table not in monitored:
             raise dg.Failure(f"'{config.table}' is not a monitored prediction table (monitored: {', '.join(monitored) or 'none'})", allow_retries=False)

@@ -11,7 +11,7 @@ day on one instance, the alert sensor ticked after each day, alerts to the Slack
   the next partition passes and the incident resolves.
 """
 
-from ml_platform.checks.pin_reference_job import JOB_NAME
+from ml_platform.checks.pin_reference_job import JOB_NAME, OP_NAME
 from tests.monitoring.run_replay import Replay, partition
 from tests.monitoring.scenario_catalog import scenario_assets
 from tests.monitoring.scenarios import Scenario
@@ -36,7 +36,7 @@ def test_a_lasting_break_fails_until_repaired_and_a_retrain_or_a_pin_takes_a_new
             replay.run(None, "retrained_model", run_config={"ops": {"retrained_model": {"config": {"logit_shift": 0.8 if day else 0.0}}}})
         if day == 9:  # a person accepts day 8's change as the new normal, from the UI
             pin = replay.defs.get_job_def(JOB_NAME).execute_in_process(
-                run_config={"ops": {JOB_NAME: {"config": {"table": "repinned_scores", "since": partition(8)}}}}, instance=replay.instance
+                run_config={"ops": {OP_NAME: {"config": {"table": "repinned_scores", "since": partition(8)}}}}, instance=replay.instance
             )
             assert pin.success
         replay.day(day, *TABLES)
