@@ -55,17 +55,25 @@ def count_coverage(
     score_column: str | None = None,
 ) -> CoverageCounts:
     entities = predictions[entity_column].to_numpy()
-    unique = pd.unique(entities)
+    unique = distinct(entities)
     expected_count = covered = None
     if expected is not None:
-        wanted = pd.unique(np.asarray(expected))
-        expected_count, covered = len(wanted), int(np.isin(wanted, unique).sum())
+        wanted = distinct(np.asarray(expected))
+        found = np.minimum(np.searchsorted(unique, wanted), max(len(unique) - 1, 0))
+        expected_count, covered = len(wanted), int((unique[found] == wanted).sum()) if len(unique) else 0
     fallback = None
     marker = None
     if fallback_column:
         marker = predictions[fallback_column].to_numpy().astype(bool)
     elif fallback_score is not None and score_column:
         marker = np.isclose(predictions[score_column].to_numpy(dtype="float64"), fallback_score)
-    if marker is not None:
-        fallback = int(pd.Series(marker).groupby(entities).all().sum())  # every prediction of the entity is the fallback
+    if marker is not None:  # entities whose every prediction is the fallback
+        one_each = len(unique) == len(entities)
+        fallback = int(marker.sum()) if one_each else len(unique) - len(distinct(entities[~marker]))
     return CoverageCounts(len(unique), expected_count, covered, fallback)
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by one sort (numpy 2's hash-based ``np.unique`` takes seconds on 1M ids here)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if ordered.size else ordered

@@ -29,6 +29,7 @@ class Sketch:
     weights: np.ndarray | None = None  # rows each value stands for (None: one each)
     counts: dict[str, float] | None = None  # categorical
     other: float = 0.0  # categorical: rows of categories not listed in ``counts``
+    ordered: bool = False  # numeric, unweighted: values sorted
 
     @property
     def categorical(self) -> bool:
@@ -42,7 +43,7 @@ class Sketch:
         if categorical:
             counts = series.astype(str).value_counts()
             return Sketch(float(len(series)), counts={str(k): float(v) for k, v in counts.items()})
-        return Sketch(float(len(series)), values=series.to_numpy(dtype="float64"))
+        return Sketch(float(len(series)), values=np.sort(series.to_numpy(dtype="float64")), ordered=True)
 
     def compact(self) -> "Sketch":
         """At most ATOMS quantiles or TOP_CATEGORIES categories, same rows."""
@@ -50,11 +51,15 @@ class Sketch:
             ranked = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
             kept = dict(ranked[:TOP_CATEGORIES])
             return Sketch(self.rows, counts=kept, other=self.other + sum(v for _, v in ranked[TOP_CATEGORIES:]))
-        values = self.values
+        values = self.sorted_values()
         if self.weights is None and values.size <= ATOMS:
-            return Sketch(self.rows, values=np.sort(values))
+            return Sketch(self.rows, values=values, ordered=True)
         atoms = weighted_quantiles(values, self.weights, (np.arange(ATOMS) + 0.5) / ATOMS)
         return Sketch(self.rows, values=atoms, weights=np.full(ATOMS, self.rows / ATOMS))
+
+    def sorted_values(self) -> np.ndarray:
+        """The values, sorted when unweighted (what ``weighted_quantiles`` needs)."""
+        return self.values if self.ordered or self.weights is not None else np.sort(self.values)
 
     def value_weights(self) -> np.ndarray:
         return np.ones(self.values.size) if self.weights is None else self.weights
@@ -90,9 +95,10 @@ class Sketch:
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray | None, probabilities: np.ndarray) -> np.ndarray:
-    """The smallest value whose cumulative weight reaches each probability (inverted CDF)."""
-    if weights is None:
-        return np.quantile(values, probabilities, method="inverted_cdf")
+    """The smallest value whose cumulative weight reaches each probability (inverted CDF); without
+    weights ``values`` must be sorted."""
+    if weights is None:  # ``values`` sorted
+        return values[np.clip(np.ceil(probabilities * values.size).astype(int) - 1, 0, values.size - 1)]
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(weights[order])
     positions = np.searchsorted(cumulative, probabilities * cumulative[-1], side="left")
