@@ -145,7 +145,7 @@ def evaluate_monitoring(
     one of the expected entities' partition, a few reads of the instance."""
     column = declaration.partition_column
     score = declaration.expectations.score_column
-    frame = reader.read(key, column, partition, partition, columns=[column, *columns_read(score, settings)])
+    frame = reader.read(key, column, partition, partition, columns=columns_read(score, settings))
     names = check_names_of(settings)
     if frame.empty:
         summary = f"partition {partition} has no rows in the warehouse: nothing to monitor"
