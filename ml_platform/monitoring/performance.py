@@ -1,4 +1,9 @@
-"""Delayed-label performance: the declared metric of one partition's predictions once its labels land."""
+"""Delayed-label performance: the declared metric of one partition's predictions once its labels land.
+
+A fall or a value below the floor alerts only when it is also larger than the metric's sampling
+noise allows (``z`` standard errors, from the table's ``significance``): at a few hundred labelled
+rows a day an AUC moves by several hundredths from noise alone.
+"""
 
 from typing import Callable, Sequence
 
@@ -32,14 +37,43 @@ def compute_metric(metric: str | Callable, labels: np.ndarray, scores: np.ndarra
     raise ValueError(f"unknown metric {metric!r} (known: auc, precision_at_k, ctr, or a callable)")
 
 
-def performance_problem(history: Sequence[float], floor: float | None, window: int, max_decay: float) -> str | None:
-    """Why the newest value of ``history`` (oldest first) alerts, or None when healthy."""
+def standard_error(metric: str | Callable, value: float, rows: int, positives: int, lists: int | None = None) -> float | None:
+    """Sampling standard error of a metric's value: AUC by Hanley and McNeil (1982), shares as a
+    binomial over the rows (or the users' lists); None when unknown (a callable metric)."""
+    if callable(metric) or not np.isfinite(value):
+        return None
+    if metric == "auc":
+        negatives = rows - positives
+        if positives < 1 or negatives < 1:
+            return None
+        q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
+        variance = (value * (1 - value) + (positives - 1) * (q1 - value**2) + (negatives - 1) * (q2 - value**2)) / (positives * negatives)
+        return float(np.sqrt(max(variance, 0.0)))
+    n = lists or rows
+    return float(np.sqrt(max(value * (1 - value), 1 / n) / n)) if n else None
+
+
+def evidence_z(significance: float) -> float:
+    """Standard errors a change must exceed to be significant at ``significance`` (one-sided)."""
+    from scipy.special import ndtri
+
+    return float(ndtri(1 - significance))
+
+
+def performance_problem(
+    history: Sequence[float], floor: float | None, window: int, max_decay: float, errors: Sequence[float | None] | None = None, z: float = 0.0
+) -> str | None:
+    """Why the newest value of ``history`` (oldest first) alerts, or None when healthy. With
+    ``errors`` (standard errors, None when unknown), a change must also exceed ``z`` of them."""
     if not history:
         return None
-    latest = history[-1]
-    if floor is not None and latest < floor:
+    errors = list(errors) if errors is not None else [None] * len(history)
+    latest, latest_error = history[-1], errors[-1]
+    if floor is not None and latest < floor and (latest_error is None or floor - latest > z * latest_error):
         return f"metric {latest:.3f} below floor {floor:.3f}"
-    recent = history[-window:]
-    if len(recent) >= window and recent[0] - latest > max_decay:
-        return f"metric fell {recent[0] - latest:.3f} over {window} partitions ({recent[0]:.3f} → {latest:.3f})"
+    recent, recent_errors = history[-window:], errors[-window:]
+    fall = recent[0] - latest
+    noise = None if None in (recent_errors[0], latest_error) else z * float(np.hypot(recent_errors[0], latest_error))
+    if len(recent) >= window and fall > max_decay and (noise is None or fall > noise):
+        return f"metric fell {fall:.3f} over {window} partitions ({recent[0]:.3f} → {latest:.3f})"
     return None

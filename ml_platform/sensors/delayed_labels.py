@@ -28,7 +28,7 @@ from ml_platform.alerting.links import asset_url
 from ml_platform.alerting.sink import tick_summary
 from ml_platform.checks.prediction_monitoring import monitoring_of
 from ml_platform.declaration import MLAsset, declarations
-from ml_platform.monitoring.performance import compute_metric, performance_problem
+from ml_platform.monitoring.performance import compute_metric, evidence_z, performance_problem, standard_error
 from ml_platform.monitoring.settings import Monitoring
 
 SENSOR_NAME = "delayed_label_performance"
@@ -68,8 +68,11 @@ def measure(reader, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring
     else:
         joined = predictions.merge(labels, on=keys, how="inner")
     groups = joined[entity].to_numpy() if per_user else None
-    value = compute_metric(settings.metric_function(), joined[label].to_numpy(), joined[score].to_numpy(), settings.k, groups)
-    return {"value": value, "rows": len(joined), "label_rows": len(labels), "prediction_rows": len(predictions)}
+    metric = settings.metric_function()
+    value = compute_metric(metric, joined[label].to_numpy(), joined[score].to_numpy(), settings.k, groups)
+    lists = joined[entity].nunique() if per_user else None
+    error = standard_error(metric, value, len(joined), int((joined[label] > 0).sum()), lists)
+    return {"value": value, "error": error, "rows": len(joined), "label_rows": len(labels), "prediction_rows": len(predictions)}
 
 
 def observation(key: dg.AssetKey, settings: Monitoring, partition: str, measured: dict, landed: float, problem: str | None) -> dg.AssetObservation:
@@ -83,6 +86,7 @@ def observation(key: dg.AssetKey, settings: Monitoring, partition: str, measured
             "metric": settings.metric_name,
             "label_table": settings.label_table,
             "labelled_rows": measured["rows"],
+            **({"standard_error": round(measured["error"], 4)} if measured.get("error") is not None else {}),
             "labels_landed": datetime.fromtimestamp(landed, timezone.utc).isoformat(timespec="seconds"),
             "label_delay_days": delay,
             "healthy": problem is None,
@@ -108,13 +112,24 @@ def performance_alert(key: dg.AssetKey, declaration: MLAsset, settings: Monitori
     )
 
 
+def _value(entry) -> float | None:
+    """A stored metric: [value, standard error], or a bare value (kept by earlier versions)."""
+    return entry[0] if isinstance(entry, list) else entry
+
+
+def _error(entry) -> float | None:
+    return entry[1] if isinstance(entry, list) else None
+
+
 def older_partition(
-    ledger: AlertLedger, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, partition: str, value: float, was: float | None, ui_url: str
+    ledger: AlertLedger, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, partition: str, measured: dict, was: float | None, ui_url: str
 ) -> int:
     """Raise (1) or resolve (-1) the incident of an older partition re-evaluated below or above the floor."""
     subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.ERROR, title="", asset=key.to_user_string(), partition=partition).subject
     how = f"labels corrected ({was:.3f} before)" if was is not None else "labels landed late"
-    if settings.metric_floor is None or value >= settings.metric_floor:
+    value = measured["value"]
+    problem = performance_problem([value], settings.metric_floor, 1, 1.0, [measured["error"]], evidence_z(settings.significance))
+    if problem is None:
         healthy = f"{key.to_user_string()} {partition}: {settings.metric_name} {value:.3f} at or above floor after {how}"
         return -1 if ledger.resolve(subject, healthy) else 0
     alert = Alert(
@@ -143,7 +158,7 @@ def evaluate_labels(
     observations to record and (raised, resolved)."""
     watchers = label_watchers(declared)
     by_name = {key.to_user_string(): d for key, d in declared.items()}
-    performance: dict[str, dict[str, float]] = ledger.state.setdefault("performance", {})
+    performance: dict[str, dict[str, list]] = ledger.state.setdefault("performance", {})  # table -> partition -> [value, standard error]
     pending = [tuple(p) for p in ledger.state.get("pending", [])]
     events, raised, resolved, touched = [], 0, 0, {}
     for table, partition, landed_at in [*pending, *landed]:
@@ -155,17 +170,20 @@ def evaluate_labels(
                 continue
             pending = [p for p in pending if p[:2] != (table, partition)]
             series = performance.setdefault(key.to_user_string(), {})
-            was = series.get(partition)
-            series[partition] = measured["value"]
+            was = _value(series.get(partition))
+            series[partition] = [measured["value"], measured["error"]]
             for old in sorted(series)[:-KEPT]:
                 del series[old]
-            history = [(p, v) for p, v in sorted(series.items()) if p <= partition]
-            problem = performance_problem([v for _, v in history], settings.metric_floor, settings.decay_window, settings.max_decay)
+            history = [(p, _value(v)) for p, v in sorted(series.items()) if p <= partition]
+            errors = [_error(v) for p, v in sorted(series.items()) if p <= partition]
+            problem = performance_problem(
+                [v for _, v in history], settings.metric_floor, settings.decay_window, settings.max_decay, errors, evidence_z(settings.significance)
+            )
             events.append(observation(key, settings, partition, measured, landed_at, problem))
             if partition == max(series):  # the table's incident follows the newest labelled partition
                 touched[key] = (declaration, settings, partition, problem, history)
             else:  # labels of an older partition landed late or were corrected: that partition's own incident
-                change = older_partition(ledger, key, declaration, settings, partition, measured["value"], was, ui_url)
+                change = older_partition(ledger, key, declaration, settings, partition, measured, was, ui_url)
                 raised, resolved = raised + (change > 0), resolved + (change < 0)
     for key, (declaration, settings, partition, problem, history) in touched.items():
         subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.WARN, title="", asset=key.to_user_string()).subject

@@ -8,7 +8,7 @@ day D + delay.
 import json
 
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK, judge
-from ml_platform.monitoring.performance import compute_metric, performance_problem
+from ml_platform.monitoring.performance import compute_metric, evidence_z, performance_problem, standard_error
 from ml_platform.monitoring.reference import PartitionSummary, Pin
 from ml_platform.monitoring.settings import Monitoring
 from tests.monitoring.scenarios import Scenario
@@ -22,7 +22,7 @@ def replay(
     """Per check, the verdict of each day (None: passed, "WARN", "ERROR"); ``performance`` holds
     the day's delayed-label verdict. ``pins``: {day it is pinned: first partition day} (a person
     pinning); the first day is pinned at the start."""
-    history, frames, metrics = {}, {}, []
+    history, frames, metrics, errors = {}, {}, [], []
     verdicts = {DRIFT_CHECK: [], COVERAGE_CHECK: [], "performance": []}
     pin = Pin(scenario.day(0).isoformat(), 0.0, "first monitored partition")
     for day in range(days):
@@ -41,7 +41,10 @@ def replay(
         if labelled >= 0:
             past = frames[labelled].merge(scenario.labels(labelled), on="user_id")
             metrics.append(compute_metric(settings.metric, past["label"], past["score"], settings.k))
-            problem = performance_problem(metrics, settings.metric_floor, settings.decay_window, settings.max_decay)
+            errors.append(standard_error(settings.metric, metrics[-1], len(past), int(past["label"].sum())))
+            problem = performance_problem(
+                metrics, settings.metric_floor, settings.decay_window, settings.max_decay, errors, evidence_z(settings.significance)
+            )
         verdicts["performance"].append("WARN" if problem else None)
     return verdicts
 

@@ -7,7 +7,13 @@ from scipy.stats import fisher_exact
 
 from ml_platform.monitoring.assess import assess_drift, judge
 from ml_platform.monitoring.drift import chi_square_pvalue, measure_drift, one_sided_proportion_pvalue, severity
-from ml_platform.monitoring.performance import compute_metric, performance_problem, precision_at_k
+from ml_platform.monitoring.performance import (
+    compute_metric,
+    evidence_z,
+    performance_problem,
+    precision_at_k,
+    standard_error,
+)
 from ml_platform.monitoring.reference import PartitionSummary, Pin, partitions_to_read, windows
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.monitoring.sketch import ATOMS, Sketch
@@ -126,3 +132,20 @@ def test_judge_records_a_summary_that_reads_back_the_same():
     back = PartitionSummary.from_json("2026-01-01", json.loads(json.dumps(judged.summary.to_json())), 1.0)
     assert back.coverage == judged.summary.coverage and back.coverage.covered == 100 and back.coverage.fallback == 3
     assert back.passed == {"prediction_drift": True, "prediction_coverage": True}
+
+
+def test_a_metric_change_alerts_only_beyond_its_sampling_noise():
+    rng = np.random.default_rng(5)
+    labels = (rng.random(200) < 0.3).astype(float)
+    scores = labels * 0.3 + rng.random(200)
+    auc = compute_metric("auc", labels, scores)
+    error = standard_error("auc", auc, 200, int(labels.sum()))
+    assert 0.02 < error < 0.06  # a few hundredths at 200 labelled rows
+    z = evidence_z(0.0005)
+    assert z == pytest.approx(3.29, abs=0.01)
+    noisy = [auc + 0.06, auc, auc, auc, auc, auc, auc]
+    assert performance_problem(noisy, None, 7, 0.05) is not None  # without the noise, a 0.06 fall alerts
+    assert performance_problem(noisy, None, 7, 0.05, [error] * 7, z) is None  # within the noise of 200 rows
+    assert performance_problem([auc + 0.3, *[auc] * 6], None, 7, 0.05, [error] * 7, z) is not None
+    assert performance_problem([auc], auc + 0.02, 7, 0.05, [error], z) is None  # a hair below the floor: noise
+    assert standard_error("ctr", 0.1, 1000, 100) == pytest.approx(np.sqrt(0.09 / 1000))

@@ -46,7 +46,8 @@ def test_a_fallback_rising_to_40_percent_fails_coverage_on_its_first_day():
 
 def test_decaying_auc_with_labels_3_days_late_alerts_after_the_labels_land():
     verdicts = replay(Scenario(decay_day=ONSET), 25, label_delay=3)
-    assert ONSET + 3 <= first(verdicts["performance"]) <= ONSET + 3 + 7
+    # labels of the onset day land 3 days later; the fall must pass max_decay and the noise of ~1,200 labels
+    assert ONSET + 3 <= first(verdicts["performance"]) <= ONSET + 3 + 10
     assert first(verdicts["prediction_drift"]) is None  # labels decay, scores do not: only performance sees it
 
 
