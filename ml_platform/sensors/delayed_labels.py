@@ -8,7 +8,8 @@ Each tick reads the label materializations completed since its cursor across eve
 storage call per page (``instance_reads.materializations_since``), so labels that land three days
 late are picked up when they land, whatever day that is.
 
-Per prediction table the cursor keeps the metric per partition (the last ``KEPT`` partitions). A
+Per prediction table the ledger's store keeps the metric and its standard error per partition (the
+last ``KEPT`` partitions; the cursor stays small). A
 table alerts (one incident per table, naming the partition) when its newest metric is below the
 declared floor or fell more than ``max_decay`` over ``decay_window`` partitions, and the incident
 resolves when a newer partition is healthy again. Labels of an older partition (corrected, or
@@ -16,6 +17,7 @@ landing out of order) re-evaluate that partition: below the floor, it gets its o
 resolved when its labels bring it back above.
 """
 
+import json
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -36,6 +38,7 @@ INITIAL_LOOKBACK_SECONDS = 24 * 3600.0
 KEPT = 60  # partitions of metric history kept per table in the cursor
 PENDING_MAX = 200  # label partitions whose predictions are not written yet, retried on later ticks
 METRIC_KEY = "ml_platform/performance"  # observation metadata: the metric's value
+PERFORMANCE = "performance"  # ledger state (in the instance's key-value store): table -> partition -> [value, standard error]
 
 
 def label_watchers(declared: Mapping[dg.AssetKey, MLAsset]) -> dict[str, list[tuple[dg.AssetKey, MLAsset, Monitoring]]]:
@@ -158,7 +161,7 @@ def evaluate_labels(
     observations to record and (raised, resolved)."""
     watchers = label_watchers(declared)
     by_name = {key.to_user_string(): d for key, d in declared.items()}
-    performance: dict[str, dict[str, list]] = ledger.state.setdefault("performance", {})  # table -> partition -> [value, standard error]
+    performance: dict[str, dict[str, list]] = ledger.state.setdefault(PERFORMANCE, {})  # table -> partition -> [value, standard error]
     pending = [tuple(p) for p in ledger.state.get("pending", [])]
     events, raised, resolved, touched = [], 0, 0, {}
     for table, partition, landed_at in [*pending, *landed]:
@@ -203,7 +206,9 @@ def evaluate_labels(
     description="When a declared label table's partition lands, records the prediction table's metric for that partition and alerts on a floor or decay.",
 )
 def delayed_label_performance(context: dg.SensorEvaluationContext, alert_sink: AlertSink, window_reader: dg.ResourceParam[Any]) -> Any:
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor, stored_state=(PERFORMANCE,))
+    if not ledger.state[PERFORMANCE] and context.cursor:  # a cursor from before the history moved to the store
+        ledger.state[PERFORMANCE] = json.loads(context.cursor).get("state", {}).get(PERFORMANCE, {})
     declared = declarations(context.repository_def.asset_graph)
     labels = set(label_watchers(declared))
     now = time.time()
