@@ -1,6 +1,7 @@
 """PNG plots of a table's monitoring: score distribution today vs the reference.
 
-matplotlib is imported when a plot is drawn (a failed check), not when the check module loads.
+matplotlib is imported when a plot is drawn (a failed check), not when the check module loads, and
+without pyplot (a Figure on the Agg canvas: no backend machinery to load).
 """
 
 import io
@@ -9,14 +10,14 @@ import numpy as np
 
 
 def drift_plot_png(reference: np.ndarray, reference_weights: np.ndarray | None, current: np.ndarray, title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: files and metadata only
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     low, high = float(min(reference.min(), current.min())), float(max(reference.max(), current.max()))
     bins = np.linspace(low, high if high > low else low + 1.0, 41)
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    fig = Figure(figsize=(5, 3), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     ax.hist(reference, bins=bins, weights=reference_weights, density=True, alpha=0.5, label="pinned reference")
     ax.hist(current, bins=bins, density=True, alpha=0.5, label="this partition")
     ax.set_title(title, fontsize=10)
@@ -25,5 +26,4 @@ def drift_plot_png(reference: np.ndarray, reference_weights: np.ndarray | None, 
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return buffer.getvalue()
