@@ -6,7 +6,13 @@ import pytest
 from scipy.stats import fisher_exact
 
 from ml_platform.monitoring.assess import assess_drift, judge
-from ml_platform.monitoring.drift import chi_square_pvalue, measure_drift, one_sided_proportion_pvalue, severity
+from ml_platform.monitoring.drift import (
+    chi_square_pvalue,
+    chi_square_survival,
+    measure_drift,
+    one_sided_proportion_pvalue,
+    severity,
+)
 from ml_platform.monitoring.performance import (
     compute_metric,
     evidence_z,
@@ -56,13 +62,19 @@ def test_small_samples_are_judged_by_evidence_not_by_psi_alone():
 
 
 def test_the_chi_square_test_agrees_with_scipy():
-    from scipy.stats import chi2_contingency
+    from scipy.stats import chi2, chi2_contingency
 
     table = np.array([[30, 50, 20], [10, 30, 40]])
     assert chi_square_pvalue(table[0], table[1]) == pytest.approx(chi2_contingency(table, correction=False).pvalue)
+    for df in (1, 2, 3, 9, 10, 49):
+        for x in (0.5, 3.0, 20.0, 90.0, 400.0):
+            assert chi_square_survival(df, x) == pytest.approx(chi2.sf(x, df), rel=1e-9, abs=1e-300)
 
 
-@pytest.mark.parametrize("hits, rows, ref_hits, ref_rows, higher", [(6, 50, 6, 343, True), (46, 50, 340, 343, False), (10, 1000, 70, 7000, True)])
+@pytest.mark.parametrize(
+    "hits, rows, ref_hits, ref_rows, higher",
+    [(6, 50, 6, 343, True), (46, 50, 340, 343, False), (10, 1000, 70, 7000, True), (20500, 1_000_000, 140_000, 7_000_000, True)],
+)
 def test_the_one_sided_share_test_is_fishers_exact_test(hits, rows, ref_hits, ref_rows, higher):
     expected = fisher_exact([[hits, rows - hits], [ref_hits, ref_rows - ref_hits]], alternative="greater" if higher else "less").pvalue
     assert one_sided_proportion_pvalue(hits, rows, ref_hits, ref_rows, higher) == pytest.approx(expected)
