@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
+from ml_platform.checks.pin_reference_job import build_pin_reference_job
 from ml_platform.checks.prediction_monitoring import build_monitoring_checks
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.compute.cost_report import build_cost_report
@@ -41,13 +42,15 @@ def assemble_definitions(
 ) -> dg.Definitions:
     """Step metrics on every asset, backfills over a range in one run per product (``ranged_runs``), the quality checks of every table with expectations, one
     schedule per product, a launch on data for tables that read another product's tables, the
-    SLO, cost and prediction-health reports, the daily purge of old instance history, the monitoring checks of prediction tables, the alert and
-    delayed-label sensors, the environment's warehouse IO managers and alert sink, and the routing executor."""
+    SLO, cost and prediction-health reports, the daily purge of old instance history, the monitoring checks of
+    prediction tables and the job that pins their reference, the alert and delayed-label sensors, the environment's
+    warehouse IO managers and alert sink, and the routing executor."""
     assets = with_launch_conditions(with_partition_ranges(with_step_metrics(assets)))
     return dg.Definitions(
         assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets), build_prediction_health_report(assets)],
         asset_checks=[*build_quality_checks(assets), *build_monitoring_checks(assets), *asset_checks],
         schedules=[*build_product_schedules(assets), instance_history_purge_schedule],
+        jobs=[build_pin_reference_job(assets)],
         sensors=[
             *cross_product_launch_sensor(assets),
             slo_alerts_sensor,

@@ -331,7 +331,7 @@ class PredictionTable(MLAsset):
         if self.expectations is None or self.expectations.score_column is None:
             return None
         settings = self.monitoring or Monitoring()
-        return settings.for_table(self.expectations.key_columns) if settings.enabled else None
+        return settings.for_table(self.expectations.key_columns, self.expectations.top_k) if settings.enabled else None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ class Kind(str, Enum):
     RUN_FAILURE = "run_failure"
     DATA_QUALITY = "data_quality"
     PREDICTION_PERFORMANCE = "prediction_performance"  # a delayed-label metric below its floor or decaying
+    PREDICTION_MONITORING = "prediction_monitoring"  # drift or coverage failing on a table's newest partitions
     SENSOR_FAILURE = "sensor_failure"
     COST_JUMP = "cost_jump"  # a table's daily cost well above its recent median
 

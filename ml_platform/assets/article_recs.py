@@ -13,6 +13,7 @@ import pandas as pd
 
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, model, prediction_table
+from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
 
 RECS = Product("article_recs", owner="team:recs", timezone="Asia/Tokyo")
@@ -69,6 +70,7 @@ def article_recs_model(context: dg.AssetExecutionContext, user_article_interacti
     expectations=Expectations(
         key_columns=("user_id", "article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
     ),
+    monitoring=Monitoring(expected_entities="user_article_interactions"),  # coverage: today's active users get a list
     description=f"Top-{TOP_K} articles per active user, read by the home-feed service at 08:00 Tokyo.",
 )
 def article_recommendations(

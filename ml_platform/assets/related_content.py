@@ -6,6 +6,7 @@ import pandas as pd
 
 from ml_platform.declaration import AutoMemory, Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
+from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
 
 CONTENT = Product("related_content", owner="team:content", timezone="Asia/Tokyo")
@@ -29,6 +30,7 @@ def article_texts(context: dg.AssetExecutionContext, synthetic: SyntheticData) -
     expectations=Expectations(
         key_columns=("article_id", "related_article_id"), score_column="score", score_range=(0.0, 1.0), top_k=TOP_K
     ),
+    monitoring=Monitoring(expected_entities="article_texts"),  # coverage: every article of the catalog gets related ones
     description=f"Top-{TOP_K} most similar articles per article (TF-IDF cosine similarity).",
 )
 def related_articles(article_texts: pd.DataFrame) -> pd.DataFrame:

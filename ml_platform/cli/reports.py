@@ -32,6 +32,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     health.set_defaults(handler=prediction_health_command)
 
+    pin = commands.add_parser(
+        "pin-reference", help="pin a prediction table's drift and coverage reference: from a partition on, its partitions are the known good"
+    )
+    pin.add_argument("table", help="the prediction table (asset key)")
+    pin.add_argument("--since", default=None, help="first partition of the reference, YYYY-MM-DD (default: the newest materialized)")
+    pin.set_defaults(handler=pin_reference_command)
+
     rightsize = commands.add_parser("rightsize", help="per asset, the smallest profile that fits its observed p95 peak memory")
     rightsize.add_argument("--history", type=positive_int, default=30, help="materializations per asset to look at (default 30)")
     rightsize.add_argument("--margin", type=non_negative_float, default=0.25, help="headroom over the p95 peak (default 0.25 = 25%%)")
@@ -83,6 +90,28 @@ def prediction_health_command(args: argparse.Namespace) -> int:
     print(render_text(report))
     paths = plot_tables(report, args.out_dir)
     print(f"plots: {len(paths)} PNG file(s) in {args.out_dir}")
+    return 0
+
+
+def pin_reference_command(args: argparse.Namespace) -> int:
+    """Pin on the instance at $DAGSTER_HOME; the table's next check compares with the new reference."""
+    import getpass
+
+    import dagster as dg
+
+    from ml_platform.checks.prediction_monitoring import monitoring_of
+    from ml_platform.declaration import declarations
+    from ml_platform.monitoring.reference_store import pin_reference
+
+    ensure_local_home()
+    key = dg.AssetKey.from_user_string(args.table)
+    declared = declarations(load_code_location(args.module).resolve_asset_graph())
+    if key not in declared or monitoring_of(declared[key]) is None:
+        monitored = sorted(k.to_user_string() for k, d in declared.items() if monitoring_of(d))
+        raise ValueError(f"'{args.table}' is not a monitored prediction table of this code location (monitored: {', '.join(monitored) or 'none'})")
+    with dg.DagsterInstance.get() as instance:
+        pin = pin_reference(instance, key, args.since, by=f"{getpass.getuser()} (ml-platform pin-reference)")
+    print(f"{args.table}: reference {pin.describe()}; the next check compares with it")
     return 0
 
 

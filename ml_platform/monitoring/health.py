@@ -165,7 +165,7 @@ def plot_tables(report: HealthReport, directory: Path) -> list[Path]:
     for t in report.tables:
         figure, axes = plt.subplots(1, 3, figsize=(11, 2.8), dpi=80)
         for ax, title, series in (
-            (axes[0], "PSI vs trailing partitions", {"PSI": t.psi}),
+            (axes[0], "PSI vs the pinned reference", {"PSI": t.psi}),
             (axes[1], "coverage", {"covered": t.covered, "fallback": t.fallback}),
             (axes[2], f"delayed-label {t.metric or 'metric'}", {t.metric or "metric": t.performance}),
         ):

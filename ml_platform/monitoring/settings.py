@@ -19,10 +19,13 @@ class Monitoring:
     """Thresholds and columns of a table's prediction monitoring (on by default with a score_column)."""
 
     enabled: bool = True
-    reference_partitions: int = 7  # trailing partitions that form the drift reference
-    segment_columns: tuple[str, ...] = ()  # extra columns whose distribution is watched too
+    reference_partitions: int = 7  # partitions in the pinned reference window and in the day-over-day window
+    segment_columns: tuple[str, ...] = ()  # extra columns whose distribution is watched too (numeric or categorical)
+    item_column: str | None = None  # top-k tables: the recommended item (default: the second key column)
     psi_warn: float = 0.1  # conventional PSI bands: <0.1 stable, 0.1–0.25 moderate, >0.25 major
     psi_error: float = 0.25
+    significance: float = 0.0005  # chance that a stable partition fails a check (split over its statistics and windows)
+    min_rows: int = 30  # a statistic with fewer rows (or expected entities) in the partition is not judged
     error_blocks_consumers: bool = False  # an ERROR drift/coverage result stops consumers (same run and the gate)
     entity_column: str | None = None  # column of entities that should get predictions (default: first key column)
     expected_entities: str | None = None  # upstream asset key (user string) listing expected entities
@@ -53,6 +56,10 @@ class Monitoring:
             bad("enabled", "monitoring needs expectations.score_column (or Monitoring(enabled=False))")
         if self.reference_partitions < 1:
             bad("reference_partitions", f"must be at least 1, got {self.reference_partitions}")
+        if not 0 < self.significance < 0.5:
+            bad("significance", f"must be within (0, 0.5), e.g. 0.001, got {self.significance}")
+        if self.min_rows < 10:
+            bad("min_rows", f"must be at least 10 (the tests need about 5 rows per bin), got {self.min_rows}")
         if isinstance(self.segment_columns, str) or not all(isinstance(c, str) and c for c in self.segment_columns):
             bad("segment_columns", f"must be a tuple of column names, got {self.segment_columns!r}")
         for name, warn, error in (
@@ -91,13 +98,22 @@ class Monitoring:
             bad("max_decay", f"must be positive, got {self.max_decay}")
         return found
 
-    def for_table(self, key_columns: tuple[str, ...]) -> "Monitoring":
-        """These settings with the entity column defaulted to the table's first key column."""
-        if self.entity_column or not key_columns:
-            return self
+    def for_table(self, key_columns: tuple[str, ...], top_k: int | None = None) -> "Monitoring":
+        """These settings with the entity column defaulted to the table's first key column and, for a
+        top-k table (k rows per entity), the item column to its second."""
         from dataclasses import replace
 
-        return replace(self, entity_column=key_columns[0])
+        settings = self
+        if not settings.entity_column and key_columns:
+            settings = replace(settings, entity_column=key_columns[0])
+        if top_k and not settings.item_column and len(key_columns) >= 2:
+            settings = replace(settings, item_column=key_columns[1])
+        return settings
+
+    @property
+    def has_coverage(self) -> bool:
+        """Coverage means something only against an expected population or a fallback marker."""
+        return bool(self.expected_entities or self.fallback_column or self.fallback_score is not None)
 
     @property
     def metric_name(self) -> str:

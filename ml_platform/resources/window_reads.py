@@ -1,9 +1,9 @@
 """Reads of a window of daily partitions straight from the warehouse, in one query.
 
-The prediction-monitoring check compares today's partition with the trailing N partitions, and
-the delayed-label sensor joins a day's predictions with that day's labels. Loading those through
-the IO manager would mean one input per partition (and the cross-run gate on each); here one
-``SELECT ... WHERE <partition column> >= start AND < end`` returns every partition of the window.
+The prediction-monitoring check reads the partition it checks (and that partition of the expected
+entities), and the delayed-label sensor joins a day's predictions with that day's labels. Loading
+those through the IO manager would mean an input per table (and the cross-run gate on each); here
+one ``SELECT ... WHERE <partition column> >= start AND < end`` returns the partitions asked for.
 
 ``window_reader`` resource: ``DuckDBWindowReader`` locally (the same file as the IO manager),
 ``BigQueryWindowReader`` in production (the same dataset). A table that does not exist yet reads
@@ -85,10 +85,3 @@ class BigQueryWindowReader(dg.ConfigurableResource):
         except NotFound:
             return pd.DataFrame(columns=list(columns or ()))
 
-
-def split_by_partition(frame: pd.DataFrame, partition_column: str) -> dict[str, pd.DataFrame]:
-    """Rows of a window read per daily partition key ('YYYY-MM-DD')."""
-    if frame.empty or partition_column not in frame.columns:
-        return {}
-    days = pd.to_datetime(frame[partition_column]).dt.strftime("%Y-%m-%d")
-    return {day: rows for day, rows in frame.groupby(days, sort=True)}

@@ -8,12 +8,16 @@ Each tick reads the label materializations completed since its cursor across eve
 storage call per page (``instance_reads.materializations_since``), so labels that land three days
 late are picked up when they land, whatever day that is.
 
-Per prediction table the cursor keeps the metric per partition (the last ``KEPT`` partitions). A
+Per prediction table the ledger's store keeps the metric and its standard error per partition (the
+last ``KEPT`` partitions; the cursor stays small). A
 table alerts (one incident per table, naming the partition) when its newest metric is below the
 declared floor or fell more than ``max_decay`` over ``decay_window`` partitions, and the incident
-resolves when a newer partition is healthy again.
+resolves when a newer partition is healthy again. Labels of an older partition (corrected, or
+landing out of order) re-evaluate that partition: below the floor, it gets its own incident,
+resolved when its labels bring it back above.
 """
 
+import json
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -26,7 +30,7 @@ from ml_platform.alerting.links import asset_url
 from ml_platform.alerting.sink import tick_summary
 from ml_platform.checks.prediction_monitoring import monitoring_of
 from ml_platform.declaration import MLAsset, declarations
-from ml_platform.monitoring.performance import compute_metric, performance_problem
+from ml_platform.monitoring.performance import compute_metric, evidence_z, performance_problem, standard_error
 from ml_platform.monitoring.settings import Monitoring
 
 SENSOR_NAME = "delayed_label_performance"
@@ -34,6 +38,7 @@ INITIAL_LOOKBACK_SECONDS = 24 * 3600.0
 KEPT = 60  # partitions of metric history kept per table in the cursor
 PENDING_MAX = 200  # label partitions whose predictions are not written yet, retried on later ticks
 METRIC_KEY = "ml_platform/performance"  # observation metadata: the metric's value
+PERFORMANCE = "performance"  # ledger state (in the instance's key-value store): table -> partition -> [value, standard error]
 
 
 def label_watchers(declared: Mapping[dg.AssetKey, MLAsset]) -> dict[str, list[tuple[dg.AssetKey, MLAsset, Monitoring]]]:
@@ -47,17 +52,30 @@ def label_watchers(declared: Mapping[dg.AssetKey, MLAsset]) -> dict[str, list[tu
 
 
 def measure(reader, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, label_declaration: MLAsset, partition: str) -> dict | None:
-    """The metric of ``partition``'s predictions against its labels; None when either is missing."""
-    entity, score = settings.entity_column, declaration.expectations.score_column
-    predictions = reader.read(key, declaration.partition_column, partition, partition, columns=[entity, score])
-    labels = reader.read(
-        dg.AssetKey.from_user_string(settings.label_table), label_declaration.partition_column, partition, partition, columns=[entity, settings.label_column]
-    )
+    """The metric of ``partition``'s predictions against its labels; None when either is missing.
+
+    Rows join on the entity and, for a top-k table, the item: a label says whether this user took
+    this item. ``precision_at_k`` on a top-k table is per user, over that user's own k best rows
+    (an item without a label row counts as not taken), averaged over the users the labels observed."""
+    entity, score, label = settings.entity_column, declaration.expectations.score_column, settings.label_column
+    keys = [entity, *([settings.item_column] if settings.item_column else [])]
+    predictions = reader.read(key, declaration.partition_column, partition, partition, columns=[*keys, score])
+    labels = reader.read(dg.AssetKey.from_user_string(settings.label_table), label_declaration.partition_column, partition, partition, columns=[*keys, label])
     if predictions.empty or labels.empty:
         return None
-    joined = predictions.merge(labels.drop_duplicates(entity), on=entity, how="inner")
-    value = compute_metric(settings.metric_function(), joined[settings.label_column].to_numpy(), joined[score].to_numpy(), settings.k)
-    return {"value": value, "rows": len(joined), "label_rows": len(labels), "prediction_rows": len(predictions)}
+    labels = labels.drop_duplicates(keys)
+    per_user = settings.item_column is not None and settings.metric_function() == "precision_at_k"
+    if per_user:
+        joined = predictions[predictions[entity].isin(labels[entity])].merge(labels, on=keys, how="left")
+        joined[label] = joined[label].fillna(0)
+    else:
+        joined = predictions.merge(labels, on=keys, how="inner")
+    groups = joined[entity].to_numpy() if per_user else None
+    metric = settings.metric_function()
+    value = compute_metric(metric, joined[label].to_numpy(), joined[score].to_numpy(), settings.k, groups)
+    lists = joined[entity].nunique() if per_user else None
+    error = standard_error(metric, value, len(joined), int((joined[label] > 0).sum()), lists)
+    return {"value": value, "error": error, "rows": len(joined), "label_rows": len(labels), "prediction_rows": len(predictions)}
 
 
 def observation(key: dg.AssetKey, settings: Monitoring, partition: str, measured: dict, landed: float, problem: str | None) -> dg.AssetObservation:
@@ -71,6 +89,7 @@ def observation(key: dg.AssetKey, settings: Monitoring, partition: str, measured
             "metric": settings.metric_name,
             "label_table": settings.label_table,
             "labelled_rows": measured["rows"],
+            **({"standard_error": round(measured["error"], 4)} if measured.get("error") is not None else {}),
             "labels_landed": datetime.fromtimestamp(landed, timezone.utc).isoformat(timespec="seconds"),
             "label_delay_days": delay,
             "healthy": problem is None,
@@ -96,6 +115,45 @@ def performance_alert(key: dg.AssetKey, declaration: MLAsset, settings: Monitori
     )
 
 
+def _value(entry) -> float | None:
+    """A stored metric: [value, standard error], or a bare value (kept by earlier versions)."""
+    return entry[0] if isinstance(entry, list) else entry
+
+
+def _error(entry) -> float | None:
+    return entry[1] if isinstance(entry, list) else None
+
+
+def older_partition(
+    ledger: AlertLedger, key: dg.AssetKey, declaration: MLAsset, settings: Monitoring, partition: str, measured: dict, was: float | None, ui_url: str
+) -> int:
+    """Raise (1) or resolve (-1) the incident of an older partition re-evaluated below or above the floor."""
+    subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.ERROR, title="", asset=key.to_user_string(), partition=partition).subject
+    how = f"labels corrected ({was:.3f} before)" if was is not None else "labels landed late"
+    value = measured["value"]
+    problem = performance_problem([value], settings.metric_floor, 1, 1.0, [measured["error"]], evidence_z(settings.significance))
+    if problem is None:
+        healthy = f"{key.to_user_string()} {partition}: {settings.metric_name} {value:.3f} at or above floor after {how}"
+        return -1 if ledger.resolve(subject, healthy) else 0
+    alert = Alert(
+        kind=Kind.PREDICTION_PERFORMANCE,
+        severity=Severity.ERROR,
+        title=f"{key.to_user_string()} {partition}: {settings.metric_name} {value:.3f} below floor {settings.metric_floor:.3f} after {how}",
+        asset=key.to_user_string(),
+        partition=partition,
+        incident=f"floor:{value:.3f}",
+        owner=declaration.owner,
+        channel=declaration.alert_channel,
+        link=asset_url(ui_url, key, view="checks"),
+        details=(("Metric", f"{settings.metric_name} from {settings.label_table}"), ("Owner", declaration.owner)),
+    )
+    current = ledger.open.get(subject)
+    if current is not None:  # still below the floor: the same incident
+        ledger.open[subject] = alert
+        return 0
+    return 1 if ledger.raise_alert(alert) else 0
+
+
 def evaluate_labels(
     ledger: AlertLedger, landed: list[tuple[str, str, float]], declared: Mapping[dg.AssetKey, MLAsset], reader, ui_url: str
 ) -> tuple[list[dg.AssetObservation], int, int]:
@@ -103,7 +161,7 @@ def evaluate_labels(
     observations to record and (raised, resolved)."""
     watchers = label_watchers(declared)
     by_name = {key.to_user_string(): d for key, d in declared.items()}
-    performance: dict[str, dict[str, float]] = ledger.state.setdefault("performance", {})
+    performance: dict[str, dict[str, list]] = ledger.state.setdefault(PERFORMANCE, {})  # table -> partition -> [value, standard error]
     pending = [tuple(p) for p in ledger.state.get("pending", [])]
     events, raised, resolved, touched = [], 0, 0, {}
     for table, partition, landed_at in [*pending, *landed]:
@@ -115,14 +173,21 @@ def evaluate_labels(
                 continue
             pending = [p for p in pending if p[:2] != (table, partition)]
             series = performance.setdefault(key.to_user_string(), {})
-            series[partition] = measured["value"]
+            was = _value(series.get(partition))
+            series[partition] = [measured["value"], measured["error"]]
             for old in sorted(series)[:-KEPT]:
                 del series[old]
-            history = [(p, v) for p, v in sorted(series.items()) if p <= partition]
-            problem = performance_problem([v for _, v in history], settings.metric_floor, settings.decay_window, settings.max_decay)
+            history = [(p, _value(v)) for p, v in sorted(series.items()) if p <= partition]
+            errors = [_error(v) for p, v in sorted(series.items()) if p <= partition]
+            problem = performance_problem(
+                [v for _, v in history], settings.metric_floor, settings.decay_window, settings.max_decay, errors, evidence_z(settings.significance)
+            )
             events.append(observation(key, settings, partition, measured, landed_at, problem))
-            if partition == max(series):  # alerts follow the newest labelled partition
+            if partition == max(series):  # the table's incident follows the newest labelled partition
                 touched[key] = (declaration, settings, partition, problem, history)
+            else:  # labels of an older partition landed late or were corrected: that partition's own incident
+                change = older_partition(ledger, key, declaration, settings, partition, measured, was, ui_url)
+                raised, resolved = raised + (change > 0), resolved + (change < 0)
     for key, (declaration, settings, partition, problem, history) in touched.items():
         subject = Alert(kind=Kind.PREDICTION_PERFORMANCE, severity=Severity.WARN, title="", asset=key.to_user_string()).subject
         if problem is None:
@@ -141,7 +206,9 @@ def evaluate_labels(
     description="When a declared label table's partition lands, records the prediction table's metric for that partition and alerts on a floor or decay.",
 )
 def delayed_label_performance(context: dg.SensorEvaluationContext, alert_sink: AlertSink, window_reader: dg.ResourceParam[Any]) -> Any:
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor, stored_state=(PERFORMANCE,))
+    if not ledger.state[PERFORMANCE] and context.cursor:  # a cursor from before the history moved to the store
+        ledger.state[PERFORMANCE] = json.loads(context.cursor).get("state", {}).get(PERFORMANCE, {})
     declared = declarations(context.repository_def.asset_graph)
     labels = set(label_watchers(declared))
     now = time.time()

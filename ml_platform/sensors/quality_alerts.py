@@ -1,5 +1,6 @@
 """Alerts for failed data-quality checks: one incident per (table, partition), resolved when that
-partition's checks pass again.
+partition's checks pass again. The monitoring checks of a table's newest partitions (drift,
+coverage) get one incident per table instead (``monitoring_incidents``).
 
 A non-blocking ERROR or a WARN leaves the run green, and a blocked consumer is only a skipped
 step: without this sensor nobody hears of either. The message names the tables the failure holds
@@ -26,6 +27,7 @@ from ml_platform.alerting.sink import tick_summary
 from ml_platform.checks.holds import blocking_checks
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset, declarations
+from ml_platform.sensors.monitoring_incidents import NEWEST, evaluate_monitoring_incidents, split_newest
 
 SENSOR_NAME = "data_quality_alerts"
 ROW_COUNTS_SHOWN = 7
@@ -212,7 +214,7 @@ def grouped_alert(key: dg.AssetKey, alerts: list[Alert], declaration: MLAsset, u
     description="Alerts on failed data-quality checks of declared tables, once per table and partition.",
 )
 def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
+    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor, stored_state=(NEWEST,))
     graph = context.repository_def.asset_graph
     declared = declarations(graph)
     tables = {key: d for key, d in declared.items() if d.expectations is not None}
@@ -222,8 +224,11 @@ def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSi
         context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS, now
     )
     consumers = {key: sorted(c.to_user_string() for c in graph.get(key).child_keys if c in declared) for key in tables}
-    raised, resolved = evaluate_quality_alerts(ledger, evaluations, tables, alert_sink.ui_url, consumers)
+    newest, others = split_newest(ledger, evaluations, tables)  # drift / coverage: one incident per table
+    raised, resolved = evaluate_quality_alerts(ledger, others, tables, alert_sink.ui_url, consumers)
+    lasting_raised, lasting_resolved = evaluate_monitoring_incidents(ledger, newest, tables, alert_sink.ui_url)
+    raised, resolved = raised + lasting_raised, resolved + lasting_resolved
     report = ledger.deliver(alert_sink, now)
     context.update_cursor(ledger.save())
-    open_count = len(ledger.open_alerts(Kind.DATA_QUALITY))
+    open_count = len(ledger.open_alerts(Kind.DATA_QUALITY)) + len(ledger.open_alerts(Kind.PREDICTION_MONITORING))
     return dg.SkipReason(f"{open_count} open data-quality incident(s); " + tick_summary(report, raised, resolved))

@@ -9,14 +9,14 @@ from ml_platform.assembly import assemble_definitions
 from ml_platform.assets import all_assets
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
-from ml_platform.monitoring.scenarios import Scenario
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.sensors.delayed_labels import METRIC_KEY, SENSOR_NAME
 from tests.fixtures.product_runs import DAY, check_evaluations, run_products
 from tests.fixtures.slack_api import TEST_TOKEN
+from tests.monitoring.run_replay import partition, tick
 from tests.monitoring.scenario_catalog import day_of
-from tests.monitoring.test_monitoring_runs import partition, tick
+from tests.monitoring.scenarios import Scenario
 
 PROPENSITY = ("user_features", "propensity_model", "propensity_scores")
 
@@ -37,17 +37,22 @@ def test_propensity_labels_become_an_auc_observation_without_rerunning_the_score
     coverage = check_evaluations(result)[("propensity_scores", "prediction_coverage")]
     assert coverage.passed and coverage.metadata["covered_share"].value == 1.0  # every user_features user is scored
     cursor = tick(defs, SENSOR_NAME, instance, None)
-    assert not performance_observations(instance)  # no labels yet
+    assert not metric_observations(instance)  # no labels yet (the monitoring check's summary is an observation too)
 
     assert run_products(defs, instance, DAY, "propensity_labels").success  # the labels land
     tick(defs, SENSOR_NAME, instance, cursor)
-    [record] = performance_observations(instance)
+    [record] = metric_observations(instance)
     assert record.event_log_entry.dagster_event.partition == DAY
     metadata = record.asset_observation.metadata
     assert metadata["metric"].value == "auc" and metadata[METRIC_KEY].value > 0.6  # above the declared floor
     assert metadata["label_table"].value == "propensity_labels" and metadata["labelled_rows"].value == 2000
     assert len(instance.fetch_materializations(dg.AssetKey("propensity_scores"), limit=5).records) == 1
     assert slack_api.messages == []  # healthy: nothing to say
+
+
+def metric_observations(instance) -> list:
+    records = instance.fetch_observations(dg.AssetKey("propensity_scores"), limit=10).records
+    return [r for r in records if METRIC_KEY in r.asset_observation.metadata]
 
 
 GATED = Product("gated", owner="team:gated")

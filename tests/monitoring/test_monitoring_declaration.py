@@ -7,6 +7,7 @@ import pytest
 
 from ml_platform.assembly import assemble_definitions
 from ml_platform.checks.prediction_monitoring import build_monitoring_checks, monitoring_op_name
+from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import SLO, DeclarationError, Expectations, MLAsset, PredictionTable
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.monitoring.settings import Monitoring
@@ -49,6 +50,8 @@ def test_monitoring_round_trips_through_asset_metadata_with_a_callable_metric():
         (Monitoring(segment_columns="country"), "monitoring.segment_columns", "tuple of column names"),
         (Monitoring(decay_window=1), "monitoring.decay_window", "at least 2"),
         (Monitoring(metric_floor=1.5), "monitoring.metric_floor", "within [0, 1]"),
+        (Monitoring(significance=0.5), "monitoring.significance", "within (0, 0.5)"),
+        (Monitoring(min_rows=5), "monitoring.min_rows", "at least 10"),
         ("strict", "monitoring", "must be a Monitoring(...)"),
     ],
 )
@@ -95,3 +98,22 @@ def test_error_blocks_consumers_makes_the_checks_blocking():
     blocking = {spec.key.asset_key.to_user_string(): spec.blocking for c in checks.values() for spec in c.check_specs}
     assert blocking == {"advisory": False, "gating": True}
     assert {spec.name for spec in checks[monitoring_op_name(dg.AssetKey("gating"))].check_specs} == {"prediction_drift", "prediction_coverage"}
+
+
+def test_coverage_is_checked_only_where_something_is_declared_and_the_checks_run_light():
+    @prediction_table(GROWTH, slo="0 8 * * *", expectations=SCORED, compute="large")
+    def bare() -> pd.DataFrame:
+        return pd.DataFrame()
+
+    @prediction_table(GROWTH, slo="0 8 * * *", expectations=SCORED, compute="gpu", monitoring=Monitoring(expected_entities="active_users"))
+    def covered() -> pd.DataFrame:
+        return pd.DataFrame()
+
+    checks = {c.node_def.name: c for c in build_monitoring_checks([active_users, bare, covered])}
+    names = {spec.key.asset_key.to_user_string(): set() for c in checks.values() for spec in c.check_specs}
+    for c in checks.values():
+        for spec in c.check_specs:
+            names[spec.key.asset_key.to_user_string()].add(spec.name)
+    assert names == {"bare": {"prediction_drift"}, "covered": {"prediction_drift", "prediction_coverage"}}
+    for check in checks.values():  # never the table's large or GPU profile
+        assert check.node_def.tags == PROFILES["light"].op_tags()

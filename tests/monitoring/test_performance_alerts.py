@@ -5,13 +5,15 @@ predictions wait for them."""
 import dagster as dg
 import duckdb
 import numpy as np
+import pandas as pd
+import pytest
 
 from ml_platform.alerting import AlertLedger, Kind
 from ml_platform.declaration import SLO, Expectations, FeatureTable, PredictionTable
-from ml_platform.monitoring.scenarios import Scenario
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.window_reads import DuckDBWindowReader
 from ml_platform.sensors.delayed_labels import METRIC_KEY, evaluate_labels
+from tests.monitoring.scenarios import Scenario
 
 SCENARIO = Scenario()
 DECLARED = {
@@ -94,3 +96,32 @@ def test_several_label_partitions_landing_between_two_ticks_each_get_their_obser
     assert [e.metadata["healthy"].value for e in sorted(events, key=lambda e: e.partition)] == [True, False, False]
     assert (raised, resolved) == (1, 0) and len(ledger.outbox) == 1  # one incident for the table, not one per partition
     assert landed[-1][1] in ledger.outbox[0].title  # about the newest labelled partition
+
+
+def test_precision_at_k_of_a_top_k_table_joins_on_user_and_item_and_reads_each_users_list(tmp_path):
+    """Ten users with three recommendations each; eight took their first one (the truth: precision@1
+    0.800). Each user also clicked an item never recommended: joined on the user alone it would
+    count as a hit, and the top 1 of the whole table would judge one user."""
+    database = str(tmp_path / "warehouse.duckdb")
+    day = SCENARIO.predictions(0)["date"].iloc[0]
+    users = np.repeat(np.arange(10), 3)
+    recommendations = pd.DataFrame(
+        {"date": day, "user_id": users, "item_id": (users * 7 + np.tile([1, 2, 3], 10)) % 13, "score": np.tile([0.9, 0.5, 0.1], 10) * (1 - users / 100)}
+    )
+    first = recommendations.groupby("user_id").head(1)
+    taken = pd.DataFrame({"date": day, "user_id": first["user_id"], "item_id": first["item_id"], "clicked": (first["user_id"] < 8).astype("int64")})
+    seen = pd.DataFrame({"date": day, "user_id": users[::3], "item_id": 99, "clicked": 1})  # a click on an item never recommended
+    declared = {
+        dg.AssetKey("recs"): PredictionTable(
+            name="recs", product="p", owner="team:p", slo=SLO("0 8 * * *"), compute="small",
+            expectations=Expectations(key_columns=("user_id", "item_id"), score_column="score", top_k=3),
+            monitoring=Monitoring(label_table="clicks", label_column="clicked", metric="precision_at_k", k=1),
+        ),
+        dg.AssetKey("clicks"): FeatureTable(name="clicks", product="p", owner="team:p", slo=SLO("0 8 * * *"), compute="small"),
+    }
+    with duckdb.connect(database) as connection:
+        connection.execute("create schema ml_platform")
+        write(connection, "recs", recommendations)
+        write(connection, "clicks", pd.concat([taken, seen]))
+    events, _, _ = evaluate_labels(AlertLedger(), [("clicks", "2026-01-01", 1.0)], declared, DuckDBWindowReader(database=database), "http://ui")
+    assert events[0].metadata[METRIC_KEY].value == pytest.approx(0.8)
