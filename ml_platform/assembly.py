@@ -45,7 +45,7 @@ def assemble_definitions(
     SLO, cost and prediction-health reports, the daily purge of old instance history, the monitoring checks of
     prediction tables and the job that pins their reference, the alert and delayed-label sensors, the environment's
     warehouse IO managers and alert sink, and the routing executor."""
-    assets = with_launch_conditions(with_partition_ranges(with_step_metrics(assets)))
+    assets = with_launch_conditions(with_step_metrics(with_partition_ranges(assets)))  # metrics measure the whole (ranged) step
     return dg.Definitions(
         assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets), build_prediction_health_report(assets)],
         asset_checks=[*build_quality_checks(assets), *build_monitoring_checks(assets), *asset_checks],

@@ -141,8 +141,9 @@ def _ranged(assets_def: dg.AssetsDefinition, split: Mapping[str, SplitInput]) ->
 
 
 def per_partition(fn: Callable, key: dg.AssetKey, split: Mapping[str, SplitInput]) -> Callable:
-    """``fn`` (the step-metrics-wrapped asset function, whose calls return an ``Output`` carrying the
-    call's metrics) as a step that, in a ranged run, calls it once per partition."""
+    """``fn`` (the asset's own function) as a step that, in a ranged run, calls it once per partition.
+    Step metrics wrap this step (``compute.step_metrics``): one attempt record per partition, each
+    with its share of the step's time."""
     signature = inspect.signature(fn)
     parameters = list(signature.parameters.values())
     takes_context = bool(parameters) and parameters[0].name in ("context", "_context", "ctx", "_ctx", "_")

@@ -83,9 +83,14 @@ def test_each_partition_of_a_range_is_its_own_materialization_with_row_count_pea
     produced = materializations(result, "events")
     assert {p: m["dagster/partition_row_count"] for p, m in produced.items()} == {"2026-03-01": 100, "2026-03-02": 80, "2026-03-03": 100}
     assert {p: m["day seen"] for p, m in produced.items()} == {p: p for p in produced}
-    for metadata in [*produced.values(), *materializations(result, "scores").values()]:
-        assert metadata["ml_platform/peak_memory_mib"] > 0 and metadata["ml_platform/step_duration_s"] >= 0
-        assert "ml_platform/cost_usd" in metadata
+    for asset in ("events", "scores"):  # one attempt record per partition, each with its share of the step
+        records = {e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation.metadata
+                   for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
+                   and e.event_specific_data.asset_observation.asset_key == dg.AssetKey(asset)}
+        assert sorted(records) == ["2026-03-01", "2026-03-02", "2026-03-03"]
+        for metadata in records.values():
+            assert metadata["ml_platform/peak_memory_mib"].value > 0 and metadata["ml_platform/step_duration_s"].value >= 0
+            assert metadata["ml_platform/cost_usd"].value > 0 and metadata["ml_platform/range_share"].value == "1/3"
     assert warehouse_rows(local_env, "events") == {"2026-03-01": 100, "2026-03-02": 80, "2026-03-03": 100}
     assert warehouse_rows(local_env, "scores") == warehouse_rows(local_env, "events")
 
@@ -172,11 +177,12 @@ def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_
 
     project, dataset = "ml-platform-test", "ml_platform"
     with BigQueryServer() as fake:
+        fake.datasets.add((project, dataset))  # created at deploy time (docs/operations.md)
         monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), project))
         monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
         manager = AtomicBigQueryPandasIOManager(project=project, dataset=dataset, location="EU")
         # The platform's ranged step without the checks, whose reads the fake BigQuery does not serve.
-        ranged_events = with_partition_ranges(with_step_metrics([events]))
+        ranged_events = with_step_metrics(with_partition_ranges([events]))
         job = dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
         with dg.instance_for_test() as instance:
             assert run_day(job, instance, "2026-03-03", "events").success

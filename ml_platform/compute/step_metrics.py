@@ -1,6 +1,6 @@
 """Peak memory, wall time and cost of every asset step: one attempt record per step attempt.
 
-Applied once at assembly (``with_step_metrics(assets)`` in ``definitions.py``) by wrapping each
+Applied once at assembly (``with_step_metrics(assets)`` in ``assembly.py``) by wrapping each
 single-output asset's compute function, so no product module changes. The wrapper yields the
 asset's output first; Dagster writes it (the IO manager) and records the materialization; then
 the wrapper yields the attempt record, an ``AssetObservation`` on the same asset and partition
@@ -38,6 +38,10 @@ from ml_platform.compute.step_usage import (
     StepMeter,
 )
 
+RANGE_SHARE_KEY = "ml_platform/range_share"  # attempt record: this partition's share of a ranged step
+# Events a generator step yields besides its output: passed through as they are.
+OTHER_EVENTS = (dg.AssetMaterialization, dg.AssetObservation, dg.AssetCheckResult, dg.AssetCheckEvaluation, dg.ExpectationResult)
+
 __all__ = ["DURATION_KEY", "MEMORY_SOURCE_KEY", "PEAK_MEMORY_KEY", "STARTUP_KEY", "attempt_record", "with_step_metrics"]
 
 
@@ -68,26 +72,51 @@ def _with_metadata(result, metadata: dict):
     return dg.Output(result, metadata=metadata)
 
 
+def _attempt_partitions(context, partitioned: bool) -> list[str | None]:
+    """The partitions an attempt produces: one, each of a ranged run's range, or none (a model)."""
+    if partitioned and context.has_partition_key:
+        return [context.partition_key]
+    if partitioned and context.has_partition_key_range:
+        return list(context.partition_keys)
+    return [None]
+
+
+def _share(usage: dict, parts: int) -> dict:
+    """A ranged run's step computed ``parts`` partitions: each is charged an equal share of its
+    time (so the partitions' costs add up to the step's); the peak is the step's."""
+    if parts == 1:
+        return usage
+    shared = {**usage, RANGE_SHARE_KEY: f"1/{parts}"}
+    for key in (DURATION_KEY, STARTUP_KEY):
+        if usage.get(key) is not None:
+            shared[key] = round(float(usage[key]) / parts, 3)
+    return shared
+
+
 def _measured(fn, asset_key: dg.AssetKey, profile: ComputeProfile | None, partitioned: bool):
     @functools.wraps(fn)  # keeps the signature Dagster reads (context, inputs, resources)
     def measured(*args, **kwargs):
         meter = StepMeter().start()
         context = dg.OpExecutionContext.get()
-        partition = context.partition_key if partitioned and context.has_partition_key else None  # a model in a daily run has none
+        partitions = _attempt_partitions(context, partitioned)  # a model in a daily run has none
         decision = recorded_decision()
         # Ran on its declared backend's container, or as a local process estimating that backend's price.
         estimate = profile is not None and profile.backend != "local" and not os.environ.get(CGROUP_ENV)
 
-        def record(outcome: str) -> dg.AssetObservation:
-            return attempt_record(asset_key, partition, outcome, meter.usage(), profile, decision, estimate)
+        def records(outcome: str) -> list[dg.AssetObservation]:
+            usage = _share(meter.usage(), len(partitions))
+            return [attempt_record(asset_key, partition, outcome, usage, profile, decision, estimate) for partition in partitions]
 
         try:
             result = fn(*args, **kwargs)
+            # A generator step (a ranged run's, ``ranged_runs``) yields its events; Dagster writes each output as it comes.
+            for event in result if inspect.isgenerator(result) else [result]:
+                yield _with_metadata(event, decision) if not isinstance(event, OTHER_EVENTS) else event
         except Exception:
-            context.log_event(record(FAILED))
+            for record in records(FAILED):
+                context.log_event(record)
             raise
-        yield _with_metadata(result, decision)
-        yield record(SUCCEEDED)  # Dagster has written the output by now
+        yield from records(SUCCEEDED)  # Dagster has written the output by now
 
     # It yields an Output now; the output's type stays on the op's output definition.
     measured.__signature__ = inspect.signature(fn).replace(return_annotation=inspect.Signature.empty)
@@ -101,7 +130,6 @@ def _is_measurable(assets_def: dg.AssetsDefinition) -> bool:
         isinstance(op, OpDefinition)
         and isinstance(op.compute_fn, DecoratedOpFunction)
         and len(op.output_defs) == 1
-        and not inspect.isgeneratorfunction(op.compute_fn.decorated_fn)
         and not inspect.iscoroutinefunction(op.compute_fn.decorated_fn)
     )
 
@@ -109,7 +137,8 @@ def _is_measurable(assets_def: dg.AssetsDefinition) -> bool:
 def with_step_metrics(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """The same assets, each recording an attempt record per step attempt.
 
-    Multi-output, generator and async assets are returned unchanged.
+    Multi-output and async assets are returned unchanged. A generator step (a ranged run's,
+    ``ranged_runs``) is measured as a whole; each partition of its range gets an equal share.
     """
     return [_measure(a) if _is_measurable(a) else a for a in assets]
 
