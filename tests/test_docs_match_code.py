@@ -55,7 +55,7 @@ def test_every_sensor_and_schedule_named_in_the_docs_exists(defs):
     schedules = {schedule.name for schedule in defs.schedules}
     assert {name: docs for name, docs in mentioned(r"[a-z][a-z0-9_]*_alerts").items() if name not in sensors} == {}
     assert {name: docs for name, docs in mentioned(r"[a-z][a-z0-9_]*_schedule").items() if name not in schedules} == {}
-    for name in ("cross_product_launch", "delayed_label_performance"):
+    for name in ("cross_product_launch_article_recs", "delayed_label_performance"):
         assert name in sensors and name in mentioned(name)
 
 
