@@ -1,6 +1,8 @@
 """SLO sensor behaviour in small scenes: stopped schedule, sink outage, cursor-only state."""
 
 
+from datetime import date, timedelta
+
 import pytest
 
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, DeliveryFailed
@@ -29,13 +31,17 @@ def instance():
 
 
 def seed_on_time(instance, day: str) -> None:
+    """Every table on time for ``day`` and the day before (the readers in other zones and the Monday
+    report are judged on the day before at Tokyo morning), except table_05."""
     sim = Simulation(instance, alert_log=None)
+    previous = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
     for asset in slo_catalog.ASSETS:
         name = asset.key.to_user_string()
         if name == "weekly_model":
             sim.materialize(tokyo("2026-03-02", "06:00"), name, None)
         elif name != "table_05":
-            sim.materialize(tokyo(day, "05:30" if name == "features" else "07:00"), name, day)
+            for partition in (previous, day):
+                sim.materialize(tokyo(partition, "05:30" if name == "features" else "07:00"), name, partition)
 
 
 def test_alerts_survive_a_sink_outage_and_are_delivered_once(instance):
