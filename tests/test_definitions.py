@@ -29,6 +29,20 @@ def test_production_definitions_load_without_cloud_access(monkeypatch, local_env
     assert type(loaded.resources["io_manager"]).__name__ == "AtomicBigQueryPandasIOManager"
 
 
+def test_the_code_servers_snapshot_of_each_environment_serializes(monkeypatch, local_env):
+    """What a code server sends the webserver and the daemon (which run Dagster's image, without
+    this package): a custom automation condition that reached it would fail the location's load."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster_shared.serdes import deserialize_value, serialize_value
+
+    for env in ("local", "production"):
+        monkeypatch.setenv("ML_PLATFORM_ENV", env)
+        snap = RepositorySnap.from_def(lazy_defs().get_repository_def())
+        restored = deserialize_value(serialize_value(snap), RepositorySnap)
+        conditions = {n.asset_key: n.automation_condition_snapshot for n in restored.asset_nodes if n.automation_condition_snapshot}
+        assert dg.AssetKey("article_recommendations") in conditions  # launched on data: shown as a snapshot
+
+
 def test_dagster_definitions_validate_passes(local_env):
     done = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],

@@ -123,6 +123,40 @@ def _is_deadline_day(deadline_cron: str, timezone: str, day: str) -> bool:
     return cron.next_tick(deadline_cron, start, timezone) < start + timedelta(days=1)
 
 
+class LaunchOnInputs(dg.AutomationCondition):
+    """The launch condition under a root of the platform's own class.
+
+    It holds custom conditions (``WarnedOnly``, ``OnDeadlineDays``) that Dagster's webserver and
+    daemon, which run Dagster's image without this package, cannot deserialize. Dagster sends the
+    UI only a snapshot of a condition whose tree is not all serializable, but its check misses the
+    conditions under ``all_checks_match``: the code location then failed to load in the webserver
+    ("Unhandled value type WarnedOnly"). A root Dagster does not know makes it send the snapshot."""
+
+    def __init__(self, operand: dg.AutomationCondition):
+        self.operand = operand
+
+    @property
+    def name(self) -> str:
+        return "launch_on_inputs"
+
+    def get_label(self) -> str:
+        return self.name
+
+    @property
+    def children(self) -> list[dg.AutomationCondition]:
+        return [self.operand]
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False  # its children keep theirs
+
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        result = await context.for_child_condition(
+            child_condition=self.operand, child_indices=[0], candidate_subset=context.candidate_subset
+        ).evaluate_async()
+        return dg.AutomationResult(context, result.true_subset, child_results=[result])
+
+
 def inputs_not_held() -> dg.AutomationCondition:
     """Every blocking check of every input partition passed, or failed with WARN only."""
     ac = dg.AutomationCondition
@@ -153,13 +187,13 @@ def launch_on_inputs(unpartitioned: Iterable[dg.AssetKey] = (), deadline_days: O
     wanted = new_work | read_old_input
     if deadline_days is not None:
         wanted = wanted & deadline_days
-    return (
+    return LaunchOnInputs(
         wanted
         & ~ac.any_deps_missing()
         & ~ac.any_deps_in_progress()
         & inputs_not_held()
         & ~ac.in_progress()
-    ).with_label("launch_on_inputs")
+    )
 
 
 def data_launched(assets: Iterable[dg.AssetsDefinition]) -> set[dg.AssetKey]:
