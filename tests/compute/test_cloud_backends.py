@@ -4,8 +4,8 @@ import dagster as dg
 import kubernetes_validate
 import pytest
 
-from ml_platform.compute.kubernetes import NODE_POOL_LABEL
-from ml_platform.compute.sagemaker import LOG_GROUP
+from ml_platform.compute.backends.kubernetes import NODE_POOL_LABEL
+from ml_platform.compute.backends.sagemaker_jobs import LOG_GROUP
 from ml_platform.compute.step_usage import DURATION_KEY, MEMORY_SOURCE_KEY, PEAK_MEMORY_KEY, STARTUP_KEY
 from tests.compute.helpers import latest_attempt, reconstructable_job, step_failures, worker_messages
 
