@@ -92,3 +92,23 @@ def test_k8s_tag_is_json_that_dagster_k8s_parses():
     parsed = get_user_defined_k8s_config(tags)
     assert parsed.container_config["resources"]["limits"]["memory"] == "16Gi"
     assert json.loads(tags[K8S_CONFIG_TAG])["job_spec_config"]["backoff_limit"] == 0
+
+
+def test_the_executor_kubernetes_section_takes_every_key_dagster_k8s_takes():
+    from ml_platform.compute.backends.kubernetes import KUBERNETES, k8s_executor_config_schema
+
+    schema = k8s_executor_config_schema()
+    assert set(DagsterK8sJobConfig.config_type_job()) | {"job_namespace", "load_incluster_config", "kubeconfig_file"} <= set(schema)
+    keys = {"service_account_name": "ml-platform-steps", "labels": {"team": "platform"}, "image_pull_policy": "Always",
+            "env_config_maps": ["ml-platform-step-config"], "job_namespace": "ml-platform"}
+    assert callable(KUBERNETES.prepare(keys))  # checked at run start against dagster-k8s's schema
+
+
+def test_a_misspelt_kubernetes_key_fails_the_run_at_start_naming_the_key():
+    import dagster as dg
+
+    from ml_platform.compute.backends.kubernetes import KUBERNETES
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="routing executor config 'kubernetes' is not valid") as error:
+        KUBERNETES.prepare({"service_acount_name": "ml-platform-steps"})
+    assert "service_acount_name" in str(error.value)
