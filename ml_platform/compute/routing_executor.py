@@ -38,7 +38,6 @@ from ml_platform.compute._dagster_step_api import (
 from ml_platform.compute.auto_memory import MemoryDecision
 from ml_platform.compute.backends import BACKENDS, Backend, backend_of
 from ml_platform.compute.backends.base import SPOT
-from ml_platform.compute.backends.local import START_METHODS
 from ml_platform.compute.capacity import MAX_SPOT_PREEMPTIONS, DeadlineGuard, capacity_for
 from ml_platform.compute.infrastructure_retry import (
     ATTEMPT_TAG,
@@ -319,22 +318,18 @@ routing_executor = routing_executor_def()
 
 
 def executor_for_env(env: str) -> dg.ExecutorDefinition:
-    """The code location's default executor: in production Kubernetes and SageMaker are real.
-    ``ML_PLATFORM_LOCAL_START_METHOD`` (read when definitions load) sets how local steps start
-    for every run, UI-launched ones included: ``fork`` (default) or ``spawn``.
+    """The code location's default executor: in production the remote backends (Kubernetes and
+    SageMaker) are real. A backend may take defaults from the deployment when definitions load
+    (``Backend.deployment_config``; e.g. ``ML_PLATFORM_LOCAL_START_METHOD`` sets how local steps
+    start for every run, UI-launched ones included: ``fork`` (default) or ``spawn``).
 
     A run's config may still set the rest of the executor's config (``execution.config``), e.g.
     ``sagemaker.env_vars``; which backends are real is the deployment's choice alone."""
     real = [name for name, backend in BACKENDS.items() if backend.remote] if env == PRODUCTION else []
-    local: dict = {}
-    start_method = dg.EnvVar("ML_PLATFORM_LOCAL_START_METHOD").get_value()
-    if start_method:
-        if start_method not in START_METHODS:
-            raise ValueError(f"ML_PLATFORM_LOCAL_START_METHOD='{start_method}': expected one of {', '.join(START_METHODS)}")
-        local = {"start_method": start_method}
+    defaults = {name: config for name, backend in BACKENDS.items() if (config := backend.deployment_config())}
     run_schema = {key: field for key, field in routing_config_schema().items() if key != "real_backends"}
 
     def with_deployment(run_config: dict) -> dict:
-        return {**run_config, "real_backends": real, **({"local": run_config.get("local") or local} if local or "local" in run_config else {})}
+        return {**run_config, "real_backends": real, **{name: run_config.get(name) or config for name, config in defaults.items()}}
 
     return routing_executor.configured(with_deployment, name=f"ml_platform_routing_{env}", config_schema=run_schema)

@@ -192,6 +192,11 @@ class Backend(Protocol):
     def config_field(self) -> dg.Field:
         """This backend's section of the routing executor's config."""
 
+    def deployment_config(self) -> dict[str, Any]:
+        """The section's defaults for every run of the code location, from the deployment's
+        ``ML_PLATFORM_*`` variables, read when definitions load ({}: none); a run's own section wins."""
+        return {}
+
     @abstractmethod
     def prepare(self, config: Mapping[str, Any]) -> Callable[["StepHandlerContext"], "StepHandler"]:
         """Called when a run's executor starts, for a backend that is real there: check the config

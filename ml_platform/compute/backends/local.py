@@ -54,6 +54,7 @@ from ml_platform.compute.step_usage import LAUNCHED_AT_ENV, LAUNCHED_AT_TAG, res
 TERMINATE_GRACE_SECONDS = 10
 FORK, SPAWN = "fork", "spawn"
 START_METHODS = (FORK, SPAWN)
+START_METHOD_ENV = "ML_PLATFORM_LOCAL_START_METHOD"  # the code location's default, read when definitions load
 PRELOAD = ("scipy.stats", "sklearn.metrics", "ml_platform.monitoring.plots")
 
 
@@ -209,6 +210,14 @@ class LocalBackend(Backend):
             },
             is_required=False,
         )
+
+    def deployment_config(self) -> dict[str, Any]:
+        start_method = dg.EnvVar(START_METHOD_ENV).get_value()
+        if not start_method:
+            return {}
+        if start_method not in START_METHODS:
+            raise ValueError(f"{START_METHOD_ENV}='{start_method}': expected one of {', '.join(START_METHODS)}")
+        return {"start_method": start_method}
 
     def prepare(self, config: Mapping[str, Any]):
         start_method = config.get("start_method", FORK)
