@@ -50,7 +50,7 @@ def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, 
         assert attempt[STARTUP_KEY] >= 0 and attempt[DURATION_KEY] > 0
 
 
-def test_every_dagster_k8s_executor_key_reaches_the_step_job(k8s_instance, kube):
+def test_every_dagster_k8s_executor_key_reaches_the_step_job(k8s_instance, kube, sagemaker):
     controller, _ = kube
     result = dg.execute_job(reconstructable_job("k8s_keys_defs"), instance=k8s_instance)
 
