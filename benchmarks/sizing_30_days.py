@@ -32,6 +32,7 @@ import random
 from dataclasses import dataclass, field
 
 from ml_platform.compute.auto_memory import MIB, AutoMemory, decide, learned_floor, next_size
+from ml_platform.compute.backends.kubernetes import KubernetesOptions
 from ml_platform.compute.profiles import ComputeProfile
 
 GIB_MIB = 1024
@@ -121,7 +122,7 @@ def ours_policy(all_steps: list[Step], days: int, learn: bool = True, compute_on
     tally = Tally()
     auto = AutoMemory(min="256Mi", max="32Gi", margin=margin, min_runs=min_runs)
     for step in all_steps:
-        profile = ComputeProfile("declared", "kubernetes", cpu="1", memory=f"{int(step.declared_mib)}Mi", node_pool="highmem")
+        profile = ComputeProfile("declared", "kubernetes", cpu="1", memory=f"{int(step.declared_mib)}Mi", options=KubernetesOptions(node_pool="highmem"))
         peaks: list[float] = []  # newest first
         attempts: list[tuple[str, int | None]] = []  # newest first
         for day in range(days):

@@ -44,6 +44,68 @@ from dagster._utils.schedules import (  # no public cron iterator; the freshness
 )
 
 
+# Private attributes of Dagster objects, each behind one function (tests/test_dagster_internal.py
+# enforces that no other module reads a ``._name`` of an object that is not its own).
+def replace_compute_fn(op, compute_fn) -> None:
+    """Set a copied op's compute function: ``OpDefinition`` has no public setter, and rebuilding the op
+    re-resolves its types (0.64 s per load at 1,000 tables, BENCHMARKS.md)."""
+    op._compute_fn = compute_fn  # noqa: SLF001
+
+
+def plan_steps(context) -> dict:
+    """A StepHandlerContext's execution-plan steps by key: the steps behind ``step_tags`` (not exposed)."""
+    return context._steps_by_key  # noqa: SLF001
+
+
+def with_plan_steps(context, steps: list, execute_step_args):
+    """A StepHandlerContext for other steps or step args: its constructor needs the plan context it keeps private."""
+    return StepHandlerContext(context.instance, context._plan_context, steps, execute_step_args, context.dagster_run)  # noqa: SLF001
+
+
+def processed_config(fields: dict, value, what: str) -> dict:
+    """Config checked and defaulted against a schema built after load (the executor's Kubernetes section,
+    whose schema comes from dagster-k8s, imported only when a run uses it): Dagster exports no validator."""
+    import dagster as dg
+    from dagster._config import process_config
+
+    result = process_config(dg.Shape(fields), value)
+    if not result.success:
+        raise dg.DagsterInvalidConfigError(f"{what} is not valid:", result.errors, value)
+    return result.value
+
+
+def relaunchable_k8s_step_handler() -> type:
+    """dagster-k8s's K8sStepHandler with a Job name suffix per relaunch (it names Jobs in the private
+    ``_get_k8s_step_job_name``, which launch, health check and terminate call) and public names for
+    the private members a health check needs: the Job's name, its namespace and the API client."""
+    global _RELAUNCHABLE_K8S_STEP_HANDLER
+    if _RELAUNCHABLE_K8S_STEP_HANDLER is None:
+        from dagster_k8s.executor import K8sStepHandler
+
+        class RelaunchableK8sStepHandler(K8sStepHandler):
+            def job_name_suffix(self, context) -> str:
+                return ""
+
+            def _get_k8s_step_job_name(self, context) -> str:
+                return super()._get_k8s_step_job_name(context) + self.job_name_suffix(context)
+
+            def step_job_name(self, context) -> str:
+                return self._get_k8s_step_job_name(context)
+
+            def step_namespace(self, context) -> str:
+                return self._get_container_context(context).namespace
+
+            @property
+            def api_client(self):
+                return self._api_client
+
+        _RELAUNCHABLE_K8S_STEP_HANDLER = RelaunchableK8sStepHandler
+    return _RELAUNCHABLE_K8S_STEP_HANDLER
+
+
+_RELAUNCHABLE_K8S_STEP_HANDLER = None
+
+
 # Imported on first use, not at load: dagster._cli and the SQL event-log storages pull in the CLI,
 # workspace, SQLAlchemy and Alembic (~1 s) that loading a code location does not need.
 def execute_step_command():
@@ -110,4 +172,9 @@ __all__ = [
     "is_run_sharded_sqlite",
     "is_valid_cron_string",
     "multiple_process_executor_requirements",
+    "plan_steps",
+    "processed_config",
+    "relaunchable_k8s_step_handler",
+    "replace_compute_fn",
+    "with_plan_steps",
 ]

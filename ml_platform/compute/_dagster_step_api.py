@@ -25,6 +25,9 @@ from ml_platform._dagster_internal import (
     execute_step_command,
     get_retries_config,
     multiple_process_executor_requirements,
+    plan_steps,
+    replace_compute_fn,
+    with_plan_steps,
 )
 
 __all__ = [
@@ -73,7 +76,7 @@ def with_compute_fn(op: OpDefinition, compute_fn: DecoratedOpFunction) -> OpDefi
     if compute_fn.positional_inputs() != op.compute_fn.positional_inputs():
         raise ValueError(f"op '{op.name}': a replacement compute function must keep the inputs of the original")
     replaced = copy.copy(op)
-    replaced._compute_fn = compute_fn  # noqa: SLF001 - the attribute OpDefinition.compute_fn reads
+    replace_compute_fn(replaced, compute_fn)
     return replaced
 
 
@@ -87,7 +90,7 @@ def execute_step_in_this_process(step_args: ExecuteStepArgs) -> None:
     execute_step_command().callback(input_json=dg.serialize_value(step_args), compressed_input_json=None)
 def step_asset_keys(context: StepHandlerContext, step_key: str) -> list[dg.AssetKey]:
     """The assets the step materializes, from its outputs in the execution plan."""
-    step = context._steps_by_key[step_key]  # noqa: SLF001 - the plan step behind step_tags
+    step = plan_steps(context)[step_key]
     return [output.properties.asset_key for output in step.step_outputs if output.properties.asset_key]
 
 
@@ -95,10 +98,8 @@ def retagged(context: StepHandlerContext, tags: Mapping[str, str], verify_step: 
     """The same one-step context with other step tags (a decided size) and, for a deliberate
     relaunch of an attempt whose container is gone, without Dagster's duplicate-launch check
     (``should_verify_step`` refuses a second container for an attempt that already started)."""
-    (step,) = context._steps_by_key.values()  # noqa: SLF001 - one step per context
+    (step,) = plan_steps(context).values()  # one step per context
     args = context.execute_step_args
     if not verify_step:
         args = copy_record(args, should_verify_step=False)
-    return StepHandlerContext(
-        context.instance, context._plan_context, [step._replace(tags=tags)], args, context.dagster_run  # noqa: SLF001
-    )
+    return with_plan_steps(context, [step._replace(tags=tags)], args)

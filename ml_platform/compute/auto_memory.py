@@ -11,10 +11,11 @@ With fewer than ``min_runs`` peaks the declared profile applies. An out-of-memor
 (``OomFloor``): a step killed at a limit L needs more than L, so it starts at no less than the size
 that succeeded after the kill until ``history`` successful runs have followed it (the window its
 peaks are taken over): no step is killed twice for the same need. CPU, GPUs, disk and eviction
-follow the profile; the Kubernetes node pool follows the chosen memory (``kubernetes.pool_for``),
-so a step sized down from ``large`` leaves the highmem nodes. A SageMaker step gets the smallest
-instance type of its profile's family that holds the memory. An out-of-memory step is relaunched
-one size up (``next_size``) through ``infrastructure_retry``.
+follow the profile. The sizes come from the profile's backend (its ``SizeLadder``; a backend
+without one has no automatic memory): the Kubernetes node pool follows the chosen memory
+(``kubernetes.pool_for``), so a step sized down from ``large`` leaves the highmem nodes; a
+SageMaker step gets the smallest instance type of its profile's family that holds the memory. An
+out-of-memory step is relaunched one size up (``next_size``) through ``infrastructure_retry``.
 """
 
 import json
@@ -22,22 +23,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
-from ml_platform.compute.kubernetes import NODE_POOL_ALLOCATABLE, pool_for
-from ml_platform.compute.profiles import KUBERNETES, SAGEMAKER, ComputeProfile, quantity_bytes
-from ml_platform.compute.sagemaker_sizes import (
-    FAMILIES,
-    instance_memory_bytes,
-    next_instance,
-    smallest_instance_holding,
-)
+from ml_platform.compute.backends import BACKENDS, SizeLadder, backend_of
+from ml_platform.compute.backends.base import GIB, GROWTH, MIB, STEP, quantity
+from ml_platform.compute.profiles import ComputeProfile, quantity_bytes
+
+__all__ = ["GIB", "GROWTH", "MIB", "STEP", "AutoMemory", "MemoryDecision", "decide", "learned_floor", "next_size", "quantity"]
 
 AUTO_MEMORY_TAG = "ml_platform/auto_memory"  # op tag: the AutoMemory settings as JSON
 # On the launch event and the materialization: the size a step ran with, why, and its OOM retries.
 MEMORY_KEY, MEMORY_REASON_KEY, ESCALATIONS_KEY = "ml_platform/memory", "ml_platform/memory_reason", "ml_platform/memory_escalations"
-MIB = 2**20
-GIB = 2**30
-STEP = 256 * MIB  # requests are whole multiples of this: fewer distinct pod shapes, readable numbers
-GROWTH = 1.5  # an out-of-memory step retries with at least this factor more memory
 
 
 @dataclass(frozen=True)
@@ -59,14 +53,14 @@ class AutoMemory:
                 found.append((f"memory.{name}", f"'{value}' is not a memory quantity such as '512Mi' or '4Gi'"))
         if found:
             return found
-        if profile.backend not in (KUBERNETES, SAGEMAKER):
-            found.append(("memory", f"automatic memory needs a Kubernetes or SageMaker profile, '{profile.name}' is {profile.backend}"))
-        if profile.backend == SAGEMAKER and profile.sagemaker_instance_type.rpartition(".")[0] not in FAMILIES:
-            return [("memory", f"instance type {profile.sagemaker_instance_type} is not in a sized family ({', '.join(FAMILIES)})")]
+        ladder = backend_of(profile).ladder
+        if ladder is None:
+            sized = " or ".join(b.title for b in BACKENDS.values() if b.ladder is not None)
+            found.append(("memory", f"automatic memory needs a {sized} profile, '{profile.name}' is {profile.backend}"))
         if self.min_bytes > self.max_bytes(profile):
             found.append(("memory.min", f"{self.min} is more than the maximum {self.max or profile.memory}"))
-        if profile.backend == KUBERNETES and self.max_bytes(profile) > max(NODE_POOL_ALLOCATABLE.values()):
-            found.append(("memory.max", f"{self.max} exceeds every node pool's allocatable memory"))
+        if ladder is not None:
+            found += ladder.problems(profile, self.max_bytes(profile), self.max)
         if not 0 <= self.margin <= 3:
             found.append(("memory.margin", f"must be within [0, 3], got {self.margin}"))
         if self.min_runs < 1 or self.history < self.min_runs:
@@ -119,11 +113,6 @@ class MemoryDecision:
             self, memory_bytes=memory_bytes, escalations=self.escalations + 1, declared=False,
             reason=f"{self.reason}; {why}: {quantity(self.memory_bytes)} -> {quantity(memory_bytes)}",
         )
-
-
-def quantity(memory_bytes: int) -> str:
-    """Bytes as a Kubernetes quantity: whole GiB as 'NGi', else 'NMi'."""
-    return f"{memory_bytes // GIB}Gi" if memory_bytes % GIB == 0 else f"{math.ceil(memory_bytes / MIB)}Mi"
 
 
 def p95(values: Sequence[float]) -> float:
@@ -191,46 +180,35 @@ def _from_peaks(auto: AutoMemory, profile: ComputeProfile, peaks_mib: Sequence[f
         why += f" = {_readable(wanted)}, {'raised to the minimum' if wanted < low else 'capped at the maximum'} {quantity(bounded)}"
     chosen = _fit(profile, bounded)
     if chosen != bounded:
-        why += f"; {instance_for(profile, bounded)} holds it"
+        why += f"; {_ladder(profile).holder(profile, bounded)} holds it"
     return MemoryDecision(chosen, why, len(recent), round(peak, 1))
+
+
+def _ladder(profile: ComputeProfile) -> SizeLadder:
+    ladder = backend_of(profile).ladder
+    if ladder is None:  # AutoMemory.problems refuses such a declaration at load
+        raise ValueError(f"compute profile '{profile.name}': the {profile.backend} backend has no sizes for automatic memory")
+    return ladder
 
 
 def ceiling(auto: AutoMemory, profile: ComputeProfile) -> int:
     """The most a step may get: its declared maximum, within what one node (or instance type) holds."""
-    high = auto.max_bytes(profile)
-    if profile.backend == KUBERNETES:
-        high = min(high, max(NODE_POOL_ALLOCATABLE.values()))
-    return high
+    return _ladder(profile).ceiling(profile, auto.max_bytes(profile))
 
 
 def next_size(auto: AutoMemory, profile: ComputeProfile, current_bytes: int) -> int | None:
     """One size up after an out-of-memory kill, or None if the maximum is reached."""
-    if profile.backend == SAGEMAKER:
-        bigger = next_instance(instance_for(profile, current_bytes))
-        return instance_memory_bytes(bigger) if bigger and instance_memory_bytes(bigger) <= ceiling(auto, profile) else None
-    bigger = max(math.ceil(current_bytes * GROWTH / STEP) * STEP, current_bytes + STEP)
-    high = ceiling(auto, profile)
-    return min(bigger, high) if current_bytes < high else None
+    return _ladder(profile).next(profile, current_bytes, ceiling(auto, profile))
 
 
 def _fit(profile: ComputeProfile, memory_bytes: int) -> int:
-    """SageMaker sizes come in instance types: the memory of the smallest type that holds it."""
-    if profile.backend == SAGEMAKER:
-        return instance_memory_bytes(instance_for(profile, memory_bytes))
-    return memory_bytes
-
-
-def instance_for(profile: ComputeProfile, memory_bytes: int) -> str:
-    return smallest_instance_holding(profile.sagemaker_instance_type, memory_bytes)
+    """The size the backend really gives (SageMaker sizes come in instance types)."""
+    return _ladder(profile).fit(profile, memory_bytes)
 
 
 def sized_profile(profile: ComputeProfile, decision: MemoryDecision) -> ComputeProfile:
     """The profile with the decided memory, the node pool that fits it, or the instance type that holds it."""
-    if decision.declared:
-        return profile
-    if profile.backend == SAGEMAKER:
-        return replace(profile, memory=decision.memory, sagemaker_instance_type=instance_for(profile, decision.memory_bytes))
-    return replace(profile, memory=decision.memory, node_pool=pool_for(profile, decision.memory_bytes))
+    return profile if decision.declared else _ladder(profile).sized(profile, decision.memory)
 
 
 def _readable(memory_bytes: float) -> str:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from ml_platform.compute.kubernetes import ON_DEMAND, SPOT
+from ml_platform.compute.backends.base import ON_DEMAND, SPOT
 from ml_platform.instance_reads import step_durations
 from ml_platform.slo.deadlines import next_deadline, partition_deadline
 

@@ -1,7 +1,7 @@
 """What a step costs: the price sheet, and the cost each materialization records.
 
 The price sheet (``price_sheet.toml`` next to this module, or the file ``ML_PLATFORM_PRICE_SHEET``
-names) gives, in USD:
+names) has one section per backend, which that backend reads (``Backend.parse_prices``); in USD:
 
 - Kubernetes: per vCPU-hour, GiB-hour and GPU-hour of what a step's pod requests, on-demand and spot;
 - SageMaker: per instance-hour by instance type (Processing Jobs have no managed spot: on-demand only);
@@ -24,14 +24,25 @@ from typing import Any, Mapping
 
 import dagster as dg
 
-from ml_platform.compute.auto_memory import MEMORY_KEY, instance_for
-from ml_platform.compute.kubernetes import CAPACITY_ENV
-from ml_platform.compute.profiles import KUBERNETES, LOCAL, SAGEMAKER, ComputeProfile, quantity_bytes
+from ml_platform.compute.auto_memory import MEMORY_KEY
+from ml_platform.compute.backends import BACKENDS, backend_of
+from ml_platform.compute.backends.base import (
+    CAPACITIES,
+    ON_DEMAND,
+    SPOT,
+    PriceSheetError,
+    ResourceRates,
+    SheetReader,
+    StepPrice,
+    cpu_count,
+)
+from ml_platform.compute.backends.kubernetes import CAPACITY_ENV
+from ml_platform.compute.profiles import ComputeProfile, quantity_bytes
+
+__all__ = ["CAPACITIES", "ON_DEMAND", "SPOT", "PriceSheet", "PriceSheetError", "ResourceRates", "StepPrice", "cpu_count"]
 
 PRICE_SHEET_ENV = "ML_PLATFORM_PRICE_SHEET"
 DEFAULT_PRICE_SHEET = Path(__file__).with_name("price_sheet.toml")
-ON_DEMAND, SPOT = "on_demand", "spot"  # as ml_platform.compute.kubernetes names them
-CAPACITIES = (ON_DEMAND, SPOT)
 
 # On every materialization of a step with a compute profile (step_metrics).
 COST_KEY = "ml_platform/cost_usd"
@@ -40,70 +51,20 @@ COST_SIZE_KEY = "ml_platform/cost_size"  # what was paid for, e.g. "large: 4 vCP
 COST_BASIS_KEY = "ml_platform/cost_basis"  # the formula, with the prices used
 COST_ERROR_KEY = "ml_platform/cost_error"  # instead of a cost when the price sheet is unusable
 COST_ESTIMATE_KEY = "ml_platform/cost_estimate"  # True: ran as a local process, priced as its declared backend
-GIB = 2**30
-
-
-class PriceSheetError(ValueError):
-    """A price sheet that cannot be used; the message names the file and the field."""
-
-
-@dataclass(frozen=True)
-class ResourceRates:
-    vcpu_hour: float
-    gib_hour: float
-    gpu_hour: float = 0.0
 
 
 @dataclass(frozen=True)
 class PriceSheet:
     source: str
-    kubernetes: Mapping[str, ResourceRates]  # capacity -> rates
-    sagemaker: Mapping[str, float]  # instance type -> USD per instance-hour
-    local: ResourceRates
+    sections: Mapping[str, Any]  # backend name -> its prices, as the backend parsed them
 
     @staticmethod
     def parse(data: Mapping[str, Any], source: str) -> "PriceSheet":
-        def fail(field: str, problem: str) -> PriceSheetError:
-            return PriceSheetError(f"price sheet {source}: field '{field}': {problem}")
-
-        def table(value: Any, field: str) -> Mapping[str, Any]:
-            if not isinstance(value, Mapping):
-                raise fail(field, "missing" if value is None else f"expected a table, got {value!r}")
-            return value
-
-        def price(value: Any, field: str) -> float:
-            if value is None:
-                raise fail(field, "missing")
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise fail(field, f"expected a non-negative number of USD, got {value!r}")
-            return float(value)
-
-        def rates(value: Any, field: str, gpu: bool) -> ResourceRates:
-            section = table(value, field)
-            names = ("vcpu_hour", "gib_hour", "gpu_hour") if gpu else ("vcpu_hour", "gib_hour")
-            unknown = sorted(set(section) - set(names))
-            if unknown:
-                raise fail(f"{field}.{unknown[0]}", f"unknown (known: {', '.join(names)})")
-            return ResourceRates(*(price(section.get(n), f"{field}.{n}") for n in names))
-
-        unknown = sorted(set(data) - {"kubernetes", "sagemaker", "local"})
+        reader = SheetReader(source)
+        unknown = sorted(set(data) - set(BACKENDS))
         if unknown:
-            raise fail(unknown[0], "unknown section (known: kubernetes, sagemaker, local)")
-        kubernetes = table(data.get("kubernetes"), "kubernetes")
-        instance_hours = table(table(data.get("sagemaker"), "sagemaker").get("instance_hour"), "sagemaker.instance_hour")
-        return PriceSheet(
-            source=source,
-            kubernetes={c: rates(kubernetes.get(c), f"kubernetes.{c}", gpu=True) for c in CAPACITIES},
-            sagemaker={t: price(v, f'sagemaker.instance_hour."{t}"') for t, v in instance_hours.items()},
-            local=rates(data.get("local"), "local", gpu=False),
-        )
-
-    def instance_hour(self, instance_type: str) -> float:
-        if instance_type not in self.sagemaker:
-            raise PriceSheetError(
-                f'price sheet {self.source}: field \'sagemaker.instance_hour."{instance_type}"\': missing (a profile uses this instance type)'
-            )
-        return self.sagemaker[instance_type]
+            raise reader.fail(unknown[0], f"unknown section (known: {', '.join(BACKENDS)})")
+        return PriceSheet(source, {name: backend.parse_prices(reader, data.get(name)) for name, backend in BACKENDS.items()})
 
 
 def load_price_sheet(path: str | Path | None = None) -> PriceSheet:
@@ -118,54 +79,16 @@ def load_price_sheet(path: str | Path | None = None) -> PriceSheet:
     return PriceSheet.parse(data, str(path))
 
 
-@dataclass(frozen=True)
-class StepPrice:
-    """What one hour of a step costs, on what, and how that was computed."""
-
-    usd_per_hour: float
-    size: str  # "large: 4 vCPU, 16Gi" or "sagemaker_training: ml.m5.xlarge × 1"
-    basis: str  # the formula with the prices used
-    capacity: str = ON_DEMAND
-
-    def cost(self, duration_s: float) -> float:
-        return round(self.usd_per_hour * duration_s / 3600, 6)
-
-
-def cpu_count(quantity: str) -> float:
-    """A Kubernetes CPU quantity ('250m', '4') in vCPUs."""
-    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
-
-
 def hourly_price(profile: ComputeProfile, sheet: PriceSheet, capacity: str = ON_DEMAND) -> StepPrice:
-    """One hour of ``profile`` (already sized) on ``capacity``; SageMaker is always on-demand."""
-    if profile.backend == SAGEMAKER:
-        each = sheet.instance_hour(profile.sagemaker_instance_type)
-        count = profile.sagemaker_instance_count
-        return StepPrice(
-            round(each * count, 6),
-            f"{profile.name}: {profile.sagemaker_instance_type} × {count}",
-            f"sagemaker on-demand (Processing has no spot): {count} × {profile.sagemaker_instance_type} × ${each:g}/h",
-        )
-    cpu, gib = cpu_count(profile.cpu), quantity_bytes(profile.memory) / GIB
-    rates = sheet.kubernetes[capacity] if profile.backend == KUBERNETES else sheet.local
-    where = f"kubernetes {capacity.replace('_', '-')}" if profile.backend == KUBERNETES else LOCAL
-    hourly = cpu * rates.vcpu_hour + gib * rates.gib_hour + profile.gpu * rates.gpu_hour
-    terms = [f"{cpu:g} vCPU × ${rates.vcpu_hour:g}", f"{gib:g} GiB × ${rates.gib_hour:g}"]
-    size = f"{profile.name}: {profile.cpu} vCPU, {profile.memory}"
-    if profile.gpu:
-        terms.append(f"{profile.gpu} GPU × ${rates.gpu_hour:g}")
-        size += f", {profile.gpu} GPU"
-    return StepPrice(round(hourly, 6), size, f"{where}: {' + '.join(terms)} = ${hourly:.4f}/h", capacity if profile.backend == KUBERNETES else ON_DEMAND)
+    """One hour of ``profile`` (already sized) on ``capacity``, priced by its backend."""
+    return backend_of(profile).price(profile, sheet.sections[profile.backend], capacity)
 
 
 def as_paid(profile: ComputeProfile, decision: Mapping[str, Any]) -> ComputeProfile:
     """The profile with the memory automatic memory chose (``step_sizing.recorded_decision``), if any."""
     memory = decision.get(MEMORY_KEY)
-    if not memory or profile.backend == LOCAL:
-        return profile
-    if profile.backend == SAGEMAKER:
-        return replace(profile, memory=memory, sagemaker_instance_type=instance_for(profile, quantity_bytes(memory)))
-    return replace(profile, memory=memory)
+    ladder = backend_of(profile).ladder
+    return ladder.sized(profile, memory) if memory and ladder is not None else profile
 
 
 def cost_metadata(profile: ComputeProfile, decision: Mapping[str, Any], duration_s: float, peak_mib: float | None = None,
@@ -176,7 +99,7 @@ def cost_metadata(profile: ComputeProfile, decision: Mapping[str, Any], duration
     capacity = capacity or dg.EnvVar(CAPACITY_ENV).get_value() or ON_DEMAND  # set in an interruptible step's pod
     paid = as_paid(profile, decision)
     used = ""
-    if peak_mib is not None and paid.backend != SAGEMAKER and peak_mib * 2**20 > quantity_bytes(paid.memory):
+    if peak_mib is not None and backend_of(paid).usage_priced and peak_mib * 2**20 > quantity_bytes(paid.memory):
         paid, used = replace(paid, memory=f"{math.ceil(peak_mib)}Mi"), f" (used {peak_mib:g} MiB, above its request)"
     try:
         price = hourly_price(paid, load_price_sheet(), capacity if capacity in CAPACITIES else ON_DEMAND)

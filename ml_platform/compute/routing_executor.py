@@ -1,4 +1,4 @@
-"""One executor per code location that sends each step to Kubernetes, SageMaker or a local process.
+"""One executor per code location that sends each step to its backend (Kubernetes, SageMaker, local, …).
 
 Dagster allows one executor per run; this one delegates each step by its own op tags
 (``ml_platform/backend``, set from the asset's compute profile), so a single run mixes
@@ -8,11 +8,13 @@ same way: step tags come from the asset definition, not from the run.
 ``real_backends`` lists the backends that exist in this environment; a step whose backend is
 not real runs in a local process. Locally (``ML_PLATFORM_ENV=local``) none is real.
 
-The Kubernetes and SageMaker clients (dagster-k8s, boto3) are imported when a run first uses that
-backend, not when the code location loads: every run worker and code server loads it.
+The executor knows backends only through their interface (``compute.backends``): its config has one
+section per backend, each backend builds its own step handler, and sizing, spot capacity and
+infrastructure failures go through the backend's methods. The Kubernetes and SageMaker clients
+(dagster-k8s, boto3) are imported when a run first uses that backend, not when the code location
+loads: every run worker and code server loads it.
 """
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 
@@ -34,6 +36,8 @@ from ml_platform.compute._dagster_step_api import (
     step_key_of,
 )
 from ml_platform.compute.auto_memory import MemoryDecision
+from ml_platform.compute.backends import BACKENDS, Backend, backend_of
+from ml_platform.compute.backends.base import SPOT
 from ml_platform.compute.capacity import MAX_SPOT_PREEMPTIONS, DeadlineGuard, capacity_for
 from ml_platform.compute.infrastructure_retry import (
     ATTEMPT_TAG,
@@ -43,26 +47,12 @@ from ml_platform.compute.infrastructure_retry import (
     InfrastructureRetries,
     RetryPolicy,
 )
-from ml_platform.compute.kubernetes import CGROUP_DIR, CGROUP_ENV, SPOT
-from ml_platform.compute.local_process import FORK, START_METHODS, LocalProcessStepHandler
-from ml_platform.compute.pod_start import START_TIMEOUT_SECONDS, UNSCHEDULABLE_TIMEOUT_SECONDS, PodStartWatch
-from ml_platform.compute.profiles import (
-    BACKEND_TAG,
-    BACKENDS,
-    K8S_CONFIG_TAG,
-    KUBERNETES,
-    LOCAL,
-    PROFILE_TAG,
-    PROFILES,
-    SAGEMAKER,
-    quantity_bytes,
-)
+from ml_platform.compute.profiles import BACKEND_TAG, LOCAL, PROFILE_TAG, PROFILES, quantity_bytes
 from ml_platform.compute.run_limits import partitions_in_run, tag_run_with_its_limit
 from ml_platform.compute.step_metrics import attempt_record
 from ml_platform.compute.step_sizing import StepSizer, describe, sized_tags
 from ml_platform.compute.step_usage import (
     DURATION_KEY,
-    LAUNCHED_AT_ENV,
     LAUNCHED_AT_TAG,
     MEMORY_SOURCE_KEY,
     MIB,
@@ -76,61 +66,18 @@ from ml_platform.declaration import read_declaration
 PRODUCTION = "production"
 PARTITION_TAG = "dagster/partition"
 
-_OPTIONAL_STRING = dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None)
 
 
-def _names(description: str) -> dg.Field:
-    return dg.Field([str], is_required=False, default_value=[], description=description)
-
-
-_ENV_VARS = _names('Extra plaintext env: "NAME=value", or "NAME" to copy the launching process\'s value. No secrets.')
-
-ROUTING_CONFIG_SCHEMA = {
-    "real_backends": dg.Field([str], default_value=[], description=f"Backends that exist here, of {BACKENDS}."),
-    "local": dg.Field(
-        {
-            "start_method": dg.Field(
-                dg.Enum("LocalStartMethod", [dg.EnumValue(m) for m in START_METHODS]), default_value=FORK,
-                description="fork: from the run worker, code location already loaded; spawn: a new `dagster api execute_step` process.",
-            ),
-        },
-        is_required=False,
-    ),
-    "kubernetes": dg.Field(
-        {
-            "job_image": dg.Field(dg.Noneable(dg.StringSource), is_required=False, default_value=None,
-                                  description="Step image; default: the run launcher's or the code location's image."),
-            "job_namespace": _OPTIONAL_STRING,
-            "load_incluster_config": dg.Field(dg.Noneable(bool), is_required=False, default_value=None),
-            "kubeconfig_file": _OPTIONAL_STRING,
-            "env_vars": _ENV_VARS,
-            "env_config_maps": _names("ConfigMaps whose keys become env vars of every step pod (envFrom)."),
-            "env_secrets": _names("Kubernetes Secrets whose keys become env vars of every step pod (envFrom)."),
-            "start_timeout_seconds": dg.Field(int, default_value=START_TIMEOUT_SECONDS,
-                                              description="A pod whose container cannot start (missing Secret, image pull) this long fails its step."),
-            "unschedulable_timeout_seconds": dg.Field(int, default_value=UNSCHEDULABLE_TIMEOUT_SECONDS,
-                                                      description="A pod no node can take this long fails its step (the autoscaler may add one)."),
-        },
-        is_required=False,
-    ),
-    "sagemaker": dg.Field(
-        {
-            "image_uri": _OPTIONAL_STRING,
-            "role_arn": _OPTIONAL_STRING,
-            "region": _OPTIONAL_STRING,
-            "subnets": _OPTIONAL_STRING,
-            "security_group_ids": _OPTIONAL_STRING,
-            "endpoint_url": _OPTIONAL_STRING,
-            "env_vars": _ENV_VARS,
-            "secret_arns": _names("Secrets Manager ARNs read in the job's container with its IAM role; name -> env var."),
-        },
-        is_required=False,
-    ),
-    "retries": get_retries_config(),
-    "max_concurrent": dg.Field(dg.Noneable(int), is_required=False, default_value=None),
-    "check_step_health_interval_seconds": dg.Field(int, default_value=20),
-    "sleep_seconds": dg.Field(float, default_value=0.5),
-}
+def routing_config_schema(backends: Mapping[str, Backend] = BACKENDS) -> dict[str, dg.Field]:
+    """The executor's config: the routing settings, and one section per backend (its ``config_field``)."""
+    return {
+        "real_backends": dg.Field([str], default_value=[], description=f"Backends that exist here, of {tuple(backends)}."),
+        **{name: backend.config_field() for name, backend in backends.items()},
+        "retries": get_retries_config(),
+        "max_concurrent": dg.Field(dg.Noneable(int), is_required=False, default_value=None),
+        "check_step_health_interval_seconds": dg.Field(int, default_value=20),
+        "sleep_seconds": dg.Field(float, default_value=0.5),
+    }
 
 
 class RoutingStepHandler(StepHandler):
@@ -143,11 +90,13 @@ class RoutingStepHandler(StepHandler):
     """
 
     def __init__(self, factories: Mapping[str, Callable[[StepHandlerContext], StepHandler]], real_backends: frozenset[str],
-                 retry_policies: Mapping[str, RetryPolicy] | None = None, retries: InfrastructureRetries | None = None):
+                 retry_policies: Mapping[str, RetryPolicy] | None = None, retries: InfrastructureRetries | None = None,
+                 backends: Mapping[str, Backend] = BACKENDS):
         super().__init__()
-        unknown = set(real_backends) - set(BACKENDS)
+        unknown = set(real_backends) - set(backends)
         if unknown:
-            raise dg.DagsterInvalidConfigError(f"routing executor: unknown real_backends {sorted(unknown)} (known: {BACKENDS})", [], None)
+            raise dg.DagsterInvalidConfigError(f"routing executor: unknown real_backends {sorted(unknown)} (known: {tuple(backends)})", [], None)
+        self._backends = backends
         self._factories = factories
         self._real_backends = real_backends | {LOCAL}
         self._handlers: dict[str, StepHandler] = {}
@@ -167,6 +116,9 @@ class RoutingStepHandler(StepHandler):
         backend = context.step_tags[step_key_of(context)].get(BACKEND_TAG, LOCAL)
         return backend if backend in self._real_backends else LOCAL
 
+    def _backend(self, context: StepHandlerContext) -> Backend:
+        return self._backends[self.backend_for(context)]
+
     def _handler(self, context: StepHandlerContext) -> StepHandler:
         backend = self.backend_for(context)
         if backend not in self._handlers:
@@ -174,18 +126,18 @@ class RoutingStepHandler(StepHandler):
         return self._handlers[backend]
 
     def _decision(self, context: StepHandlerContext) -> MemoryDecision | None:
-        """The size of an automatic-memory step on Kubernetes or SageMaker (a local step takes what it needs)."""
-        if self.backend_for(context) == LOCAL:
+        """The size of an automatic-memory step on a backend with sizes (a local step takes what it needs)."""
+        if self._backend(context).ladder is None:
             return None
         step_key = step_key_of(context)
         asset_key = next(iter(step_asset_keys(context, step_key)), None)
         return self._sizer.decision(step_key, context.step_tags[step_key], asset_key, context.instance)
 
     def _capacity(self, context: StepHandlerContext) -> tuple[str, str] | None:
-        """(capacity, why) of an interruptible step on real Kubernetes; None for any other step."""
+        """(capacity, why) of an interruptible step on its real backend (Kubernetes); None for any other step."""
         step_key = step_key_of(context)
         profile = PROFILES.get(context.step_tags[step_key].get(PROFILE_TAG, ""))
-        if profile is None or not profile.interruptible or self.backend_for(context) != KUBERNETES:
+        if profile is None or self.backend_for(context) != profile.backend or not self._backend(context).interruptible(profile):
             return None
         attempt, preemptions = step_attempt(context, step_key), self._retries.count(step_key, PREEMPTED)
         if (step_key, attempt, preemptions) not in self._capacities:  # launch, health checks, terminate agree
@@ -204,7 +156,7 @@ class RoutingStepHandler(StepHandler):
     def _after_preemption(self, step_key: str, tags, failure: InfrastructureFailure) -> str:
         """The preemption policy: relaunch the same size; on-demand once the step was preempted enough."""
         profile = PROFILES.get(tags.get(PROFILE_TAG, ""))
-        if profile is None or not profile.interruptible:
+        if profile is None or not backend_of(profile).interruptible(profile):
             return "the same size"
         on_demand = self._retries.count(step_key, PREEMPTED) + 1 >= MAX_SPOT_PREEMPTIONS
         return "on-demand capacity" if on_demand else "spot capacity again"
@@ -228,7 +180,8 @@ class RoutingStepHandler(StepHandler):
         launched = {**(sized_tags(tags, decision, capacity and capacity[0]) if rewritten else tags),
                     **({ATTEMPT_TAG: str(attempt)} if attempt else {})}
         if launched_at is not None:
-            launched = _with_launch_time(launched, self.backend_for(context), launched_at, partitions_in_run(context.dagster_run.tags))
+            launched = self._backend(context).with_launch_time({**launched, LAUNCHED_AT_TAG: f"{launched_at:.3f}"},
+                                                               partitions_in_run(context.dagster_run.tags))
         # A relaunched step has run before in this attempt: Dagster's duplicate-launch check would refuse it.
         return retagged(context, launched, verify_step=not attempt)
 
@@ -255,12 +208,12 @@ class RoutingStepHandler(StepHandler):
 
     def check_step_health(self, step_handler_context: StepHandlerContext) -> CheckStepHealthResult:
         launched = self._as_launched(step_handler_context)
-        handler = self._handler(step_handler_context)
+        handler, backend = self._handler(step_handler_context), self._backend(step_handler_context)
         result = handler.check_step_health(launched)
-        if result.is_healthy or not hasattr(handler, "infrastructure_failure"):
+        if result.is_healthy or not backend.failure_reasons:
             return result
         step_key = step_key_of(step_handler_context)
-        failure = handler.infrastructure_failure(launched)
+        failure = backend.infrastructure_failure(handler, launched)
         if failure is not None:
             self._record_killed_attempt(step_handler_context, handler, launched, failure)
         policy = failure and self._retry_policies.get(failure.reason)
@@ -302,7 +255,7 @@ class RoutingStepHandler(StepHandler):
         if asset_key is None:
             return
         launched_at = self._launched_at.get(self._container(context))
-        started, ended = getattr(handler, "attempt_times", lambda _: (None, None))(launched)
+        started, ended = self._backend(context).attempt_times(handler, launched)
         ended = ended or time.time()
         started = started or launched_at or ended
         memory = self._sizer.memory(step_key, tags) if profile else None
@@ -322,58 +275,10 @@ class RoutingStepHandler(StepHandler):
         DagsterEvent.asset_observation(context.get_step_context(step_key), observation)
 
 
-def _with_launch_time(tags: Mapping[str, str], backend: str, launched_at: float, partitions: int = 1) -> dict[str, str]:
-    """The tags with the launch time, as each backend hands it to its container's environment, and,
-    for a step computing several partitions (a ranged run), a Job deadline that long."""
-    tags = {**tags, LAUNCHED_AT_TAG: f"{launched_at:.3f}"}
-    if backend == KUBERNETES and K8S_CONFIG_TAG in tags:
-        config = json.loads(tags[K8S_CONFIG_TAG])
-        job_spec = config.get("job_spec_config") or {}
-        if partitions > 1 and "active_deadline_seconds" in job_spec:
-            job_spec["active_deadline_seconds"] *= partitions
-        container = config.setdefault("container_config", {})
-        container["env"] = [*container.get("env", []), {"name": LAUNCHED_AT_ENV, "value": tags[LAUNCHED_AT_TAG]},
-                            {"name": CGROUP_ENV, "value": CGROUP_DIR}]
-        tags[K8S_CONFIG_TAG] = json.dumps(config, sort_keys=True)
-    return tags
-
-
 def _declaration(step_context, asset_key: dg.AssetKey):
     """The asset's declaration (its SLO), from the job's asset graph, or None for an undeclared asset."""
     graph = step_context.job.get_definition().asset_layer.asset_graph
     return read_declaration(graph.get(asset_key).metadata) if graph.has(asset_key) else None
-
-
-def _kubernetes_factory(config: Mapping) -> Callable[[StepHandlerContext], StepHandler]:
-    def build(context: StepHandlerContext) -> StepHandler:
-        from dagster_k8s.container_context import K8sContainerContext
-        from dagster_k8s.launcher import K8sRunLauncher
-
-        from ml_platform.compute.k8s_step_handler import DiagnosingK8sStepHandler
-
-        launcher = context.instance.run_launcher
-        if not isinstance(launcher, K8sRunLauncher):
-            raise dg.DagsterInvariantViolationError(
-                f"Kubernetes backend: the instance's run launcher is {type(launcher).__name__}; steps on Kubernetes need"
-                " dagster_k8s.K8sRunLauncher (see deploy/helm/values.yaml), or leave 'kubernetes' out of real_backends"
-            )
-        in_cluster = config.get("load_incluster_config")
-        kubeconfig = config.get("kubeconfig_file") or (None if in_cluster else launcher.kubeconfig_file)
-        return DiagnosingK8sStepHandler(
-            image=config.get("job_image"),
-            container_context=K8sContainerContext(
-                namespace=config.get("job_namespace"),
-                env_vars=config.get("env_vars"),
-                env_config_maps=config.get("env_config_maps"),
-                env_secrets=config.get("env_secrets"),
-            ),
-            load_incluster_config=launcher.load_incluster_config if in_cluster is None else in_cluster,
-            kubeconfig_file=kubeconfig,
-            start_watch=PodStartWatch(config.get("start_timeout_seconds", START_TIMEOUT_SECONDS),
-                                      config.get("unschedulable_timeout_seconds", UNSCHEDULABLE_TIMEOUT_SECONDS)),
-        )
-
-    return build
 
 
 class _RunLimitedExecutor(StepDelegatingExecutor):
@@ -384,55 +289,47 @@ class _RunLimitedExecutor(StepDelegatingExecutor):
         yield from super().execute(plan_context, execution_plan)
 
 
-def _sagemaker_handler(config: Mapping) -> Callable[[], StepHandler]:
-    """Reads the SageMaker settings now, so a missing role or image fails the run at start, not mid-way."""
-    from ml_platform.compute.sagemaker import SageMakerSettings, SageMakerStepHandler
+def routing_executor_def(backends: Mapping[str, Backend] = BACKENDS) -> dg.ExecutorDefinition:
+    """The routing executor over ``backends`` (default: the registry), its config composed from theirs."""
 
-    settings = SageMakerSettings.from_config(config)
-    return lambda: SageMakerStepHandler(settings)
+    @dg.executor(name="ml_platform_routing", config_schema=routing_config_schema(backends),
+                 requirements=multiple_process_executor_requirements())
+    def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+        """Each step on its backend (Kubernetes, SageMaker, a local process, …), by its ``ml_platform/backend`` tag."""
+        config = init_context.executor_config
+        real = frozenset(config["real_backends"])
+        factories = {name: backend.prepare(config.get(name) or {})  # a real backend checks its settings now
+                     for name, backend in backends.items() if name in real or name == LOCAL}
+        return _RunLimitedExecutor(
+            RoutingStepHandler(factories, real, backends=backends),
+            retries=RetryMode.from_config(config["retries"]),
+            max_concurrent=config.get("max_concurrent"),
+            check_step_health_interval_seconds=config["check_step_health_interval_seconds"],
+            sleep_seconds=config["sleep_seconds"],
+            # As dagster-k8s's executor: a step worker started twice for one attempt (a retried
+            # CreateProcessingJob, a rescheduled pod) refuses to run the step again.
+            should_verify_step=True,
+        )
+
+    return routing_executor
 
 
-@dg.executor(name="ml_platform_routing", config_schema=ROUTING_CONFIG_SCHEMA, requirements=multiple_process_executor_requirements())
-def routing_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Each step on Kubernetes, SageMaker or a local process, by its ``ml_platform/backend`` tag."""
-    config = init_context.executor_config
-    sagemaker_config = config.get("sagemaker") or {}
-    real = frozenset(config["real_backends"])
-    sagemaker_handler = _sagemaker_handler(sagemaker_config) if SAGEMAKER in real else None
-    factories = {
-        LOCAL: lambda _: LocalProcessStepHandler((config.get("local") or {}).get("start_method", FORK)),
-        KUBERNETES: _kubernetes_factory(config.get("kubernetes") or {}),
-        SAGEMAKER: lambda _: sagemaker_handler(),
-    }
-    return _RunLimitedExecutor(
-        RoutingStepHandler(factories, real),
-        retries=RetryMode.from_config(config["retries"]),
-        max_concurrent=config.get("max_concurrent"),
-        check_step_health_interval_seconds=config["check_step_health_interval_seconds"],
-        sleep_seconds=config["sleep_seconds"],
-        # As dagster-k8s's executor: a step worker started twice for one attempt (a retried
-        # CreateProcessingJob, a rescheduled pod) refuses to run the step again.
-        should_verify_step=True,
-    )
+routing_executor = routing_executor_def()
 
 
 def executor_for_env(env: str) -> dg.ExecutorDefinition:
-    """The code location's default executor: in production Kubernetes and SageMaker are real.
-    ``ML_PLATFORM_LOCAL_START_METHOD`` (read when definitions load) sets how local steps start
-    for every run, UI-launched ones included: ``fork`` (default) or ``spawn``.
+    """The code location's default executor: in production the remote backends (Kubernetes and
+    SageMaker) are real. A backend may take defaults from the deployment when definitions load
+    (``Backend.deployment_config``; e.g. ``ML_PLATFORM_LOCAL_START_METHOD`` sets how local steps
+    start for every run, UI-launched ones included: ``fork`` (default) or ``spawn``).
 
     A run's config may still set the rest of the executor's config (``execution.config``), e.g.
     ``sagemaker.env_vars``; which backends are real is the deployment's choice alone."""
-    real = [KUBERNETES, SAGEMAKER] if env == PRODUCTION else []
-    local: dict = {}
-    start_method = dg.EnvVar("ML_PLATFORM_LOCAL_START_METHOD").get_value()
-    if start_method:
-        if start_method not in START_METHODS:
-            raise ValueError(f"ML_PLATFORM_LOCAL_START_METHOD='{start_method}': expected one of {', '.join(START_METHODS)}")
-        local = {"start_method": start_method}
-    run_schema = {key: field for key, field in ROUTING_CONFIG_SCHEMA.items() if key != "real_backends"}
+    real = [name for name, backend in BACKENDS.items() if backend.remote] if env == PRODUCTION else []
+    defaults = {name: config for name, backend in BACKENDS.items() if (config := backend.deployment_config())}
+    run_schema = {key: field for key, field in routing_config_schema().items() if key != "real_backends"}
 
     def with_deployment(run_config: dict) -> dict:
-        return {**run_config, "real_backends": real, **({"local": run_config.get("local") or local} if local or "local" in run_config else {})}
+        return {**run_config, "real_backends": real, **{name: run_config.get(name) or config for name, config in defaults.items()}}
 
     return routing_executor.configured(with_deployment, name=f"ml_platform_routing_{env}", config_schema=run_schema)

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition, with_compute_fn
+from ml_platform.compute.backends import backend_of
 from ml_platform.compute.pricing import cost_metadata
 from ml_platform.compute.profiles import PROFILE_TAG, PROFILES, ComputeProfile
 from ml_platform.compute.step_sizing import recorded_decision
@@ -101,7 +102,7 @@ def _measured(fn, asset_key: dg.AssetKey, profile: ComputeProfile | None, partit
         partitions = _attempt_partitions(context, partitioned)  # a model in a daily run has none
         decision = recorded_decision()
         # Ran on its declared backend's container, or as a local process estimating that backend's price.
-        estimate = profile is not None and profile.backend != "local" and not os.environ.get(CGROUP_ENV)
+        estimate = profile is not None and backend_of(profile).remote and not os.environ.get(CGROUP_ENV)
 
         def records(outcome: str) -> list[dg.AssetObservation]:
             usage = _share(meter.usage(), len(partitions))

@@ -5,9 +5,10 @@ memory launches, the sizer reads the attempt records of every asset in one batch
 read (``instance_reads.attempts_after``: peaks of successful attempts, and out-of-memory kills with
 the limit they hit) and keeps them for the rest of the run; each auto step's
 decision is kept too, so health checks and relaunches see the same size. The decision reaches
-the backend as rewritten step tags: ``dagster-k8s/config`` from the sized profile (memory and node
-pool), or the SageMaker instance type; and the step container gets it as ``DECISION_ENV`` so its
-materialization records the size and the reason (``step_metrics``).
+the backend as step tags its backend rewrites from the sized profile (``Backend.sized_tags``:
+``dagster-k8s/config`` with memory and node pool, or the SageMaker instance type); and the step
+container gets it as ``DECISION_ENV`` so its materialization records the size and the reason
+(``step_metrics``).
 """
 
 import json
@@ -28,14 +29,14 @@ from ml_platform.compute.auto_memory import (
     quantity,
     sized_profile,
 )
+from ml_platform.compute.backends import backend_of
 from ml_platform.compute.infrastructure_retry import InfrastructureFailure
-from ml_platform.compute.kubernetes import k8s_step_config
-from ml_platform.compute.profiles import K8S_CONFIG_TAG, KUBERNETES, PROFILE_TAG, get_profile, quantity_bytes
+from ml_platform.compute.profiles import PROFILE_TAG, get_profile, quantity_bytes
+from ml_platform.compute.step_usage import DECISION_ENV, DECISION_TAG
+
+__all__ = ["DECISION_ENV", "DECISION_TAG", "StepSizer", "describe", "recorded_decision", "sized_tags"]
 
 LOOKBACK = timedelta(days=45)  # peaks older than this are not read (a daily asset's 30 runs fit)
-DECISION_ENV = "ML_PLATFORM_MEMORY_DECISION"
-INSTANCE_TYPE_TAG = "ml_platform/sagemaker_instance_type"  # the sized instance type, read by the SageMaker handler
-DECISION_TAG = "ml_platform/memory_decision"  # the decision as JSON, for the step container's environment
 
 
 class StepSizer:
@@ -105,33 +106,21 @@ def sized_tags(tags: Mapping[str, str], decision: MemoryDecision | None, capacit
     """The step's tags as its backend should see them with the decided size (if any) and, for an
     interruptible profile, on the chosen capacity (spot or on-demand)."""
     profile = get_profile(tags[PROFILE_TAG])
-    sized = dict(tags)
+    sized, env = dict(tags), {}
     if decision is not None:
         profile = sized_profile(profile, decision)
         sized[DECISION_TAG] = json.dumps({**decision.metadata(), MEMORY_REASON_KEY: _short(decision.reason)})  # SageMaker caps env values
-    if profile.backend == KUBERNETES:
-        config = k8s_step_config(profile, capacity)
-        if decision is not None:
-            config = _with_env(config, DECISION_ENV, sized[DECISION_TAG])
-        sized[K8S_CONFIG_TAG] = json.dumps(config, sort_keys=True)
-    else:
-        sized[INSTANCE_TYPE_TAG] = profile.sagemaker_instance_type
-    return sized
+        env[DECISION_ENV] = sized[DECISION_TAG]
+    return backend_of(profile).sized_tags(profile, sized, capacity, env)
 
 
 def _short(text: str, limit: int = 150) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _with_env(config: dict, name: str, value: str) -> dict:
-    config["container_config"]["env"] = [*config["container_config"].get("env", []), {"name": name, "value": value}]
-    return config
-
-
 def describe(step_key: str, tags: Mapping[str, str], decision: MemoryDecision) -> str:
     profile = sized_profile(get_profile(tags[PROFILE_TAG]), decision)
-    where = profile.sagemaker_instance_type or f"node pool {profile.node_pool}"
-    return f"Memory for step {step_key}: {decision.memory} on {where} ({decision.reason})"
+    return f"Memory for step {step_key}: {decision.memory} on {backend_of(profile).describe_size(profile)} ({decision.reason})"
 
 
 def recorded_decision() -> dict[str, str | int]:

@@ -31,10 +31,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.compute.kubernetes import CGROUP_DIR, CGROUP_ENV  # set by the Kubernetes and SageMaker launchers
-
-__all__ = ["CGROUP_DIR", "CGROUP_ENV"]
-
 PEAK_MEMORY_KEY = "ml_platform/peak_memory_mib"
 MEMORY_SOURCE_KEY = "ml_platform/peak_memory_source"
 DURATION_KEY = "ml_platform/step_duration_s"  # wall time of the step process (or container)
@@ -45,6 +41,12 @@ SUCCEEDED, FAILED, OOM_KILLED, PREEMPTED = "succeeded", "failed", "oom_killed", 
 
 LAUNCHED_AT_ENV = "ML_PLATFORM_LAUNCHED_AT"  # unix time the launcher created the pod / job / process
 LAUNCHED_AT_TAG = "ml_platform/launched_at"  # the same, on the step's tags as launched (each backend puts it in the env)
+# Where a container reads its own peak memory: its cgroup. The Kubernetes and SageMaker backends put it
+# in the container's env at launch, with the launch time.
+CGROUP_ENV, CGROUP_DIR = "ML_PLATFORM_CGROUP_DIR", "/sys/fs/cgroup"
+# An automatic-memory step's size and why (step_sizing), as JSON: a step tag, which each backend hands
+# to its container's environment, where step_metrics puts it on the materialization.
+DECISION_TAG, DECISION_ENV = "ml_platform/memory_decision", "ML_PLATFORM_MEMORY_DECISION"
 STEP_PROCESS_ENV = "DAGSTER_RUN_STEP_KEY"  # set in every step worker (dagster-k8s, SageMaker, local): one step per process
 MIB = 2**20
 

@@ -243,6 +243,9 @@ cloud_defs = _definitions(["kubernetes", "sagemaker"])
 memory_defs = _definitions([], assets=(memory_hog, after_hog))
 slow_cloud_defs = _definitions(["kubernetes", "sagemaker"], assets=(slow_local, slow_k8s, slow_sagemaker))
 # Pods that cannot start: short grace periods, the unschedulable one longer than the start timeout.
+# dagster-k8s executor keys the routing executor takes from dagster-k8s's own schema.
+k8s_keys_defs = _definitions(["kubernetes"], assets=(k8s_scores,), service_account_name="ml-platform-steps",
+                             labels={"ml-platform/team": "platform"}, image_pull_policy="IfNotPresent")
 pod_start_defs = _definitions(["kubernetes"], assets=(k8s_scores,), start_timeout_seconds=2, unschedulable_timeout_seconds=6)
 auto_defs = _definitions(["kubernetes", "sagemaker"], assets=(auto_k8s, auto_large_k8s, hungry_k8s, auto_sagemaker, spiky_k8s, capped_k8s))
 peak_defs = _definitions([], assets=(child_hog, bulky_source, bulky_reader))

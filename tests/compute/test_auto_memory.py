@@ -38,10 +38,10 @@ def test_too_little_history_keeps_the_declared_profile_and_its_pool():
 
 def test_node_pool_follows_the_chosen_size_but_gpu_steps_keep_their_pool():
     small = sized_profile(PROFILES["large"], decide(AutoMemory(), PROFILES["large"], [2000] * 10))
-    assert (small.node_pool, small.cpu, small.evictable) == ("standard", "4", True)
+    assert (small.options.node_pool, small.cpu, small.options.evictable) == ("standard", "4", True)
     big = sized_profile(PROFILES["training"], decide(AutoMemory(), PROFILES["training"], [40_000] * 10))
-    assert big.node_pool == "highmem" and not big.evictable
-    assert sized_profile(PROFILES["gpu"], decide(AutoMemory(), PROFILES["gpu"], [2000] * 10)).node_pool == "gpu"
+    assert big.options.node_pool == "highmem" and not big.options.evictable
+    assert sized_profile(PROFILES["gpu"], decide(AutoMemory(), PROFILES["gpu"], [2000] * 10)).options.node_pool == "gpu"
 
 
 def test_one_size_up_grows_by_half_within_the_maximum():
@@ -54,7 +54,7 @@ def test_one_size_up_grows_by_half_within_the_maximum():
 def test_sagemaker_sizes_are_instance_types_of_the_same_family():
     auto = AutoMemory(max="64Gi")
     decision = decide(auto, PROFILES["sagemaker_training"], [20_000] * 10)
-    assert sized_profile(PROFILES["sagemaker_training"], decision).sagemaker_instance_type == "ml.m5.2xlarge"
+    assert sized_profile(PROFILES["sagemaker_training"], decision).options.instance_type == "ml.m5.2xlarge"
     assert next_size(auto, PROFILES["sagemaker_training"], 32 * GIB) == 64 * GIB
     assert next_size(auto, PROFILES["sagemaker_training"], 64 * GIB) is None  # ml.m5.12xlarge exceeds the maximum
 

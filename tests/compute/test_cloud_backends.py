@@ -4,8 +4,8 @@ import dagster as dg
 import kubernetes_validate
 import pytest
 
-from ml_platform.compute.kubernetes import NODE_POOL_LABEL
-from ml_platform.compute.sagemaker import LOG_GROUP
+from ml_platform.compute.backends.kubernetes import NODE_POOL_LABEL
+from ml_platform.compute.backends.sagemaker_jobs import LOG_GROUP
 from ml_platform.compute.step_usage import DURATION_KEY, MEMORY_SOURCE_KEY, PEAK_MEMORY_KEY, STARTUP_KEY
 from tests.compute.helpers import latest_attempt, reconstructable_job, step_failures, worker_messages
 
@@ -48,6 +48,20 @@ def test_one_run_mixes_kubernetes_sagemaker_and_local_steps(k8s_instance, kube, 
         assert attempt["run_id"] == result.run_id and attempt[PEAK_MEMORY_KEY] > 20
         assert attempt[MEMORY_SOURCE_KEY].startswith(source), attempt
         assert attempt[STARTUP_KEY] >= 0 and attempt[DURATION_KEY] > 0
+
+
+def test_every_dagster_k8s_executor_key_reaches_the_step_job(k8s_instance, kube, sagemaker):
+    controller, _ = kube
+    result = dg.execute_job(reconstructable_job("k8s_keys_defs"), instance=k8s_instance)
+
+    assert result.success, step_failures(k8s_instance, result.run_id)
+    (job,) = controller.wait_until_finished().values()
+    kubernetes_validate.validate(job.manifest, "1.32", strict=True)
+    pod = job.manifest["spec"]["template"]
+    assert pod["spec"]["serviceAccountName"] == "ml-platform-steps"
+    assert pod["metadata"]["labels"]["ml-platform/team"] == "platform"
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert {"configMapRef": {"name": "ml-platform-step-config"}} in pod["spec"]["containers"][0]["envFrom"]
 
 
 def test_failing_sagemaker_job_fails_the_step_with_the_cloud_reason_and_logs(k8s_instance, kube, sagemaker):

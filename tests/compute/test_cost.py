@@ -80,7 +80,7 @@ def test_each_step_attempt_costs_its_profile_requests_times_its_wall_time(priced
 def test_the_size_automatic_memory_chose_is_what_is_priced(tmp_path):
     sheet = load_price_sheet(write_price_sheet(tmp_path))
     on_sagemaker = as_paid(PROFILES["sagemaker_training"], {MEMORY_KEY: "32Gi"})
-    assert on_sagemaker.sagemaker_instance_type == "ml.m5.2xlarge"
+    assert on_sagemaker.options.instance_type == "ml.m5.2xlarge"
     assert hourly_price(on_sagemaker, sheet).usd_per_hour == 50400
     assert hourly_price(as_paid(PROFILES["large"], {MEMORY_KEY: "4Gi"}), sheet).usd_per_hour == 4 * 3600 + 4 * 1800
     assert hourly_price(PROFILES["large"], sheet, "spot").usd_per_hour == 4 * 1200 + 16 * 600

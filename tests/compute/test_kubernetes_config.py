@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
 
-from ml_platform.compute.kubernetes import GPU_RESOURCE, NODE_POOL_LABEL, SAFE_TO_EVICT
+from ml_platform.compute.backends.kubernetes import GPU_RESOURCE, NODE_POOL_LABEL, SAFE_TO_EVICT
 from ml_platform.compute.profiles import BACKEND_TAG, K8S_CONFIG_TAG, KUBERNETES, PROFILES
 from ml_platform.definitions import build_definitions
 
@@ -47,7 +47,7 @@ def test_every_kubernetes_asset_step_job_validates_strictly(asset):
     kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)  # raises on any unknown or invalid field
     pod = manifest["spec"]["template"]["spec"]
     profile = PROFILES[ASSET_TAGS[asset]["ml_platform/compute"]]
-    assert pod["nodeSelector"] == {NODE_POOL_LABEL: profile.node_pool}
+    assert pod["nodeSelector"] == {NODE_POOL_LABEL: profile.options.node_pool}
     assert pod["containers"][0]["resources"]["requests"]["memory"] == profile.memory
     assert manifest["spec"]["backoffLimit"] == 0
     assert manifest["spec"]["ttlSecondsAfterFinished"] > 0
@@ -65,7 +65,7 @@ def test_only_non_evictable_profiles_block_autoscaler_eviction():
         if profile.backend != KUBERNETES:
             continue
         annotations = _step_job(profile.op_tags())["spec"]["template"]["metadata"].get("annotations") or {}
-        assert (annotations.get(SAFE_TO_EVICT) == "false") == (not profile.evictable), profile.name
+        assert (annotations.get(SAFE_TO_EVICT) == "false") == (not profile.options.evictable), profile.name
 
 
 def test_gpu_profile_requests_and_limits_gpus_and_tolerates_gpu_nodes():
@@ -92,3 +92,23 @@ def test_k8s_tag_is_json_that_dagster_k8s_parses():
     parsed = get_user_defined_k8s_config(tags)
     assert parsed.container_config["resources"]["limits"]["memory"] == "16Gi"
     assert json.loads(tags[K8S_CONFIG_TAG])["job_spec_config"]["backoff_limit"] == 0
+
+
+def test_the_executor_kubernetes_section_takes_every_key_dagster_k8s_takes():
+    from ml_platform.compute.backends.kubernetes import KUBERNETES, k8s_executor_config_schema
+
+    schema = k8s_executor_config_schema()
+    assert set(DagsterK8sJobConfig.config_type_job()) | {"job_namespace", "load_incluster_config", "kubeconfig_file"} <= set(schema)
+    keys = {"service_account_name": "ml-platform-steps", "labels": {"team": "platform"}, "image_pull_policy": "Always",
+            "env_config_maps": ["ml-platform-step-config"], "job_namespace": "ml-platform"}
+    assert callable(KUBERNETES.prepare(keys))  # checked at run start against dagster-k8s's schema
+
+
+def test_a_misspelt_kubernetes_key_fails_the_run_at_start_naming_the_key():
+    import dagster as dg
+
+    from ml_platform.compute.backends.kubernetes import KUBERNETES
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="routing executor config 'kubernetes' is not valid") as error:
+        KUBERNETES.prepare({"service_acount_name": "ml-platform-steps"})
+    assert "service_acount_name" in str(error.value)

@@ -7,8 +7,9 @@ import dagster as dg
 import kubernetes_validate
 import pytest
 
+from ml_platform.compute.backends import backend_of
+from ml_platform.compute.backends.kubernetes import CAPACITY_ENV, NODE_POOL_LABEL, SPOT_LABEL, KubernetesOptions
 from ml_platform.compute.capacity import DeadlineGuard
-from ml_platform.compute.kubernetes import CAPACITY_ENV, NODE_POOL_LABEL, SPOT_LABEL
 from ml_platform.compute.pricing import COST_KEY, COST_RATE_KEY, COST_SIZE_KEY
 from ml_platform.compute.profiles import PROFILES, ComputeProfile
 from ml_platform.compute.step_usage import DURATION_KEY, OUTCOME_KEY, STARTUP_KEY
@@ -114,11 +115,12 @@ def test_a_deadline_nearer_than_the_p90_duration_sends_the_first_attempt_on_dema
 
 
 def test_sagemaker_and_non_evictable_profiles_cannot_be_interruptible():
-    with pytest.raises(ValueError, match="field 'interruptible': only Kubernetes has spot capacity"):
-        ComputeProfile("spot_job", "sagemaker", cpu="4", memory="16Gi", sagemaker_instance_type="ml.m5.xlarge", interruptible=True)
+    # Spot is a Kubernetes option: a SageMaker profile cannot carry it (Processing Jobs have no managed spot).
+    with pytest.raises(ValueError, match="field 'options': the sagemaker backend takes SageMakerOptions, got KubernetesOptions"):
+        ComputeProfile("spot_job", "sagemaker", cpu="4", memory="16Gi", options=KubernetesOptions(interruptible=True))
     with pytest.raises(ValueError, match="non-evictable profile cannot run on spot"):
-        ComputeProfile("spot_training", "kubernetes", cpu="16", memory="64Gi", evictable=False, interruptible=True)
-    assert not any(p.interruptible for p in PROFILES.values() if p.backend != "kubernetes" or not p.evictable)
+        ComputeProfile("spot_training", "kubernetes", cpu="16", memory="64Gi", options=KubernetesOptions(evictable=False, interruptible=True))
+    assert not any(backend_of(p).interruptible(p) for p in PROFILES.values() if p.backend != "kubernetes" or not p.options.evictable)
 
 
 def test_a_partition_past_its_own_deadline_goes_on_demand(tmp_path):

@@ -6,8 +6,8 @@ import os
 import dagster as dg
 import pytest
 
+from ml_platform.compute.backends.sagemaker import SageMakerSettings
 from ml_platform.compute.routing_executor import executor_for_env
-from ml_platform.compute.sagemaker import SageMakerSettings
 from ml_platform.compute.step_entrypoint import write_gcp_credentials
 from ml_platform.compute.step_settings import GCP_CREDENTIAL_CONFIG_ENV, REQUIRED_STEP_SETTINGS, env_name_of_secret
 

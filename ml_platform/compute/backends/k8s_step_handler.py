@@ -1,12 +1,11 @@
 """dagster-k8s's step handler, plus what infrastructure retries need: why a step's pod died, and
 a distinct Job name for each relaunch of the same attempt; and a pod that cannot start fails its
-step within a grace period (``pod_start``)."""
+step within a grace period (``k8s_pod_start``). Imported when a run first uses Kubernetes."""
 
-from dagster_k8s.executor import K8sStepHandler
-
+from ml_platform._dagster_internal import relaunchable_k8s_step_handler
 from ml_platform.compute._dagster_step_api import CheckStepHealthResult, StepHandlerContext, step_key_of
+from ml_platform.compute.backends.k8s_pod_start import PodStartWatch
 from ml_platform.compute.infrastructure_retry import OOM, PREEMPTED, InfrastructureFailure, attempt_suffix
-from ml_platform.compute.pod_start import PodStartWatch
 
 OOM_KILLED = "OOMKilled"  # the kubelet's reason on a container killed at its memory limit
 # A preemption is read from the pod, never from the container's exit code (an application can exit
@@ -17,7 +16,7 @@ DISRUPTION_CONDITION = "DisruptionTarget"
 PREEMPTION_REASONS = {"Evicted", "Preempting", "NodeShutdown", "Terminated", "NodeLost", "Shutdown"}
 
 
-class DiagnosingK8sStepHandler(K8sStepHandler):
+class DiagnosingK8sStepHandler(relaunchable_k8s_step_handler()):
     def __init__(self, *args, start_watch: PodStartWatch | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._start_watch = start_watch or PodStartWatch()
@@ -26,28 +25,24 @@ class DiagnosingK8sStepHandler(K8sStepHandler):
         result = super().check_step_health(step_handler_context)
         if not result.is_healthy:
             return result
-        job_name = self._get_k8s_step_job_name(step_handler_context)
-        namespace = self._get_container_context(step_handler_context).namespace
-        pods = [p for p in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace)
+        job_name, namespace = self.step_job_name(step_handler_context), self.step_namespace(step_handler_context)
+        pods = [p for p in self.api_client.get_pods_in_job(job_name=job_name, namespace=namespace)
                 if (p.metadata.labels or {}).get("job-name") == job_name]
         failure = self._start_watch.failure(pods, namespace)
         if failure is None:
             return result
-        self._api_client.delete_job(job_name=job_name, namespace=namespace)  # its pod holds a node's resources
+        self.api_client.delete_job(job_name=job_name, namespace=namespace)  # its pod holds a node's resources
         return CheckStepHealthResult.unhealthy(f"Kubernetes job {job_name} for step {step_key_of(step_handler_context)}: {failure}")
 
-    def _get_k8s_step_job_name(self, step_handler_context: StepHandlerContext) -> str:
-        # dagster-k8s names a step's Job after run, step and Dagster attempt; launch, health
-        # check and terminate all call this, so a relaunch's Job is found under its own name.
-        name = super()._get_k8s_step_job_name(step_handler_context)
-        return name + attempt_suffix(step_handler_context.step_tags[step_key_of(step_handler_context)])
+    def job_name_suffix(self, step_handler_context: StepHandlerContext) -> str:
+        # dagster-k8s names a step's Job after run, step and Dagster attempt; a relaunch's Job gets its own name.
+        return attempt_suffix(step_handler_context.step_tags[step_key_of(step_handler_context)])
 
     def infrastructure_failure(self, step_handler_context: StepHandlerContext) -> InfrastructureFailure | None:
         """OOM if a container of the step's pod was OOMKilled (now or in its last state); PREEMPTED
         if the pod was evicted or its node taken away."""
-        job_name = self._get_k8s_step_job_name(step_handler_context)
-        namespace = self._get_container_context(step_handler_context).namespace
-        for pod in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
+        job_name, namespace = self.step_job_name(step_handler_context), self.step_namespace(step_handler_context)
+        for pod in self.api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
             if (pod.metadata.labels or {}).get("job-name") != job_name:
                 continue  # a label selector the API server ignored
             for status in (pod.status and pod.status.container_statuses) or []:
@@ -63,9 +58,8 @@ class DiagnosingK8sStepHandler(K8sStepHandler):
 
     def attempt_times(self, step_handler_context: StepHandlerContext) -> tuple[float | None, float | None]:
         """(start, end) of the step container, unix time, from the kubelet's terminated state."""
-        job_name = self._get_k8s_step_job_name(step_handler_context)
-        namespace = self._get_container_context(step_handler_context).namespace
-        for pod in self._api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
+        job_name, namespace = self.step_job_name(step_handler_context), self.step_namespace(step_handler_context)
+        for pod in self.api_client.get_pods_in_job(job_name=job_name, namespace=namespace):
             if (pod.metadata.labels or {}).get("job-name") != job_name:
                 continue
             for status in (pod.status and pod.status.container_statuses) or []:

@@ -1,4 +1,5 @@
-"""Run a step as a SageMaker Processing Job, modeled on dagster-aws's ``ecs_executor``.
+"""The SageMaker backend's step handler: a step is a Processing Job, modeled on dagster-aws's ``ecs_executor``.
+Imported when a run first uses SageMaker (boto3 is not imported at load).
 
 The job runs ``dagster api execute_step`` with the image's own ``python``; the step reports its
 events to the Dagster instance itself, like a Kubernetes step pod. The job is self-sufficient:
@@ -9,14 +10,12 @@ values) plus ``env_vars``; secrets come from Secrets Manager by ARN at container
 (``step_entrypoint``); credentials from the job's IAM role. Sizing (instance type, count, volume,
 max runtime) comes from the step's compute profile; image, role, region, network, env and secrets
 from ``SageMakerSettings`` (``ML_PLATFORM_SAGEMAKER_*`` env vars of the run worker, or the
-executor's ``sagemaker`` config).
+executor's ``sagemaker`` config; ``backends.sagemaker``).
 """
 
 import hashlib
-import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import boto3
 import dagster as dg
@@ -32,13 +31,19 @@ from ml_platform.compute._dagster_step_api import (
     step_attempt,
     step_key_of,
 )
+from ml_platform.compute.backends.sagemaker import INSTANCE_TYPE_TAG, SageMakerOptions, SageMakerSettings
 from ml_platform.compute.infrastructure_retry import OOM, InfrastructureFailure, attempt_suffix
-from ml_platform.compute.profiles import PROFILE_TAG, SAGEMAKER, get_profile
+from ml_platform.compute.profiles import PROFILE_TAG, get_profile
 from ml_platform.compute.run_limits import partitions_in_run
-from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env, secret_arn_env
-from ml_platform.compute.step_settings import REQUIRED_STEP_SETTINGS, STEP_SETTINGS
-from ml_platform.compute.step_sizing import DECISION_ENV, DECISION_TAG, INSTANCE_TYPE_TAG
-from ml_platform.compute.step_usage import CGROUP_DIR, CGROUP_ENV, LAUNCHED_AT_ENV, LAUNCHED_AT_TAG
+from ml_platform.compute.step_entrypoint import STEP_ARGS_ENV, chunk_env
+from ml_platform.compute.step_usage import (
+    CGROUP_DIR,
+    CGROUP_ENV,
+    DECISION_ENV,
+    DECISION_TAG,
+    LAUNCHED_AT_ENV,
+    LAUNCHED_AT_TAG,
+)
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 LOG_TAIL_LINES = 50
@@ -50,82 +55,6 @@ STEP_COMMAND = ["python", "-m", "ml_platform.compute.step_entrypoint"]  # the im
 OUT_OF_MEMORY = re.compile(r"more memory|out of memory|OutOfMemory|MemoryError|exit(ed)? with code 137", re.IGNORECASE)
 # Throttled or briefly failing API calls (CreateProcessingJob has a low rate limit) back off and retry.
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8})
-
-
-def _env(name: str) -> str | None:
-    return dg.EnvVar(name).get_value()
-
-
-@dataclass(frozen=True)
-class SageMakerSettings:
-    """Where and as whom processing jobs run. Read when the executor starts, never at import."""
-
-    image_uri: str
-    role_arn: str
-    region: str
-    subnets: tuple[str, ...] = ()
-    security_group_ids: tuple[str, ...] = ()
-    endpoint_url: str | None = None  # a SageMaker-compatible endpoint (VPC endpoint, or moto in tests)
-    # Plaintext job env, as dagster-k8s's env_vars: "NAME=value", or "NAME" to copy the launcher's value.
-    # Never secrets: the job's Environment is visible in the SageMaker console and API.
-    env_vars: tuple[str, ...] = STEP_SETTINGS
-    secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets, read in the container: name -> env var
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> "SageMakerSettings":
-        """Executor config first, then ``ML_PLATFORM_SAGEMAKER_*`` / ``ML_PLATFORM_AWS_REGION`` env vars."""
-
-        def pick(key: str, env_name: str) -> str | None:
-            return config.get(key) or _env(env_name)  # type: ignore[return-value]
-
-        required = {
-            "image_uri": "ML_PLATFORM_SAGEMAKER_IMAGE",
-            "role_arn": "ML_PLATFORM_SAGEMAKER_ROLE_ARN",
-            "region": "ML_PLATFORM_AWS_REGION",
-        }
-        values = {key: pick(key, env_name) for key, env_name in required.items()}
-        missing = [f"{key} (env {required[key]})" for key, value in values.items() if not value]
-        env_vars = (*cls.env_vars, *_split(_env("ML_PLATFORM_SAGEMAKER_ENV_VARS")), *(config.get("env_vars") or ()))
-        missing += [f"env {name}" for name in _missing_settings(env_vars)]
-        if missing:
-            raise dg.DagsterInvalidConfigError(
-                f"SageMaker backend: missing {', '.join(missing)} in the run worker: set them in the Helm values"
-                " (dagster-user-deployments env, see docs/operations.md) or the executor's 'sagemaker' config",
-                [],
-                None,
-            )
-        return cls(
-            **values,  # type: ignore[arg-type]
-            subnets=_split(pick("subnets", "ML_PLATFORM_SAGEMAKER_SUBNETS")),
-            security_group_ids=_split(pick("security_group_ids", "ML_PLATFORM_SAGEMAKER_SECURITY_GROUPS")),
-            endpoint_url=pick("endpoint_url", "ML_PLATFORM_SAGEMAKER_ENDPOINT_URL"),
-            env_vars=env_vars,
-            secret_arns=tuple(config.get("secret_arns") or ()) or _split(_env("ML_PLATFORM_SAGEMAKER_SECRET_ARNS")),
-        )
-
-    def job_env(self) -> dict[str, str]:
-        """The plaintext env every job gets (before the step's own variables)."""
-        env = {"AWS_DEFAULT_REGION": self.region}
-        for item in self.env_vars:
-            name, sep, value = item.partition("=")
-            if sep:
-                env[name] = value
-            elif name in os.environ:
-                env[name] = os.environ[name]
-        return {**env, **secret_arn_env(list(self.secret_arns))}
-
-
-def _missing_settings(env_vars: tuple[str, ...]) -> list[str]:
-    """Required step settings neither in the run worker's env nor given as NAME=value; the warehouse
-    and model-store settings only matter to a production step."""
-    given = {item.partition("=")[0] for item in env_vars if "=" in item} | set(os.environ)
-    production = os.environ.get("ML_PLATFORM_ENV") == "production"
-    required = [n for n in REQUIRED_STEP_SETTINGS if production or not n.startswith("ML_PLATFORM_")]
-    return [name for name in required if name not in given]
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
 def processing_job_name(run_id: str, step_key: str, attempt: int, relaunch: str = "") -> str:
@@ -161,7 +90,7 @@ class SageMakerStepHandler(StepHandler):
         step_key = step_key_of(context)
         tags = context.step_tags[step_key]
         profile = get_profile(tags.get(PROFILE_TAG, ""))
-        if profile.backend != SAGEMAKER:
+        if not isinstance(profile.options, SageMakerOptions):
             raise ValueError(f"step '{step_key}': compute profile '{profile.name}' is not a SageMaker profile")
         # Without the launcher's instance ref, the step loads the image's DAGSTER_HOME/dagster.yaml.
         own_instance = step_args_without_instance_ref(context)
@@ -187,9 +116,9 @@ class SageMakerStepHandler(StepHandler):
             },
             "ProcessingResources": {
                 "ClusterConfig": {
-                    "InstanceCount": profile.sagemaker_instance_count,
-                    "InstanceType": tags.get(INSTANCE_TYPE_TAG, profile.sagemaker_instance_type),
-                    "VolumeSizeInGB": profile.sagemaker_volume_gb,
+                    "InstanceCount": profile.options.instance_count,
+                    "InstanceType": tags.get(INSTANCE_TYPE_TAG, profile.options.instance_type),
+                    "VolumeSizeInGB": profile.options.volume_gb,
                 }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": min(  # a ranged run's step computes several days

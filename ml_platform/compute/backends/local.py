@@ -1,6 +1,6 @@
-"""Run a step in its own local process next to the run worker.
+"""The local backend: run a step in its own local process next to the run worker.
 
-The local backend: every step in the local environment, and light steps in production.
+Every step in the local environment, and light steps in production.
 Each step gets its own process, so its peak memory is its own (see ``step_metrics``) and
 terminating it cannot touch another step.
 
@@ -32,6 +32,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
 
 from ml_platform.compute._dagster_step_api import (
     CheckStepHealthResult,
@@ -44,11 +48,13 @@ from ml_platform.compute._dagster_step_api import (
     step_attempt,
     step_key_of,
 )
+from ml_platform.compute.backends.base import Backend, SheetReader, StepPrice, resource_price
 from ml_platform.compute.step_usage import LAUNCHED_AT_ENV, LAUNCHED_AT_TAG, reset_peak
 
 TERMINATE_GRACE_SECONDS = 10
 FORK, SPAWN = "fork", "spawn"
 START_METHODS = (FORK, SPAWN)
+START_METHOD_ENV = "ML_PLATFORM_LOCAL_START_METHOD"  # the code location's default, read when definitions load
 PRELOAD = ("scipy.stats", "sklearn.metrics", "ml_platform.monitoring.plots")
 
 
@@ -169,3 +175,53 @@ class LocalProcessStepHandler(StepHandler):
             process.wait(TERMINATE_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """A local profile has no fields of its own."""
+
+
+class LocalBackend(Backend):
+    """Real everywhere; no size ladder (a local step takes what it needs), priced per vCPU and GiB requested."""
+
+    name, title, remote = "local", "local", False
+    options_type = LocalOptions
+
+    def sized_tags(self, profile, tags, capacity, env) -> dict[str, str]:
+        return dict(tags)  # never sized: no ladder, no spot
+
+    def describe_size(self, profile) -> str:
+        return "a local process"
+
+    def parse_prices(self, sheet: SheetReader, section: Any):
+        return sheet.rates(section, self.name, gpu=False)
+
+    def price(self, profile, prices, capacity: str) -> StepPrice:
+        return resource_price(profile, prices, self.name)
+
+    def config_field(self) -> dg.Field:
+        return dg.Field(
+            {
+                "start_method": dg.Field(
+                    dg.Enum("LocalStartMethod", [dg.EnumValue(m) for m in START_METHODS]), default_value=FORK,
+                    description="fork: from the run worker, code location already loaded; spawn: a new `dagster api execute_step` process.",
+                ),
+            },
+            is_required=False,
+        )
+
+    def deployment_config(self) -> dict[str, Any]:
+        start_method = dg.EnvVar(START_METHOD_ENV).get_value()
+        if not start_method:
+            return {}
+        if start_method not in START_METHODS:
+            raise ValueError(f"{START_METHOD_ENV}='{start_method}': expected one of {', '.join(START_METHODS)}")
+        return {"start_method": start_method}
+
+    def prepare(self, config: Mapping[str, Any]):
+        start_method = config.get("start_method", FORK)
+        return lambda context: LocalProcessStepHandler(start_method)
+
+
+LOCAL = LocalBackend()
