@@ -88,9 +88,10 @@ def tick_line(outcome: Outcome, report: DeliveryReport) -> str:
 
 def alert_sensor(
     spec: AlertSensor, name: str | None = None, minimum_interval_seconds: int | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> dg.SensorDefinition:
-    """The sensor of ``spec``, running by default; ``name``, interval and ``clock`` for tests."""
+    """The sensor of ``spec``, running by default; ``name``, interval and ``clock`` for tests
+    (default: ``time.time``, looked up at each tick so a frozen clock applies)."""
 
     @dg.sensor(
         name=name or spec.name,
@@ -103,7 +104,7 @@ def alert_sensor(
         repository = context.repository_def
         origin = context.code_location_origin
         cursor, outcome, report = run_tick(
-            spec, context.instance, repository.asset_graph, context.cursor, context.resources.alert_sink, clock(),
+            spec, context.instance, repository.asset_graph, context.cursor, context.resources.alert_sink, clock() if clock else time.time(),
             name=name, repository=repository, location=origin.location_name if origin else None, resources=context.resources,
         )
         line = tick_line(outcome, report)

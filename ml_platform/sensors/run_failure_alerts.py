@@ -18,7 +18,6 @@ location. A run executed in process (``dagster asset materialize``, ``materializ
 origin; it belongs here when it targets an asset of this code location.
 """
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -82,7 +81,7 @@ RUN_FAILURE_ALERTS = AlertSensor(
 def build_run_failure_alert_sensor(
     name: str = RUN_FAILURE_ALERTS.name,
     minimum_interval_seconds: int = RUN_FAILURE_ALERTS.minimum_interval_seconds,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> dg.SensorDefinition:
     """The sensor; ``clock`` is injectable so tests can step through backoff periods."""
     return alert_sensor(RUN_FAILURE_ALERTS, name=name, minimum_interval_seconds=minimum_interval_seconds, clock=clock)

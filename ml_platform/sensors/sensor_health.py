@@ -10,7 +10,6 @@ sensor's ledger moved to its dead letters (Slack refused it for good) is reporte
 more call: the dead letters of all sensors of this location, from the key-value store).
 """
 
-import time
 from collections.abc import Callable
 
 import dagster as dg
@@ -53,7 +52,7 @@ SENSOR_HEALTH_ALERTS = AlertSensor(
 def build_sensor_health_sensor(
     name: str = SENSOR_HEALTH_ALERTS.name,
     minimum_interval_seconds: int = SENSOR_HEALTH_ALERTS.minimum_interval_seconds,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> dg.SensorDefinition:
     return alert_sensor(SENSOR_HEALTH_ALERTS, name=name, minimum_interval_seconds=minimum_interval_seconds, clock=clock)
 
