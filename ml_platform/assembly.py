@@ -12,23 +12,23 @@ import dagster as dg
 
 from ml_platform.alerting.sensor import AlertSensor, alert_sensor
 from ml_platform.alerting.sink import alert_sink_from_env
+from ml_platform.checks.alerts import DATA_QUALITY_ALERTS
 from ml_platform.checks.pin_reference_job import build_pin_reference_job
 from ml_platform.checks.prediction_monitoring import build_monitoring_checks
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.compute.cost_report import build_cost_report
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
+from ml_platform.cost.alerts import COST_JUMP_ALERTS
+from ml_platform.health.run_failure_alerts import RUN_FAILURE_ALERTS
+from ml_platform.health.sensor_health_alerts import SENSOR_HEALTH_ALERTS
 from ml_platform.history_purge import instance_history_purge_schedule
 from ml_platform.monitoring.health import build_prediction_health_report
+from ml_platform.monitoring.performance_alerts import DELAYED_LABEL_PERFORMANCE
 from ml_platform.ranged_runs import with_partition_ranges
 from ml_platform.resources.warehouse import warehouse_resources
 from ml_platform.schedules.cross_product_launch import cross_product_launch_sensor, with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
-from ml_platform.sensors.cost_alerts import COST_JUMP_ALERTS
-from ml_platform.sensors.delayed_labels import DELAYED_LABEL_PERFORMANCE
-from ml_platform.sensors.quality_alerts import DATA_QUALITY_ALERTS
-from ml_platform.sensors.run_failure_alerts import RUN_FAILURE_ALERTS
-from ml_platform.sensors.sensor_health import SENSOR_HEALTH_ALERTS
 from ml_platform.slo.alerts import SLO_ALERTS
 from ml_platform.slo.report import build_slo_attainment_report
 

@@ -24,9 +24,9 @@ from ml_platform.alerting import Alert, AlertLedger, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
 from ml_platform.checks.holds import blocking_checks
+from ml_platform.checks.monitoring_incidents import NEWEST, evaluate_monitoring_incidents, split_newest
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import MLAsset
-from ml_platform.sensors.monitoring_incidents import NEWEST, evaluate_monitoring_incidents, split_newest
 
 SENSOR_NAME = "data_quality_alerts"
 ROW_COUNTS_SHOWN = 7
