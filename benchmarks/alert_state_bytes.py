@@ -56,12 +56,12 @@ from freezegun import freeze_time  # noqa: E402
 
 from benchmarks.slo_sensor_tick import QuietSink, declared_tables  # noqa: E402
 from ml_platform.alerting import AlertLedger  # noqa: E402
+from ml_platform.checks.alerts import data_quality_alerts  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks  # noqa: E402
 from ml_platform.checks.row_count import CHANGE_CHECK  # noqa: E402
 from ml_platform.declaration import PredictionTable  # noqa: E402
-from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
-from ml_platform.sensors.run_failure_alerts import run_failure_alerts  # noqa: E402
-from ml_platform.sensors.sensor_health import sensor_health_alerts  # noqa: E402
+from ml_platform.health.run_failure_alerts import run_failure_alerts  # noqa: E402
+from ml_platform.health.sensor_health_alerts import sensor_health_alerts  # noqa: E402
 from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR  # noqa: E402
 from ml_platform.slo.alerts import STORED_STATE, evaluate_slo_tick  # noqa: E402
 

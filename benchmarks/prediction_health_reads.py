@@ -33,8 +33,8 @@ from ml_platform.checks.sanity import table_check_names  # noqa: E402
 from ml_platform.declaration import SLO, Expectations, PredictionTable  # noqa: E402
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK  # noqa: E402
 from ml_platform.monitoring.health import declared_health, render_text  # noqa: E402
+from ml_platform.monitoring.performance_alerts import METRIC_KEY  # noqa: E402
 from ml_platform.monitoring.settings import Monitoring  # noqa: E402
-from ml_platform.sensors.delayed_labels import METRIC_KEY  # noqa: E402
 from tests.fixtures.postgres import postgres_instance  # noqa: E402
 
 JOB = "__ASSET_JOB"

@@ -32,10 +32,10 @@ import pandas as pd  # noqa: E402
 
 from ml_platform.alerting import AlertSink  # noqa: E402
 from ml_platform.checks import row_count, sanity  # noqa: E402
+from ml_platform.checks.alerts import data_quality_alerts  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks, evaluate_history  # noqa: E402
 from ml_platform.checks.verdict import PASS, Verdict  # noqa: E402
 from ml_platform.declaration import SLO, Expectations, PredictionTable  # noqa: E402
-from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
 
 DAY = "2026-03-20"
 ROW_DROP_EVERY = 10  # every 10th table loses half its rows on DAY (row_count_change fails)

@@ -41,9 +41,9 @@ from freezegun import freeze_time  # noqa: E402
 from benchmarks.quality_checks import as_asset, declare  # noqa: E402
 from benchmarks.slo_sensor_tick import DEADLINES, NOW, STEP_METRICS, CallCounter, QuietSink, _frozen  # noqa: E402
 from ml_platform import instance_reads  # noqa: E402
+from ml_platform.checks.alerts import data_quality_alerts  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks, check_names  # noqa: E402
 from ml_platform.declaration import SLO  # noqa: E402
-from ml_platform.sensors.quality_alerts import data_quality_alerts  # noqa: E402
 from ml_platform.slo.alerts import evaluate_slo_tick  # noqa: E402
 from tests.fixtures.postgres import postgres_instance  # noqa: E402
 

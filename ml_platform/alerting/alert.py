@@ -12,6 +12,9 @@ class Severity(str, Enum):
 
 
 class Kind(str, Enum):
+    """The platform's own alert kinds. An alert's ``kind`` is any string: a new alert module may
+    raise a kind of its own (with its runbook entry) without adding it here."""
+
     SLO_BREACH = "slo_breach"
     SLO_WARNING = "slo_warning"
     SLO_AT_RISK = "slo_at_risk"  # predicted to miss the deadline, or drifting toward it
@@ -24,13 +27,26 @@ class Kind(str, Enum):
     COST_JUMP = "cost_jump"  # a table's daily cost well above its recent median
 
 
+def kind_name(kind: str) -> str:
+    """The kind as plain text ("slo_breach")."""
+    return kind.value if isinstance(kind, Kind) else kind
+
+
+def as_kind(name: str) -> str:
+    """The ``Kind`` member of a platform kind, else the name as is (an alert module's own kind)."""
+    try:
+        return Kind(name)
+    except ValueError:
+        return name
+
+
 @dataclass(frozen=True)
 class Alert:
     """One notification. ``subject`` names what is wrong (kind, asset, partition); ``key`` adds
     the incident (e.g. the missed deadline or the failed run), so the same incident alerts once
     and a new incident of the same subject alerts again."""
 
-    kind: Kind
+    kind: str  # a ``Kind`` member, or a kind of an alert module's own
     severity: Severity
     title: str  # one line: what happened
     asset: str | None = None  # asset key as "a/b"
@@ -48,7 +64,7 @@ class Alert:
 
     @property
     def subject(self) -> str:
-        subject = f"{self.kind.value}|{self.asset or '-'}|{self.partition or '-'}"
+        subject = f"{kind_name(self.kind)}|{self.asset or '-'}|{self.partition or '-'}"
         return subject + (f"|{self.source}" if self.source else "")
 
     @property
@@ -61,7 +77,7 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["kind"], data["severity"] = self.kind.value, self.severity.value
+        data["kind"], data["severity"] = kind_name(self.kind), self.severity.value
         data["details"] = [list(pair) for pair in self.details]
         return data
 
@@ -70,7 +86,7 @@ class Alert:
         return Alert(
             **{
                 **data,
-                "kind": Kind(data["kind"]),
+                "kind": as_kind(data["kind"]),
                 "severity": Severity(data["severity"]),
                 "details": tuple(tuple(pair) for pair in data.get("details", ())),
             }

@@ -20,8 +20,8 @@ from ml_platform import instance_reads
 from ml_platform.checks.prediction_monitoring import monitoring_of
 from ml_platform.declaration import MLAsset, declarations
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK
+from ml_platform.monitoring.performance_alerts import METRIC_KEY
 from ml_platform.report_asset import embedded_plots, report_asset, report_directory
-from ml_platform.sensors.delayed_labels import METRIC_KEY
 
 REPORT_ASSET = "prediction_health"
 

@@ -29,7 +29,7 @@ sink outages: the per-table records and the ledger's bulky parts in the instance
 of order: ``instance_reads``) in the cursor.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -39,8 +39,9 @@ import dagster as dg
 from ml_platform import freshness_watchdog, instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.links import asset_url
+from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor, run_tick, tick_line
 from ml_platform.checks.holds import Hold, holds
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import MLAsset
 from ml_platform.schedules.cross_product_launch import launch_sensor_name
 from ml_platform.slo import causes as slo_causes
 from ml_platform.slo import stale_reads
@@ -101,6 +102,45 @@ class TickResult:
     history: list[str] = field(default_factory=list)  # tables that landed late before the first tick
 
 
+def evaluate(tick: Tick, schedule_names: set[str] | None = None) -> Outcome:
+    """Judge every declared table, raise and resolve its SLO incidents (breach, warning, at risk,
+    stale read). ``schedule_names``: the code location's schedules (default: the repository's)."""
+    if schedule_names is None:
+        schedule_names = {s.name for s in tick.repository.schedule_defs} if tick.repository is not None else set()
+    ledger, asset_graph, sink = tick.ledger, tick.asset_graph, tick.sink
+    now = datetime.fromtimestamp(tick.now, timezone.utc)
+    first_tick = "read" not in ledger.state and not ledger.state.get("fresh") and not ledger.state.get("breached")
+    states, materializations = _judge(tick.instance, tick.declared, ledger, now)
+    needy = [s for s in states.values() if _needs_alert(ledger, s)]
+    causes = _Causes(tick.instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
+    risk = AtRisk(tick.instance, asset_graph, states, now, sink.ui_url)
+    if risk.watched:
+        causes.watched |= risk.watched
+        risk.refine(causes.runs())
+    result = TickResult(cursor="", states=states, first_tick=first_tick)
+    for state in states.values():
+        _transition(ledger, state, causes, sink.ui_url, result)
+        risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
+    stale_reads.StaleReads(tick.instance, asset_graph, states, ledger, now, sink.ui_url).update(materializations, result)
+    counts = {s: sum(1 for t in states.values() if t.state == s) for s in (PASS, WARN, FAIL)}
+    result.summary = (
+        f"{len(states)} tables: {counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail"
+        + ("; freshness daemon not running: models judged on their materializations" if any(not t.daemon_running for t in states.values()) else "")
+        + _history_note(result.history)
+    )
+    return Outcome(len(result.raised), len(result.resolved), summary=result.summary, result=result)
+
+
+SLO_ALERTS = AlertSensor(
+    name=SENSOR_NAME,
+    kinds=(Kind.SLO_BREACH, Kind.SLO_WARNING, Kind.SLO_AT_RISK, Kind.SLO_STALE_READ),
+    evaluate=evaluate,
+    minimum_interval_seconds=30,
+    stored_state=STORED_STATE,
+    description="Alerts when a table misses (fatal) or is about to miss (warn) its SLO deadline, with the cause; resolves once.",
+)
+
+
 def evaluate_slo_tick(
     instance: dg.DagsterInstance,
     asset_graph: Any,
@@ -109,32 +149,11 @@ def evaluate_slo_tick(
     now: datetime,
     schedule_names: set[str] = frozenset(),
 ) -> TickResult:
-    """One sensor tick, callable without a sensor context (the benchmark and the report use it)."""
-    declared = declarations(asset_graph)
-    ledger = AlertLedger.load(instance, SENSOR_NAME, cursor, stored_state=STORED_STATE)
-    first_tick = "read" not in ledger.state and not ledger.state.get("fresh") and not ledger.state.get("breached")
-    states, materializations = _judge(instance, declared, ledger, now)
-    needy = [s for s in states.values() if _needs_alert(ledger, s)]
-    causes = _Causes(instance, asset_graph, states, needy, now, sink.ui_url, schedule_names)
-    risk = AtRisk(instance, asset_graph, states, now, sink.ui_url)
-    if risk.watched:
-        causes.watched |= risk.watched
-        risk.refine(causes.runs())
-    result = TickResult(cursor="", states=states, first_tick=first_tick)
-    for state in states.values():
-        _transition(ledger, state, causes, sink.ui_url, result)
-        risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
-    stale_reads.StaleReads(instance, asset_graph, states, ledger, now, sink.ui_url).update(materializations, result)
-    report = ledger.deliver(sink, now.timestamp())
-    counts = {s: sum(1 for t in states.values() if t.state == s) for s in (PASS, WARN, FAIL)}
-    result.summary = (
-        f"{len(states)} tables: {counts[PASS]} pass, {counts[WARN]} warn, {counts[FAIL]} fail;"
-        f" raised {len(result.raised)}, resolved {len(result.resolved)}, delivered {len(report.delivered)},"
-        f" backlog {report.backlog}" + (f" ({report.failed})" if report.failed else "")
-        + ("; freshness daemon not running: models judged on their materializations" if any(not t.daemon_running for t in states.values()) else "")
-        + _history_note(result.history)
-    )
-    result.cursor = ledger.save()
+    """One tick of the SLO sensor without a sensor context (the benchmark and the report use it)."""
+    spec = replace(SLO_ALERTS, evaluate=partial(evaluate, schedule_names=set(schedule_names)))
+    cursor, outcome, report = run_tick(spec, instance, asset_graph, cursor, sink, now.timestamp())
+    result: TickResult = outcome.result
+    result.cursor, result.summary = cursor, tick_line(outcome, report)
     return result
 
 
@@ -414,20 +433,4 @@ def _minutes(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes} min"
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Alerts when a table misses (fatal) or is about to miss (warn) its SLO deadline, with the cause; resolves once.",
-)
-def slo_alerts_sensor(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SkipReason:
-    result = evaluate_slo_tick(
-        context.instance,
-        context.repository_def.asset_graph,
-        context.cursor,
-        alert_sink,
-        now=datetime.now(timezone.utc),
-        schedule_names={s.name for s in context.repository_def.schedule_defs},
-    )
-    context.update_cursor(result.cursor)
-    return dg.SkipReason(result.summary)
+slo_alerts_sensor = alert_sensor(SLO_ALERTS)

@@ -10,10 +10,10 @@ import pytest
 
 from ml_platform.alerting import AlertLedger, AlertSink
 from ml_platform.alerting.ledger_store import CHUNKS, PREFIX, store_key
+from ml_platform.checks.alerts import SENSOR_NAME, data_quality_alerts
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.checks.row_count import CHANGE_CHECK
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.sensors.quality_alerts import SENSOR_NAME, data_quality_alerts
 from tests.fixtures.sensor_ticks import tick_sensor
 from tests.fixtures.slack_api import TEST_TOKEN
 
@@ -182,7 +182,7 @@ def test_an_old_format_cursor_loads_and_moves_to_the_store(slack_api, instance):
 
 
 def test_a_dead_letter_is_reported_once_by_sensor_health(slack_api, instance):
-    from ml_platform.sensors.sensor_health import build_sensor_health_sensor
+    from ml_platform.health.sensor_health_alerts import build_sensor_health_sensor
 
     n = 3
     base = definitions(n, slack_api.url)

@@ -23,7 +23,7 @@ from kubernetes.client import (
 from ml_platform.alerting import AlertSink
 from ml_platform.compute.backends.k8s_pod_start import PodStartWatch
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
-from ml_platform.sensors.run_failure_alerts import build_run_failure_alert_sensor
+from ml_platform.health.run_failure_alerts import build_run_failure_alert_sensor
 from tests.compute import step_location
 from tests.compute.conftest import STEP_SECRET
 from tests.compute.helpers import reconstructable_job, step_failures

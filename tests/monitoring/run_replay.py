@@ -8,9 +8,9 @@ import dagster as dg
 
 from ml_platform.alerting import AlertSink
 from ml_platform.assembly import assemble_definitions
+from ml_platform.checks.alerts import SENSOR_NAME as QUALITY_SENSOR
 from ml_platform.declaration import PARTITIONS_START
-from ml_platform.sensors.delayed_labels import SENSOR_NAME as LABELS_SENSOR
-from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
+from ml_platform.monitoring.performance_alerts import SENSOR_NAME as LABELS_SENSOR
 from tests.fixtures.product_runs import check_evaluations
 from tests.fixtures.slack_api import TEST_TOKEN
 

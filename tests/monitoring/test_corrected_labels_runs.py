@@ -6,7 +6,7 @@ The newest partitions stay healthy, so the table's own incident never opens."""
 
 import dagster as dg
 
-from ml_platform.sensors.delayed_labels import METRIC_KEY
+from ml_platform.monitoring.performance_alerts import METRIC_KEY
 from tests.monitoring.run_replay import Replay, partition
 from tests.monitoring.scenario_catalog import scenario_assets
 from tests.monitoring.scenarios import Scenario

@@ -9,9 +9,9 @@ from ml_platform.assembly import assemble_definitions
 from ml_platform.assets import all_assets
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
+from ml_platform.monitoring.performance_alerts import METRIC_KEY, SENSOR_NAME
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
-from ml_platform.sensors.delayed_labels import METRIC_KEY, SENSOR_NAME
 from tests.fixtures.product_runs import DAY, check_evaluations, run_products
 from tests.fixtures.slack_api import TEST_TOKEN
 from tests.monitoring.run_replay import partition, tick

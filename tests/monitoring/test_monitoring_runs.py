@@ -9,11 +9,11 @@ import dagster as dg
 
 from ml_platform.alerting import AlertSink
 from ml_platform.assembly import assemble_definitions
+from ml_platform.checks.alerts import SENSOR_NAME as QUALITY_SENSOR
 from ml_platform.cli import main
 from ml_platform.monitoring.health import REPORT_ASSET
+from ml_platform.monitoring.performance_alerts import METRIC_KEY, SENSOR_NAME
 from ml_platform.report_asset import MAX_EMBEDDED
-from ml_platform.sensors.delayed_labels import METRIC_KEY, SENSOR_NAME
-from ml_platform.sensors.quality_alerts import SENSOR_NAME as QUALITY_SENSOR
 from tests.fixtures.product_runs import check_evaluations, run_products
 from tests.fixtures.slack_api import TEST_TOKEN
 from tests.monitoring.run_replay import UI_URL, partition, tick

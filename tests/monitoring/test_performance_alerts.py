@@ -10,9 +10,9 @@ import pytest
 
 from ml_platform.alerting import AlertLedger, Kind
 from ml_platform.declaration import SLO, Expectations, FeatureTable, PredictionTable
+from ml_platform.monitoring.performance_alerts import METRIC_KEY, evaluate_labels
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.window_reads import DuckDBWindowReader
-from ml_platform.sensors.delayed_labels import METRIC_KEY, evaluate_labels
 from tests.monitoring.scenarios import Scenario
 
 SCENARIO = Scenario()

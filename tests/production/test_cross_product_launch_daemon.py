@@ -11,8 +11,8 @@ from ml_platform.assets.article_recs import article_recommendations
 from ml_platform.assets.related_content import related_articles
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
 from ml_platform.declaration import PRODUCT_TAG, declaration_of
+from ml_platform.health.run_failure_alerts import run_failure_alerts
 from ml_platform.schedules.cross_product_launch import launch_sensor_name
-from ml_platform.sensors.run_failure_alerts import run_failure_alerts
 from tests.production.conftest import FIRST_DAY, SCHEDULED_PRODUCTS
 from tests.production.test_postgres_instance import LAUNCH_BACKFILL, finished_ticks
 

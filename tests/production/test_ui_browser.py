@@ -6,9 +6,9 @@ Screenshots land in test-artifacts/ for review.
 import dagster as dg
 import pytest
 
+from ml_platform.checks.alerts import evaluations_since
 from ml_platform.declaration import PredictionTable, declarations
 from ml_platform.definitions import build_definitions
-from ml_platform.sensors.quality_alerts import evaluations_since
 from tests.fixtures.browser import CHROMIUM, chromium_page, screenshot
 
 pytestmark = [

@@ -13,8 +13,8 @@ import pytest
 from ml_platform.alerting import AlertSink
 from ml_platform.assembly import assemble_definitions
 from ml_platform.compute.pricing import COST_KEY, PRICE_SHEET_ENV
+from ml_platform.cost.alerts import FACTOR_ENV, MIN_USD_ENV, DayCost, cost_jump_alerts, judge, settings
 from ml_platform.decorators import Product, feature_table
-from ml_platform.sensors.cost_alerts import FACTOR_ENV, MIN_USD_ENV, DayCost, cost_jump_alerts, judge, settings
 from tests.fixtures.price_sheets import write_price_sheet
 from tests.fixtures.product_runs import run_products
 from tests.fixtures.slack_api import TEST_TOKEN

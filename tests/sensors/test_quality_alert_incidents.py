@@ -9,8 +9,8 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetC
 from dagster._core.events import DagsterEvent, DagsterEventType  # test-only: a run worker's planned-check event
 
 from ml_platform.alerting import AlertLedger, AlertSink
+from ml_platform.checks.alerts import data_quality_alerts
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.sensors.quality_alerts import data_quality_alerts
 from tests.fixtures.sensor_ticks import tick_sensor
 from tests.fixtures.slack_api import TEST_TOKEN
 

@@ -7,10 +7,10 @@ import dagster as dg
 
 from ml_platform.alerting import AlertSink
 from ml_platform.assets import all_assets
+from ml_platform.checks.alerts import data_quality_alerts
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
-from ml_platform.sensors.quality_alerts import data_quality_alerts
 from tests.fixtures.product_runs import DAY, inject_history, run_products
 from tests.fixtures.slack_api import TEST_TOKEN
 

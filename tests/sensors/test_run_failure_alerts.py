@@ -8,7 +8,7 @@ from dagster._core.test_utils import freeze_time
 
 from ml_platform.alerting import AlertLedger, AlertSink
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.sensors.run_failure_alerts import build_run_failure_alert_sensor
+from ml_platform.health.run_failure_alerts import build_run_failure_alert_sensor
 from tests.fixtures.sensor_daemon import daemon_workspace, run_sensor_iteration
 from tests.fixtures.sensor_ticks import tick_sensor
 from tests.fixtures.slack_api import TEST_TOKEN
@@ -188,7 +188,7 @@ def test_three_failed_partitions_rerun_by_one_backfill_all_resolve_at_the_next_t
 
 def test_a_failure_processed_behind_a_backlog_still_resolves_on_an_earlier_rerun(slack_api, clock, instance, monkeypatch):
     """Failures are read 25 per tick: one read late may have been re-run before its tick came."""
-    monkeypatch.setattr(importlib.import_module("ml_platform.sensors.run_failure_alerts"), "MAX_RUNS_PER_TICK", 1)
+    monkeypatch.setattr(importlib.import_module("ml_platform.health.run_failure_alerts"), "MAX_RUNS_PER_TICK", 1)
     defs = definitions(slack_api, clock)
     cursor, _ = tick(defs, instance, None)
     for day in ("2026-03-01", "2026-03-03", "2026-03-02"):

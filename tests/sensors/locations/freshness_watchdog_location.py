@@ -6,7 +6,7 @@ import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
 from ml_platform.declaration import SLO, Model
-from ml_platform.sensors.sensor_health import build_sensor_health_sensor
+from ml_platform.health.sensor_health_alerts import build_sensor_health_sensor
 from ml_platform.slo.alerts import slo_alerts_sensor
 
 MODEL = Model(name="ranker_model", product="ranker", owner="team:ranker", slo=SLO("0 7 * * *"), compute="small", retries=0)

@@ -4,7 +4,7 @@ import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
 from ml_platform.declaration import SLO, Expectations, PredictionTable
-from ml_platform.sensors.run_failure_alerts import build_run_failure_alert_sensor
+from ml_platform.health.run_failure_alerts import build_run_failure_alert_sensor
 
 PARTITION = "2026-03-02"
 TABLE = PredictionTable(

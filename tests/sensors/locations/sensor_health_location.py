@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from ml_platform.alerting.sink import alert_sink_from_env
-from ml_platform.sensors.sensor_health import build_sensor_health_sensor
+from ml_platform.health.sensor_health_alerts import build_sensor_health_sensor
 
 BROKEN_FLAG_VAR = "SENSOR_HEALTH_TEST_BROKEN_FLAG"
 

@@ -14,20 +14,19 @@ named has passed on the same partition. When a backfill makes many partitions of
 (or pass) in one tick, one grouped message lists them.
 """
 
-import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import dagster as dg
 
 from ml_platform import instance_reads
-from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting import Alert, AlertLedger, Kind, Severity
 from ml_platform.alerting.links import asset_url
-from ml_platform.alerting.sink import tick_summary
+from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
 from ml_platform.checks.holds import blocking_checks
+from ml_platform.checks.monitoring_incidents import NEWEST, evaluate_monitoring_incidents, split_newest
 from ml_platform.checks.row_count import CHANGE_CHECK
-from ml_platform.declaration import MLAsset, declarations
-from ml_platform.sensors.monitoring_incidents import NEWEST, evaluate_monitoring_incidents, split_newest
+from ml_platform.declaration import MLAsset
 
 SENSOR_NAME = "data_quality_alerts"
 ROW_COUNTS_SHOWN = 7
@@ -207,28 +206,26 @@ def grouped_alert(key: dg.AssetKey, alerts: list[Alert], declaration: MLAsset, u
     )
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Alerts on failed data-quality checks of declared tables, once per table and partition.",
-)
-def data_quality_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor, stored_state=(NEWEST,))
-    graph = context.repository_def.asset_graph
-    declared = declarations(graph)
+def evaluate(tick: Tick) -> Outcome:
+    ledger, graph, declared = tick.ledger, tick.asset_graph, tick.declared
     tables = {key: d for key, d in declared.items() if d.expectations is not None}
     check_keys = [k for k in graph.asset_check_keys if k.asset_key in tables]
-    now = time.time()
     evaluations, ledger.state["checks"] = evaluations_since(
-        context.instance, check_keys, ledger.state.get("checks", {}), now - INITIAL_LOOKBACK_SECONDS, now
+        tick.instance, check_keys, ledger.state.get("checks", {}), tick.now - INITIAL_LOOKBACK_SECONDS, tick.now
     )
     consumers = {key: sorted(c.to_user_string() for c in graph.get(key).child_keys if c in declared) for key in tables}
     newest, others = split_newest(ledger, evaluations, tables)  # drift / coverage: one incident per table
-    raised, resolved = evaluate_quality_alerts(ledger, others, tables, alert_sink.ui_url, consumers)
-    lasting_raised, lasting_resolved = evaluate_monitoring_incidents(ledger, newest, tables, alert_sink.ui_url)
-    raised, resolved = raised + lasting_raised, resolved + lasting_resolved
-    report = ledger.deliver(alert_sink, now)
-    context.update_cursor(ledger.save())
+    raised, resolved = evaluate_quality_alerts(ledger, others, tables, tick.sink.ui_url, consumers)
+    lasting_raised, lasting_resolved = evaluate_monitoring_incidents(ledger, newest, tables, tick.sink.ui_url)
     open_count = len(ledger.open_alerts(Kind.DATA_QUALITY)) + len(ledger.open_alerts(Kind.PREDICTION_MONITORING))
-    return dg.SkipReason(f"{open_count} open data-quality incident(s); " + tick_summary(report, raised, resolved))
+    return Outcome(raised + lasting_raised, resolved + lasting_resolved, summary=f"{open_count} open data-quality incident(s)")
+
+
+DATA_QUALITY_ALERTS = AlertSensor(
+    name=SENSOR_NAME,
+    kinds=(Kind.DATA_QUALITY, Kind.PREDICTION_MONITORING),
+    evaluate=evaluate,
+    stored_state=(NEWEST,),
+    description="Alerts on failed data-quality checks of declared tables, once per table and partition.",
+)
+data_quality_alerts = alert_sensor(DATA_QUALITY_ALERTS)

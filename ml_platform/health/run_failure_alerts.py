@@ -18,7 +18,6 @@ location. A run executed in process (``dagster asset materialize``, ``materializ
 origin; it belongs here when it targets an asset of this code location.
 """
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -27,8 +26,8 @@ import dagster as dg
 from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
-from ml_platform.alerting.sink import tick_summary
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
+from ml_platform.declaration import MLAsset
 from ml_platform.ranged_runs import FAILED_PARTITIONS
 
 MAX_RUNS_PER_TICK = 25
@@ -47,46 +46,45 @@ class StepFailure:
     failed_partitions: Mapping[str, str] | None = None  # a ranged run's step: partition -> reason (ranged_runs)
 
 
+def evaluate(tick: Tick) -> Outcome:
+    ledger, graph = tick.ledger, tick.asset_graph
+    failures = _new_run_failures(tick.instance, ledger.state, tick.now)
+    runs = _runs_by_id(tick.instance, {record.event_log_entry.run_id for record in failures})
+    keys_by_step = _asset_keys_by_step(graph) if failures else {}
+    declared = tick.declared if failures else {}
+    raised: list[Alert] = []
+    for record in failures:
+        run = runs.get(record.event_log_entry.run_id)
+        failure = _first_step_failure(record)
+        keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
+        if run is not None and _belongs_here(run, keys, tick.location, graph):
+            for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
+                if ledger.raise_alert(alert):
+                    raised.append(alert)
+    resolved = _resolve_rematerialized(tick.instance, ledger, raised, tick.now)
+    _forget_stale(ledger, tick.now)
+    return Outcome(len(raised), resolved)
+
+
+RUN_FAILURE_ALERTS = AlertSensor(
+    name="run_failure_alerts",
+    kinds=(Kind.RUN_FAILURE,),
+    evaluate=evaluate,
+    minimum_interval_seconds=30,
+    description=(
+        "Alerts once per failed run of this code location (step, traceback tail, link); "
+        "resolves when the asset partition is materialized again."
+    ),
+)
+
+
 def build_run_failure_alert_sensor(
-    name: str = "run_failure_alerts",
-    minimum_interval_seconds: int = 30,
-    clock: Callable[[], float] = time.time,
+    name: str = RUN_FAILURE_ALERTS.name,
+    minimum_interval_seconds: int = RUN_FAILURE_ALERTS.minimum_interval_seconds,
+    clock: Callable[[], float] | None = None,
 ) -> dg.SensorDefinition:
     """The sensor; ``clock`` is injectable so tests can step through backoff periods."""
-
-    @dg.sensor(
-        name=name,
-        minimum_interval_seconds=minimum_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=(
-            "Alerts once per failed run of this code location (step, traceback tail, link); "
-            "resolves when the asset partition is materialized again."
-        ),
-    )
-    def run_failure_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
-        now = clock()
-        ledger = AlertLedger.load(context.instance, name, context.cursor)
-        failures = _new_run_failures(context.instance, ledger.state, now)
-        runs = _runs_by_id(context.instance, {record.event_log_entry.run_id for record in failures})
-        graph = context.repository_def.asset_graph
-        location = context.code_location_origin.location_name if context.code_location_origin else None
-        keys_by_step = _asset_keys_by_step(graph) if failures else {}
-        declared = declarations(graph) if failures else {}
-        raised: list[Alert] = []
-        for record in failures:
-            run = runs.get(record.event_log_entry.run_id)
-            failure = _first_step_failure(record)
-            keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
-            if run is not None and _belongs_here(run, keys, location, graph):
-                for alert in _failure_alerts(run, record, failure, keys, declared, graph, alert_sink):
-                    if ledger.raise_alert(alert):
-                        raised.append(alert)
-        resolved = _resolve_rematerialized(context.instance, ledger, raised, now)
-        _forget_stale(ledger, now)
-        report = ledger.deliver(alert_sink, now)
-        return dg.SensorResult(skip_reason=tick_summary(report, len(raised), resolved), cursor=ledger.save())
-
-    return run_failure_alerts
+    return alert_sensor(RUN_FAILURE_ALERTS, name=name, minimum_interval_seconds=minimum_interval_seconds, clock=clock)
 
 
 def _new_run_failures(instance: dg.DagsterInstance, state: dict, now: float) -> list:
@@ -245,4 +243,4 @@ def _forget_stale(ledger: AlertLedger, now: float) -> None:
             del ledger.open[alert.subject]
 
 
-run_failure_alerts = build_run_failure_alert_sensor()
+run_failure_alerts = alert_sensor(RUN_FAILURE_ALERTS)

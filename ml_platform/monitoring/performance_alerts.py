@@ -18,18 +18,17 @@ resolved when its labels bring it back above.
 """
 
 import json
-import time
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Mapping
 
 import dagster as dg
 
 from ml_platform import instance_reads
-from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting import Alert, AlertLedger, Kind, Severity
 from ml_platform.alerting.links import asset_url
-from ml_platform.alerting.sink import tick_summary
+from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
 from ml_platform.checks.prediction_monitoring import monitoring_of
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import MLAsset
 from ml_platform.monitoring.performance import compute_metric, evidence_z, performance_problem, standard_error
 from ml_platform.monitoring.settings import Monitoring
 
@@ -199,24 +198,25 @@ def evaluate_labels(
     return events, raised, resolved
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When a declared label table's partition lands, records the prediction table's metric for that partition and alerts on a floor or decay.",
-)
-def delayed_label_performance(context: dg.SensorEvaluationContext, alert_sink: AlertSink, window_reader: dg.ResourceParam[Any]) -> Any:
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor, stored_state=(PERFORMANCE,))
-    if not ledger.state[PERFORMANCE] and context.cursor:  # a cursor from before the history moved to the store
-        ledger.state[PERFORMANCE] = json.loads(context.cursor).get("state", {}).get(PERFORMANCE, {})
-    declared = declarations(context.repository_def.asset_graph)
-    labels = set(label_watchers(declared))
-    now = time.time()
+def evaluate(tick: Tick) -> Outcome:
+    ledger = tick.ledger
+    if not ledger.state[PERFORMANCE] and tick.cursor:  # a cursor from before the history moved to the store
+        ledger.state[PERFORMANCE] = json.loads(tick.cursor).get("state", {}).get(PERFORMANCE, {})
+    labels = set(label_watchers(tick.declared))
     read, ledger.state["labels"] = instance_reads.materializations_since(
-        context.instance, ledger.state.get("labels", {}), now - INITIAL_LOOKBACK_SECONDS, now
+        tick.instance, ledger.state.get("labels", {}), tick.now - INITIAL_LOOKBACK_SECONDS, tick.now
     )
     landed = [(m.asset, m.partition, m.timestamp) for m in read if m.asset in labels and m.partition]
-    events, raised, resolved = evaluate_labels(ledger, landed, declared, window_reader, alert_sink.ui_url)
-    report = ledger.deliver(alert_sink, now)
-    summary = f"{len(events)} performance observation(s); " + tick_summary(report, raised, resolved)
-    return dg.SensorResult(asset_events=events, cursor=ledger.save(), skip_reason=None if events else summary)
+    events, raised, resolved = evaluate_labels(ledger, landed, tick.declared, tick.resources.window_reader, tick.sink.ui_url)
+    return Outcome(raised, resolved, summary=f"{len(events)} performance observation(s)", asset_events=events)
+
+
+DELAYED_LABEL_PERFORMANCE = AlertSensor(
+    name=SENSOR_NAME,
+    kinds=(Kind.PREDICTION_PERFORMANCE,),
+    evaluate=evaluate,
+    stored_state=(PERFORMANCE,),
+    required_resources=frozenset({"window_reader"}),
+    description="When a declared label table's partition lands, records the prediction table's metric for that partition and alerts on a floor or decay.",
+)
+delayed_label_performance = alert_sensor(DELAYED_LABEL_PERFORMANCE)

@@ -14,7 +14,6 @@ price), or it ran more often (reruns). It resolves when the newest day is back w
 """
 
 import statistics
-import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping
@@ -22,12 +21,12 @@ from typing import Mapping
 import dagster as dg
 
 from ml_platform import instance_reads
-from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting import Alert, AlertLedger, Kind, Severity
 from ml_platform.alerting.links import asset_url
-from ml_platform.alerting.sink import tick_summary
+from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
 from ml_platform.compute.cost_report import day_of, usd
 from ml_platform.compute.step_usage import SUCCEEDED
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import MLAsset
 
 SENSOR_NAME = "cost_jump_alerts"
 FACTOR_ENV, DAYS_ENV, MIN_USD_ENV = "ML_PLATFORM_COST_JUMP_FACTOR", "ML_PLATFORM_COST_JUMP_DAYS", "ML_PLATFORM_COST_JUMP_MIN_USD"
@@ -179,20 +178,19 @@ def settings() -> tuple[float, int, float]:
     return factor, days, min_increase
 
 
-@dg.sensor(
+def evaluate(tick: Tick) -> Outcome:
+    factor, trailing, min_increase = settings()
+    tables = {key.to_user_string(): d for key, d in tick.declared.items()}
+    records = instance_reads.attempts_after(tick.instance, tick.now - (trailing + 2) * 86400)
+    raised, resolved = evaluate_cost_alerts(tick.ledger, daily_costs(records), tables, factor, trailing, tick.sink.ui_url, min_increase)
+    return Outcome(raised, resolved, summary=f"{len(tick.ledger.open_alerts(Kind.COST_JUMP))} open cost-jump incident(s)")
+
+
+COST_JUMP_ALERTS = AlertSensor(
     name=SENSOR_NAME,
+    kinds=(Kind.COST_JUMP,),
+    evaluate=evaluate,
     minimum_interval_seconds=600,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Warns once when a table's daily cost rises above its recent median by a factor, with the cause.",
 )
-def cost_jump_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink):
-    factor, trailing, min_increase = settings()
-    ledger = AlertLedger.load(context.instance, SENSOR_NAME, context.cursor)
-    tables = {key.to_user_string(): d for key, d in declarations(context.repository_def.asset_graph).items()}
-    now = time.time()
-    records = instance_reads.attempts_after(context.instance, now - (trailing + 2) * 86400)
-    raised, resolved = evaluate_cost_alerts(ledger, daily_costs(records), tables, factor, trailing, alert_sink.ui_url, min_increase)
-    report = ledger.deliver(alert_sink, now)
-    context.update_cursor(ledger.save())
-    open_count = len(ledger.open_alerts(Kind.COST_JUMP))
-    return dg.SkipReason(f"{open_count} open cost-jump incident(s); " + tick_summary(report, raised, resolved))
+cost_jump_alerts = alert_sensor(COST_JUMP_ALERTS)

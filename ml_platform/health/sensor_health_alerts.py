@@ -10,64 +10,64 @@ sensor's ledger moved to its dead letters (Slack refused it for good) is reporte
 more call: the dead letters of all sensors of this location, from the key-value store).
 """
 
-import time
 from collections.abc import Callable
 
 import dagster as dg
 
 from ml_platform import freshness_watchdog, instance_reads
-from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
+from ml_platform.alerting import Alert, AlertSink, Kind, Severity
+from ml_platform.alerting.alert import kind_name
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.ledger_store import peek
-from ml_platform.alerting.sink import tick_summary
+from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
 
 # Tick statuses compared by value: their enum lives in dagster._core.scheduler.
 FAILED, IN_PROGRESS = "FAILURE", "STARTED"
 FRESHNESS_DAEMON = "freshness_daemon"  # the watchdog alert's source
 
 
+def evaluate(tick: Tick) -> Outcome:
+    ledger = tick.ledger
+    raised = resolved = 0
+    for sensor_name, latest in _latest_ticks(tick).items():
+        alert = _failure_alert(sensor_name, latest, tick.location, tick.sink)
+        if latest.status.value == FAILED:
+            if alert.subject not in ledger.open:  # still the same incident while it keeps failing
+                raised += ledger.raise_alert(alert)
+        else:
+            resolved += ledger.resolve(alert.subject, f"Sensor {sensor_name} ticks again", since=latest.timestamp, details=())
+    daemon_raised, daemon_resolved = _check_freshness_daemon(tick)
+    dead_raised = _report_dead_letters(tick)
+    return Outcome(raised + daemon_raised + dead_raised, resolved + daemon_resolved)
+
+
+SENSOR_HEALTH_ALERTS = AlertSensor(
+    name="sensor_health_alerts",
+    kinds=(Kind.SENSOR_FAILURE,),
+    evaluate=evaluate,
+    description="Alerts once when any sensor of this code location fails its ticks, and when it recovers.",
+)
+
+
 def build_sensor_health_sensor(
-    name: str = "sensor_health_alerts",
-    minimum_interval_seconds: int = 60,
-    clock: Callable[[], float] = time.time,
+    name: str = SENSOR_HEALTH_ALERTS.name,
+    minimum_interval_seconds: int = SENSOR_HEALTH_ALERTS.minimum_interval_seconds,
+    clock: Callable[[], float] | None = None,
 ) -> dg.SensorDefinition:
-    @dg.sensor(
-        name=name,
-        minimum_interval_seconds=minimum_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Alerts once when any sensor of this code location fails its ticks, and when it recovers.",
-    )
-    def sensor_health_alerts(context: dg.SensorEvaluationContext, alert_sink: AlertSink) -> dg.SensorResult:
-        ledger = AlertLedger.load(context.instance, name, context.cursor)
-        location = context.code_location_origin.location_name if context.code_location_origin else None
-        raised = resolved = 0
-        for sensor_name, tick in _latest_ticks(context, location).items():
-            alert = _failure_alert(sensor_name, tick, location, alert_sink)
-            if tick.status.value == FAILED:
-                if alert.subject not in ledger.open:  # still the same incident while it keeps failing
-                    raised += ledger.raise_alert(alert)
-            else:
-                resolved += ledger.resolve(alert.subject, f"Sensor {sensor_name} ticks again", since=tick.timestamp, details=())
-        daemon_raised, daemon_resolved = _check_freshness_daemon(context, ledger, clock())
-        dead_raised = _report_dead_letters(context, ledger, name)
-        raised, resolved = raised + daemon_raised + dead_raised, resolved + daemon_resolved
-        report = ledger.deliver(alert_sink, clock())
-        return dg.SensorResult(skip_reason=tick_summary(report, raised, resolved), cursor=ledger.save())
-
-    return sensor_health_alerts
+    return alert_sensor(SENSOR_HEALTH_ALERTS, name=name, minimum_interval_seconds=minimum_interval_seconds, clock=clock)
 
 
-def _latest_ticks(context: dg.SensorEvaluationContext, location: str | None) -> dict:
+def _latest_ticks(tick: Tick) -> dict:
     """The latest finished tick of every sensor of this code location, by sensor name."""
-    names = {sensor.name for sensor in context.repository_def.sensor_defs}
+    names, location = {sensor.name for sensor in tick.repository.sensor_defs}, tick.location
     states = [
         state
-        for state in instance_reads.sensor_states(context.instance)
+        for state in instance_reads.sensor_states(tick.instance)
         if state.name in names
         and (location is None or state.origin.repository_origin.code_location_origin.location_name == location)
     ]
     # Two per sensor: the newest may be a tick still in progress (e.g. this sensor's own).
-    ticks = context.instance.get_batch_ticks([state.selector_id for state in states], limit=2)
+    ticks = tick.instance.get_batch_ticks([state.selector_id for state in states], limit=2)
     latest = {}
     for state in states:
         finished = [t for t in ticks.get(state.selector_id, []) if t.status.value != IN_PROGRESS]
@@ -76,12 +76,13 @@ def _latest_ticks(context: dg.SensorEvaluationContext, location: str | None) -> 
     return latest
 
 
-def _check_freshness_daemon(context: dg.SensorEvaluationContext, ledger: AlertLedger, now: float) -> tuple[int, int]:
+def _check_freshness_daemon(tick: Tick) -> tuple[int, int]:
     """One alert while the freshness daemon is not running (while this location declares freshness
     policies): the SLO sensor then judges models on their materializations. (raised, resolved)"""
-    if not any(node.freshness_policy for node in context.repository_def.asset_graph.asset_nodes):
+    if not any(node.freshness_policy for node in tick.asset_graph.asset_nodes):
         return 0, 0
-    health = freshness_watchdog.daemon_health(context.instance, now)
+    ledger, now = tick.ledger, tick.now
+    health = freshness_watchdog.daemon_health(tick.instance, now)
     subject = Alert(kind=Kind.SENSOR_FAILURE, severity=Severity.ERROR, title="", source=FRESHNESS_DAEMON).subject
     if health.problem is None:
         return 0, int(ledger.resolve(subject, "Freshness daemon running again: SLO sensor uses its states", details=()))
@@ -99,11 +100,12 @@ def _check_freshness_daemon(context: dg.SensorEvaluationContext, ledger: AlertLe
     return int(ledger.raise_alert(alert)), 0
 
 
-def _report_dead_letters(context: dg.SensorEvaluationContext, ledger: AlertLedger, own_name: str) -> int:
+def _report_dead_letters(tick: Tick) -> int:
     """One alert per dead letter of another sensor of this location (its own are not reported:
     a report Slack refuses must not report itself). Closed silently once the dead letter is gone."""
-    names = sorted(s.name for s in context.repository_def.sensor_defs if s.name != own_name)
-    dead = peek(context.instance, names, "dead")
+    ledger = tick.ledger
+    names = sorted(s.name for s in tick.repository.sensor_defs if s.name != tick.sensor_name)
+    dead = peek(tick.instance, names, "dead")
     current = set()
     raised = 0
     for sensor_name, letters in dead.items():
@@ -112,7 +114,7 @@ def _report_dead_letters(context: dg.SensorEvaluationContext, ledger: AlertLedge
             alert = Alert(
                 kind=Kind.SENSOR_FAILURE,
                 severity=Severity.ERROR,
-                title=" ".join(f"Slack refused an alert of {sensor_name} for good: {refused.kind.value} {refused.asset or ''} {refused.partition or ''}".split()),
+                title=" ".join(f"Slack refused an alert of {sensor_name} for good: {kind_name(refused.kind)} {refused.asset or ''} {refused.partition or ''}".split()),
                 source=f"{sensor_name}/dead/{entry_id}",
                 incident=refused.key,
                 since=refused.since,
@@ -140,4 +142,4 @@ def _failure_alert(sensor_name: str, tick, location: str | None, sink: AlertSink
     )
 
 
-sensor_health_alerts = build_sensor_health_sensor()
+sensor_health_alerts = alert_sensor(SENSOR_HEALTH_ALERTS)

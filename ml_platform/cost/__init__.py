@@ -1,0 +1,1 @@
+"""Cost alerts: a table whose daily cost jumps (``alerts``)."""
