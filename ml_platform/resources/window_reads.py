@@ -85,3 +85,11 @@ class BigQueryWindowReader(dg.ConfigurableResource):
         except NotFound:
             return pd.DataFrame(columns=list(columns or ()))
 
+
+
+def split_by_partition(frame: pd.DataFrame, partition_column: str) -> dict[str, pd.DataFrame]:
+    """Rows of a window read per daily partition key ('YYYY-MM-DD')."""
+    if frame.empty or partition_column not in frame.columns:
+        return {}
+    days = pd.to_datetime(frame[partition_column]).dt.strftime("%Y-%m-%d")
+    return {day: rows for day, rows in frame.groupby(days, sort=True)}
