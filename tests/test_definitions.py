@@ -5,9 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.assets import all_assets
 from ml_platform.declaration import PredictionTable, declarations, declared_specs
 from ml_platform.definitions import defs as lazy_defs
+from ml_platform.definitions import product_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def test_definitions_load_with_no_environment_variables(monkeypatch, local_env):
     loaded = lazy_defs()
     assert isinstance(loaded, dg.Definitions)
     tables = [d for d in declarations(loaded.resolve_asset_graph()).values() if isinstance(d, PredictionTable)]
-    declared_in_product_modules = [d for d in declared_specs(all_assets()).values() if isinstance(d, PredictionTable)]
+    declared_in_product_modules = [d for d in declared_specs(product_assets()).values() if isinstance(d, PredictionTable)]
     assert declared_in_product_modules
     assert {t.name for t in tables} == {t.name for t in declared_in_product_modules}
 
