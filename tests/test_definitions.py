@@ -1,4 +1,6 @@
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,33 @@ def test_production_definitions_load_without_cloud_access(monkeypatch, local_env
     monkeypatch.setenv("ML_PLATFORM_ENV", "production")
     loaded = lazy_defs()
     assert type(loaded.resources["io_manager"]).__name__ == "AtomicBigQueryPandasIOManager"
+
+
+INSTALLED_LOAD = """
+import json, sys
+import ml_platform
+from ml_platform.definitions import build_definitions
+defs = build_definitions()
+print(json.dumps({"package": ml_platform.__file__, "io_manager": type(defs.resources["io_manager"]).__name__,
+                  "assets": sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())}))
+"""
+
+
+def test_production_loads_the_product_modules_from_an_installed_package_with_no_pyproject(tmp_path, local_env):
+    # As in the code-location image: the package on the path, no pyproject.toml above it, an environment
+    # holding only what the image sets.
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "ml_platform", site / "ml_platform", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not any((folder / "pyproject.toml").exists() for folder in site.parents)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(site), "HOME": str(tmp_path), "ML_PLATFORM_ENV": "production",
+           "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    done = subprocess.run([sys.executable, "-c", INSTALLED_LOAD], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["package"].startswith(str(site))
+    assert loaded["io_manager"] == "AtomicBigQueryPandasIOManager"
+    products = {spec.key.to_user_string() for a in product_assets() for spec in a.specs}
+    assert products and products <= set(loaded["assets"])
 
 
 def test_dagster_definitions_validate_passes(local_env):
