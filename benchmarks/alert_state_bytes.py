@@ -59,7 +59,7 @@ from ml_platform.alerting import AlertLedger  # noqa: E402
 from ml_platform.checks.alerts import data_quality_alerts  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks  # noqa: E402
 from ml_platform.checks.row_count import CHANGE_CHECK  # noqa: E402
-from ml_platform.declaration import PredictionTable  # noqa: E402
+from ml_platform.declaration import PredictionTable, declared_specs  # noqa: E402
 from ml_platform.health.run_failure_alerts import run_failure_alerts  # noqa: E402
 from ml_platform.health.sensor_health_alerts import sensor_health_alerts  # noqa: E402
 from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR  # noqa: E402
@@ -76,7 +76,7 @@ def catalog(n: int) -> tuple[dg.Definitions, list[PredictionTable]]:
     declarations, assets = (list(column) for column in zip(*declared_tables(n), strict=True))
     defs = dg.Definitions(
         assets=assets,
-        asset_checks=build_quality_checks(assets),
+        asset_checks=build_quality_checks(declared_specs(assets)),
         sensors=[data_quality_alerts, run_failure_alerts, sensor_health_alerts],
         resources={"alert_sink": QuietSink()},
     )

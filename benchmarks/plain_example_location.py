@@ -1,6 +1,6 @@
 """The example products as a plain Dagster code location: the baseline of ``benchmarks.example_load``.
 
-The same eight assets as ``ml_platform/assets/`` (names, groups, deps, Asia/Tokyo daily partitions,
+The same eight assets as ``ml_platform/defs/`` (names, groups, deps, Asia/Tokyo daily partitions,
 retries, the DuckDB and pickle IO managers), the same check names on the same tables (one check op
 per table with expectations, one monitoring op per monitored prediction table), one schedule per
 product, each table's deadline as the same ``FreshnessPolicy.cron`` and the synthetic-data resource,

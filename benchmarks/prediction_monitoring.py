@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ml_platform.checks.prediction_monitoring import build_monitoring_checks
-from ml_platform.declaration import PARTITIONS_START, Expectations
+from ml_platform.declaration import PARTITIONS_START, Expectations, declared_specs
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.warehouse import warehouse_resources
@@ -79,7 +79,7 @@ def instance_home(postgres_url: str, home: Path) -> Path:
 def measure(rows: int, day: int, broken_day: int, home: str) -> dict:
     """In this (fresh) process: materialize the monitoring check of ``day`` and measure it."""
     assets = catalog(rows, broken_day)
-    checks = build_monitoring_checks(assets)
+    checks = build_monitoring_checks(assets, declared_specs(assets))
     keys = [key for check in checks for key in check.check_keys]
     resources = warehouse_resources("local")
     with dg.DagsterInstance.from_config(home) as instance:
@@ -137,7 +137,7 @@ def main() -> None:
         os.environ["ML_PLATFORM_DUCKDB_PATH"] = str(Path(tmp) / "warehouse.duckdb")
         home = instance_home(server.url, Path(tmp) / "dagster_home")
         assets = catalog(args.rows, broken_day)
-        checks = build_monitoring_checks(assets)
+        checks = build_monitoring_checks(assets, declared_specs(assets))
         started = time.perf_counter()
         with dg.DagsterInstance.from_config(str(home)) as instance:
             for day in range(args.days + 2):

@@ -43,7 +43,7 @@ from benchmarks.slo_sensor_tick import DEADLINES, NOW, STEP_METRICS, CallCounter
 from ml_platform import instance_reads  # noqa: E402
 from ml_platform.checks.alerts import data_quality_alerts  # noqa: E402
 from ml_platform.checks.quality_checks import build_quality_checks, check_names  # noqa: E402
-from ml_platform.declaration import SLO  # noqa: E402
+from ml_platform.declaration import SLO, declared_specs  # noqa: E402
 from ml_platform.slo.alerts import evaluate_slo_tick  # noqa: E402
 from tests.fixtures.postgres import postgres_instance  # noqa: E402
 
@@ -329,7 +329,7 @@ def main() -> None:
     args = parser.parse_args()
     declarations = catalog(args.tables)
     assets = [as_asset(d) for d in declarations]
-    defs = dg.Definitions(assets=assets, asset_checks=build_quality_checks(assets), sensors=[data_quality_alerts], resources={"alert_sink": QuietSink()})
+    defs = dg.Definitions(assets=assets, asset_checks=build_quality_checks(declared_specs(assets)), sensors=[data_quality_alerts], resources={"alert_sink": QuietSink()})
     graph = defs.resolve_asset_graph()
     out: dict = {"benchmark": "real_history", "tables": args.tables, "days": args.days, "check_keys": len(graph.asset_check_keys), "goals": GOALS}
     with postgres_instance("history") as (server, instance):

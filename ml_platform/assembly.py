@@ -1,8 +1,11 @@
-"""Turns a catalog of declared assets into the platform's code location.
+"""Applies the platform's policy to loaded definitions: the code location users get.
 
-Every catalog goes through this one path — the example products (``definitions.py``), a
-team's own products, the synthetic benchmark catalog — so what is measured and tested is
-what users load. It imports no product module.
+Every catalog goes through this one path — the product modules of ``ml_platform/defs/``
+(``definitions.py``, loaded by Dagster's own loader), a test's own products, the synthetic
+benchmark catalog — so what is measured and tested is what users load. It imports no product
+module. The declarations are read once per load (``declared_specs``) into the catalog every
+builder gets; what the product modules define themselves (their own checks, jobs, schedules,
+sensors and resources) is kept as loaded.
 """
 
 from collections.abc import Iterable, Mapping
@@ -20,6 +23,7 @@ from ml_platform.compute.cost_report import build_cost_report
 from ml_platform.compute.routing_executor import executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.cost.alerts import COST_JUMP_ALERTS
+from ml_platform.declaration import declared_specs
 from ml_platform.health.run_failure_alerts import RUN_FAILURE_ALERTS
 from ml_platform.health.sensor_health_alerts import SENSOR_HEALTH_ALERTS
 from ml_platform.history_purge import instance_history_purge_schedule
@@ -44,6 +48,59 @@ ALERT_SENSORS: tuple[AlertSensor, ...] = (
 )
 
 
+def apply_platform_policy(
+    loaded: dg.Definitions, env: str, resources: Mapping[str, Any] | None = None, alert_sensors: Iterable[AlertSensor] = ALERT_SENSORS,
+) -> dg.Definitions:
+    """``loaded`` (what the product modules define) with, for every declared asset: step metrics,
+    backfills over a range in one run per product (``ranged_runs``), the quality checks of every
+    table with expectations, one schedule per product, a launch on data for tables that read
+    another product's tables, the monitoring checks of prediction tables and the job that pins
+    their reference; plus the SLO, cost and prediction-health reports, the daily purge of old
+    instance history, the alert and delayed-label sensors, the environment's warehouse IO managers
+    and alert sink, and the routing executor. ``resources`` (a test's sink, say) override the
+    platform's and the products'."""
+    if loaded.executor is not None:
+        raise dg.DagsterInvalidDefinitionError(
+            "a product module in ml_platform/defs/ sets an executor: the platform's routing executor runs every step; "
+            "remove it and declare the table's compute profile instead"
+        )
+    platform_resources = {**warehouse_resources(env), "alert_sink": alert_sink_from_env()}
+    clashes = sorted(set(platform_resources) & set(loaded.resources or {}))
+    if clashes:
+        raise dg.DagsterInvalidDefinitionError(
+            f"resource '{clashes[0]}' of a product module in ml_platform/defs/ clashes with the platform's resource of that key; "
+            "bind it under another key"
+        )
+    loaded_assets = list(loaded.assets or [])
+    declared_assets = [a for a in loaded_assets if isinstance(a, dg.AssetsDefinition)]
+    others = [a for a in loaded_assets if not isinstance(a, dg.AssetsDefinition)]  # specs, source assets: as loaded
+    catalog = declared_specs(declared_assets)  # the declarations, read once for every builder below
+    # Metrics wrap the (ranged) step: a ranged run's step is measured whole, each day gets its share.
+    assets = with_launch_conditions(with_step_metrics(with_partition_ranges(declared_assets, catalog)), catalog)
+    return dg.Definitions(
+        assets=[
+            *assets,
+            *others,
+            build_slo_attainment_report(catalog),
+            build_cost_report(catalog),
+            build_prediction_health_report(catalog),
+        ],
+        asset_checks=[*build_quality_checks(catalog), *build_monitoring_checks(assets, catalog), *(loaded.asset_checks or [])],
+        schedules=[*build_product_schedules(assets, catalog), instance_history_purge_schedule, *(loaded.schedules or [])],
+        jobs=[build_pin_reference_job(catalog), *(loaded.jobs or [])],
+        sensors=[
+            *cross_product_launch_sensor(assets, catalog),
+            *(alert_sensor(spec) for spec in alert_sensors),
+            *(loaded.sensors or []),
+        ],
+        resources={**platform_resources, **(loaded.resources or {}), **(resources or {})},
+        executor=executor_for_env(env),
+        loggers=loaded.loggers,
+        metadata=loaded.metadata,
+        component_tree=loaded.component_tree,
+    )
+
+
 def assemble_definitions(
     assets: Iterable[dg.AssetsDefinition],
     env: str,
@@ -51,18 +108,5 @@ def assemble_definitions(
     resources: Mapping[str, Any] | None = None,
     alert_sensors: Iterable[AlertSensor] = ALERT_SENSORS,
 ) -> dg.Definitions:
-    """Step metrics on every asset, backfills over a range in one run per product (``ranged_runs``), the quality checks of every table with expectations, one
-    schedule per product, a launch on data for tables that read another product's tables, the
-    SLO, cost and prediction-health reports, the daily purge of old instance history, the monitoring checks of
-    prediction tables and the job that pins their reference, the alert and delayed-label sensors, the environment's
-    warehouse IO managers and alert sink, and the routing executor."""
-    assets = with_launch_conditions(with_step_metrics(with_partition_ranges(assets)))  # metrics measure the whole (ranged) step
-    return dg.Definitions(
-        assets=[*assets, build_slo_attainment_report(assets), build_cost_report(assets), build_prediction_health_report(assets)],
-        asset_checks=[*build_quality_checks(assets), *build_monitoring_checks(assets), *asset_checks],
-        schedules=[*build_product_schedules(assets), instance_history_purge_schedule],
-        jobs=[build_pin_reference_job(assets)],
-        sensors=[*cross_product_launch_sensor(assets), *(alert_sensor(spec) for spec in alert_sensors)],
-        resources={**warehouse_resources(env), "alert_sink": alert_sink_from_env(), **(resources or {})},
-        executor=executor_for_env(env),
-    )
+    """A catalog given as a list of assets (a test's, the synthetic benchmark's), through the same path."""
+    return apply_platform_policy(dg.Definitions(assets=list(assets), asset_checks=list(asset_checks)), env, resources, alert_sensors)

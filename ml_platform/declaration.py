@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, ClassVar, Iterable, Mapping
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
@@ -401,17 +402,27 @@ def declaration_of(asset: dg.AssetsDefinition) -> MLAsset:
 
 def declarations(asset_graph) -> dict[dg.AssetKey, MLAsset]:
     """Every declared asset in an asset graph (``defs.resolve_asset_graph()`` or a sensor's
-    ``context.repository_def.asset_graph``), keyed by asset key."""
-    found = {}
-    for node in asset_graph.asset_nodes:
-        declaration = read_declaration(node.metadata)
-        if declaration is not None:
-            found[node.key] = declaration
-    return found
+    ``context.repository_def.asset_graph``), keyed by asset key. Read once per graph: a code
+    server keeps its repository's graph across sensor ticks, so a tick does not parse again."""
+    found = _BY_GRAPH.get(asset_graph)
+    if found is None:
+        found = {}
+        for node in asset_graph.asset_nodes:
+            declaration = read_declaration(node.metadata)
+            if declaration is not None:
+                found[node.key] = declaration
+        _BY_GRAPH[asset_graph] = found
+    return dict(found)  # a copy: callers may filter it
+
+
+_BY_GRAPH: "WeakKeyDictionary[Any, dict[dg.AssetKey, MLAsset]]" = WeakKeyDictionary()
+
+Catalog = Mapping[dg.AssetKey, MLAsset]  # the declarations of a code location, read once (``declared_specs``)
 
 
 def declared_specs(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> dict[dg.AssetKey, MLAsset]:
-    """Every declared asset among assets definitions or specs (before Definitions exist)."""
+    """Every declared asset among assets definitions or specs (before Definitions exist): the
+    catalog that assembly reads once per load and hands to every builder."""
     return {
         spec.key: declaration
         for item in assets

@@ -36,7 +36,7 @@ import pandas as pd
 from ml_platform.checks.gate import UpstreamNotReady, failed_error_checks
 from ml_platform.checks.partition_results import is_ranged
 from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition, with_compute_fn
-from ml_platform.declaration import MLAsset, declared_specs
+from ml_platform.declaration import Catalog, MLAsset
 from ml_platform.resources.window_reads import split_by_partition
 
 RANGE_POLICY = dg.BackfillPolicy.single_run()
@@ -97,11 +97,11 @@ class PartitionContext:
         return getattr(self._context, name)
 
 
-def with_partition_ranges(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """Every declared daily table whose inputs can be split per partition gets the single-run
-    backfill policy and a step that runs its function per partition; other assets are unchanged."""
+def with_partition_ranges(assets: Iterable[dg.AssetsDefinition], declared: Catalog) -> list[dg.AssetsDefinition]:
+    """Every declared daily table (of the catalog ``declared``) whose inputs can be split per
+    partition gets the single-run backfill policy and a step that runs its function per partition;
+    other assets are unchanged."""
     assets = list(assets)
-    declared = declared_specs(assets)
     return [a if (split := _split_inputs(a, declared)) is None else _ranged(a, split) for a in assets]
 
 

@@ -9,15 +9,15 @@ its copies under ``.ml_platform/reports`` (``LOCAL_REPORTS``) unless told otherw
 """
 
 import base64
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dagster as dg
 
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, declarations, declared_specs
+from ml_platform.declaration import Catalog, declarations
 
-Declared = Mapping[dg.AssetKey, MLAsset]
+Declared = Catalog
 LOCAL_REPORTS = Path(".ml_platform") / "reports"  # the CLI's default output directory
 MAX_EMBEDDED = 8  # plots embedded in one materialization (each ~30 KB); the rest stay on disk
 
@@ -25,11 +25,11 @@ MAX_EMBEDDED = 8  # plots embedded in one materialization (each ~30 KB); the res
 def report_asset(
     name: str,
     description: str,
-    catalog: Iterable[dg.AssetsDefinition],
+    catalog: Declared,
     materialize: Callable[[dg.AssetExecutionContext, Declared], dg.MaterializeResult],
 ) -> dg.AssetsDefinition:
     """``materialize(context, declared)`` builds the report of the code location assembled from ``catalog``."""
-    assembled = declared_specs(catalog)
+    assembled = catalog
 
     @dg.asset(
         name=name,

@@ -1,13 +1,15 @@
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.assets import all_assets
 from ml_platform.declaration import PredictionTable, declarations, declared_specs
 from ml_platform.definitions import defs as lazy_defs
+from ml_platform.definitions import product_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +20,7 @@ def test_definitions_load_with_no_environment_variables(monkeypatch, local_env):
     loaded = lazy_defs()
     assert isinstance(loaded, dg.Definitions)
     tables = [d for d in declarations(loaded.resolve_asset_graph()).values() if isinstance(d, PredictionTable)]
-    declared_in_product_modules = [d for d in declared_specs(all_assets()).values() if isinstance(d, PredictionTable)]
+    declared_in_product_modules = [d for d in declared_specs(product_assets()).values() if isinstance(d, PredictionTable)]
     assert declared_in_product_modules
     assert {t.name for t in tables} == {t.name for t in declared_in_product_modules}
 
@@ -41,6 +43,33 @@ def test_the_code_servers_snapshot_of_each_environment_serializes(monkeypatch, l
         restored = deserialize_value(serialize_value(snap), RepositorySnap)
         conditions = {n.asset_key: n.automation_condition_snapshot for n in restored.asset_nodes if n.automation_condition_snapshot}
         assert dg.AssetKey("article_recommendations") in conditions  # launched on data: shown as a snapshot
+
+
+INSTALLED_LOAD = """
+import json, sys
+import ml_platform
+from ml_platform.definitions import build_definitions
+defs = build_definitions()
+print(json.dumps({"package": ml_platform.__file__, "io_manager": type(defs.resources["io_manager"]).__name__,
+                  "assets": sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())}))
+"""
+
+
+def test_production_loads_the_product_modules_from_an_installed_package_with_no_pyproject(tmp_path, local_env):
+    # As in the code-location image: the package on the path, no pyproject.toml above it, an environment
+    # holding only what the image sets.
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "ml_platform", site / "ml_platform", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not any((folder / "pyproject.toml").exists() for folder in site.parents)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(site), "HOME": str(tmp_path), "ML_PLATFORM_ENV": "production",
+           "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    done = subprocess.run([sys.executable, "-c", INSTALLED_LOAD], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["package"].startswith(str(site))
+    assert loaded["io_manager"] == "AtomicBigQueryPandasIOManager"
+    products = {spec.key.to_user_string() for a in product_assets() for spec in a.specs}
+    assert products and products <= set(loaded["assets"])
 
 
 def test_dagster_definitions_validate_passes(local_env):

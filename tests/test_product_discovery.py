@@ -1,5 +1,6 @@
-"""Adding a product is one new module under ml_platform/assets/ and no other edit: the module is
-discovered, and the platform schedules, checks and alerts its tables from the declarations."""
+"""Adding a product is one new module under ml_platform/defs/ and no other edit: Dagster's loader
+finds it, what the module defines itself (its own check, job and sensor) loads as written, and
+the platform schedules, checks and alerts its tables from the declarations."""
 
 import shutil
 import sys
@@ -10,16 +11,17 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-import ml_platform.assets
+import ml_platform.defs
 from ml_platform.alerting import Alert, AlertSink
-from ml_platform.declaration import PredictionTable, declarations
-from ml_platform.definitions import build_definitions
+from ml_platform.declaration import DECLARATION_KEY, MLAsset, PredictionTable, declarations
+from ml_platform.definitions import build_definitions, product_definitions
 from ml_platform.slo.alerts import evaluate_slo_tick
 from tests.test_asset_graph_snapshot import SNAPSHOT, describe, render, snapshot_groups
 
 CHURN_MODULE = '''
 """Churn: daily churn scores per user for the retention team."""
 
+import dagster as dg
 import pandas as pd
 
 from ml_platform.declaration import Expectations
@@ -39,6 +41,20 @@ def churn_features() -> pd.DataFrame:
 )
 def churn_scores(churn_features: pd.DataFrame) -> pd.DataFrame:
     return churn_features.assign(score=0.5)[["date", "user_id", "score"]]
+
+
+# What the team writes itself, in plain Dagster, next to its tables.
+@dg.asset_check(asset=churn_scores)
+def churn_scores_not_all_equal(churn_scores: pd.DataFrame) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=churn_scores["score"].nunique() > 1)
+
+
+churn_weekly_refresh = dg.define_asset_job("churn_weekly_refresh", selection=[churn_features, churn_scores])
+
+
+@dg.sensor(job=churn_weekly_refresh, minimum_interval_seconds=3600)
+def churn_model_registry():
+    return dg.SkipReason("no new model")
 '''
 
 
@@ -51,14 +67,21 @@ class RecordingSink(AlertSink):
 
 
 @pytest.fixture
-def assets_with_a_fourth_product(tmp_path, monkeypatch):
-    """A copy of ml_platform/assets/ plus one new module, loaded as the ml_platform.assets package."""
-    copy = tmp_path / "assets"
-    shutil.copytree(Path(ml_platform.assets.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "churn.py").write_text(CHURN_MODULE)
-    monkeypatch.setattr(ml_platform.assets, "__path__", [str(copy)])
-    yield
-    sys.modules.pop("ml_platform.assets.churn", None)
+def defs_folder(tmp_path, monkeypatch):
+    """A copy of ml_platform/defs/, loaded as the ml_platform.defs package: add modules to it."""
+    copy = tmp_path / "defs"
+    shutil.copytree(Path(ml_platform.defs.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(ml_platform.defs, "__path__", [str(copy)])
+    monkeypatch.setattr(ml_platform.defs, "__file__", str(copy / "__init__.py"))
+    added = set(copy.glob("*.py"))
+    yield copy
+    for module in set(copy.glob("*.py")) - added:
+        sys.modules.pop(f"ml_platform.defs.{module.stem}", None)
+
+
+@pytest.fixture
+def assets_with_a_fourth_product(defs_folder):
+    (defs_folder / "churn.py").write_text(CHURN_MODULE)
 
 
 def test_a_new_product_module_is_scheduled_checked_and_alerted_with_no_other_edit(local_env, assets_with_a_fourth_product):
@@ -83,6 +106,64 @@ def test_a_new_product_module_is_scheduled_checked_and_alerted_with_no_other_edi
     [alert] = [a for a in result.raised if a.asset == "churn_scores"]
     assert alert.channel == "#churn-alerts"
 
-    # The example products' snapshot still holds: the new product needs no regenerated snapshot.
-    assert render(describe(defs, snapshot_groups())) == SNAPSHOT.read_text()
+    # The team's own check, job and sensor load as written, beside the platform's.
+    assert "churn_scores_not_all_equal" in checks
+    assert defs.resolve_job_def("churn_weekly_refresh").name == "churn_weekly_refresh"
+    assert defs.resolve_sensor_def("churn_model_registry").job_name == "churn_weekly_refresh"
+
+    # The example products' snapshot still holds (its sensors are the location's: less the new one).
+    described = describe(defs, snapshot_groups())
+    described["sensors"].remove("churn_model_registry")
+    assert render(described) == SNAPSHOT.read_text()
+
+
+PRODUCT_EXECUTOR = '''
+import dagster as dg
+
+
+@dg.definitions
+def defs():
+    return dg.Definitions(executor=dg.in_process_executor)
+'''
+
+PRODUCT_SINK = '''
+import dagster as dg
+
+
+@dg.definitions
+def defs():
+    return dg.Definitions(resources={"alert_sink": dg.ResourceDefinition.none_resource()})
+'''
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        (PRODUCT_EXECUTOR, "sets an executor: the platform's routing executor runs every step"),
+        (PRODUCT_SINK, "resource 'alert_sink' of a product module in ml_platform/defs/ clashes with the platform's"),
+    ],
+)
+def test_a_product_executor_or_a_platform_resource_key_fails_at_load(local_env, defs_folder, module, message):
+    (defs_folder / "team_overrides.py").write_text(module)
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=message):
+        build_definitions("local")
+
+
+def test_the_declarations_are_read_once_per_asset_per_load(local_env, monkeypatch):
+    declared = product_definitions().assets  # imports the product modules before counting
+    reads = []
+    from_dict = MLAsset.from_dict
+
+    def counted(data):
+        reads.append(data["name"])
+        return from_dict(data)
+
+    monkeypatch.setattr(MLAsset, "from_dict", staticmethod(counted))
+    graph = build_definitions("local").resolve_asset_graph()
+    names = {spec.key.to_user_string() for a in declared for spec in a.specs if DECLARATION_KEY in spec.metadata}
+    assert sorted(reads) == sorted(names) and len(names) == 9
+    # A sensor tick reads the declarations of its repository's graph: once per graph, not per tick.
+    reads.clear()
+    assert declarations(graph) == declarations(graph)
+    assert len(reads) == len(names)
 

@@ -8,7 +8,7 @@ import pytest
 
 from ml_platform.assembly import assemble_definitions
 from ml_platform.compute.step_metrics import with_step_metrics
-from ml_platform.declaration import Expectations, RowCountPolicy
+from ml_platform.declaration import Expectations, RowCountPolicy, declared_specs
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.ranged_runs import FAILED_PARTITIONS, with_partition_ranges
@@ -182,7 +182,7 @@ def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_
         monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
         manager = AtomicBigQueryPandasIOManager(project=project, dataset=dataset, location="EU")
         # The platform's ranged step without the checks, whose reads the fake BigQuery does not serve.
-        ranged_events = with_step_metrics(with_partition_ranges([events]))
+        ranged_events = with_step_metrics(with_partition_ranges([events], declared_specs([events])))
         job = dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
         with dg.instance_for_test() as instance:
             assert run_day(job, instance, "2026-03-03", "events").success

@@ -3,13 +3,11 @@
 optionally, ``since``), as ``ml-platform pin-reference`` does from a shell. The pin is recorded as
 an observation of the table, so it shows on the asset's page next to the checks it changes."""
 
-from typing import Iterable
-
 import dagster as dg
 
 from ml_platform.checks.prediction_monitoring import MONITORING_PROFILE, monitoring_of
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import declared_specs
+from ml_platform.declaration import Catalog
 from ml_platform.monitoring.reference_store import pin_reference
 
 JOB_NAME = "pin_prediction_reference"
@@ -21,8 +19,8 @@ class PinReference(dg.Config):
     since: str | None = None  # first partition of the reference (default: the newest materialized)
 
 
-def build_pin_reference_job(assets: Iterable[dg.AssetsDefinition]) -> dg.JobDefinition:
-    monitored = sorted(k.to_user_string() for k, d in declared_specs(assets).items() if monitoring_of(d))
+def build_pin_reference_job(catalog: Catalog) -> dg.JobDefinition:
+    monitored = sorted(k.to_user_string() for k, d in catalog.items() if monitoring_of(d))
 
     @dg.op(name=OP_NAME, out={}, tags=PROFILES[MONITORING_PROFILE].op_tags())
     def pin(context: dg.OpExecutionContext, config: PinReference):

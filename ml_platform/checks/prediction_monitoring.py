@@ -25,7 +25,7 @@ import dagster as dg
 
 from ml_platform.checks.partition_results import check_outputs, partition_results, step_partitions
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import DeclarationError, MLAsset, Model, PredictionTable, declared_specs
+from ml_platform.declaration import Catalog, DeclarationError, MLAsset, Model, PredictionTable
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK, Assessment, judge
 from ml_platform.monitoring.reference import SUMMARY_KEY, partitions_to_read
 from ml_platform.monitoring.reference_store import pin_in_force, read_summaries
@@ -68,11 +68,11 @@ def monitoring_op_name(key: dg.AssetKey) -> str:
     return f"{key.to_python_identifier()}_prediction_monitoring"
 
 
-def build_monitoring_checks(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetChecksDefinition]:
-    """Drift and coverage checks for every monitored prediction table; a declared expected-entities
-    or label table that is not in the catalog fails here, naming table and field."""
+def build_monitoring_checks(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec], declared: Catalog) -> list[dg.AssetChecksDefinition]:
+    """Drift and coverage checks for every monitored prediction table of the catalog ``declared``
+    (of ``assets``); a declared expected-entities or label table that is not in the catalog fails
+    here, naming table and field."""
     assets = list(assets)
-    declared = declared_specs(assets)
     by_name = {key.to_user_string(): (key, d) for key, d in declared.items()}
     models = _upstream_models(assets, declared)
     checks = []
@@ -97,7 +97,7 @@ def build_monitoring_checks(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]
     return checks
 
 
-def _upstream_models(assets: list, declared: dict[dg.AssetKey, MLAsset]) -> dict[dg.AssetKey, list[dg.AssetKey]]:
+def _upstream_models(assets: list, declared: Catalog) -> dict[dg.AssetKey, list[dg.AssetKey]]:
     """Each asset's declared ``Model`` dependencies: their retraining re-pins its reference."""
     return {
         spec.key: [dep.asset_key for dep in spec.deps if isinstance(declared.get(dep.asset_key), Model)]

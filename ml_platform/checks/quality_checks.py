@@ -22,7 +22,7 @@ run (the gate); a WARN result lets them through. Severity is decided per result 
 """
 
 import warnings
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import dagster as dg
 import pandas as pd
@@ -31,7 +31,7 @@ from ml_platform.checks import row_count, sanity
 from ml_platform.checks.partition_results import check_outputs, is_ranged, partition_results, step_partitions
 from ml_platform.checks.verdict import Verdict
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import MLAsset, declared_specs
+from ml_platform.declaration import Catalog, MLAsset
 from ml_platform.resources.window_reads import split_by_partition
 
 HISTORY_CHECKS = (row_count.CHANGE_CHECK, row_count.DECLINE_CHECK, sanity.SCHEMA_CHECK)
@@ -39,9 +39,9 @@ SCHEMA_KEYS = ("dagster/column_schema", "dataframe_columns")
 REMATERIALIZATIONS = 3  # records fetched per partition looked at, to survive re-runs of one partition
 
 
-def build_quality_checks(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetChecksDefinition]:
-    """History and content checks for every declared asset that has expectations."""
-    return [quality_checks(key, d) for key, d in declared_specs(assets).items() if d.expectations is not None]
+def build_quality_checks(catalog: Catalog) -> list[dg.AssetChecksDefinition]:
+    """History and content checks for every declared asset of ``catalog`` (``declared_specs``) that has expectations."""
+    return [quality_checks(key, d) for key, d in catalog.items() if d.expectations is not None]
 
 
 def _specs(key: dg.AssetKey, declaration: MLAsset, names: Sequence[str]) -> list[dg.AssetCheckSpec]:

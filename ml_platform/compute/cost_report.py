@@ -13,7 +13,7 @@ Three ways to read it: ``ml-platform cost --days 7 --by table|product --out cost
 the ``cost_report`` asset in the ``platform`` group (markdown + PNG path), or ``cost_report()``.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,7 +22,7 @@ import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.compute.pricing import load_price_sheet
-from ml_platform.declaration import MLAsset
+from ml_platform.declaration import Catalog, MLAsset
 from ml_platform.report_asset import embedded_plots, report_asset, report_directory
 
 BY_TABLE, BY_PRODUCT = "table", "product"
@@ -251,8 +251,8 @@ REPORT_ASSET = "cost_report"
 REPORT_DAYS = 7
 
 
-def build_cost_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
-    """The cost report asset of a code location assembled from ``catalog``."""
+def build_cost_report(catalog: Catalog) -> dg.AssetsDefinition:
+    """The cost report asset of a code location assembled from ``catalog`` (its declarations, read once)."""
 
     def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
         report = cost_report(context.instance, declared, days=REPORT_DAYS)

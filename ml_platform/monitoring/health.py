@@ -12,13 +12,13 @@ the asset observations after it (the delayed-label sensor's metric). Three ways 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import dagster as dg
 
 from ml_platform import instance_reads
 from ml_platform.checks.prediction_monitoring import monitoring_of
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import Catalog, MLAsset, declarations
 from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK
 from ml_platform.monitoring.performance_alerts import METRIC_KEY
 from ml_platform.report_asset import embedded_plots, report_asset, report_directory
@@ -187,8 +187,8 @@ def plot_tables(report: HealthReport, directory: Path) -> list[Path]:
     return paths
 
 
-def build_prediction_health_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
-    """The report asset of a code location assembled from ``catalog``."""
+def build_prediction_health_report(catalog: Catalog) -> dg.AssetsDefinition:
+    """The report asset of a code location assembled from ``catalog`` (its declarations, read once)."""
 
     def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
         report = declared_health(context.instance, declared, days=30)

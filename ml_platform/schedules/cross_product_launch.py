@@ -49,7 +49,7 @@ import dagster as dg
 from ml_platform import cron
 from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.compute.run_limits import run_limit_tags
-from ml_platform.declaration import PRODUCT_TAG, DeclarationError, MLAsset, declared_specs
+from ml_platform.declaration import PRODUCT_TAG, Catalog, DeclarationError, MLAsset
 
 SENSOR_NAME = "cross_product_launch"  # each product's sensor: cross_product_launch_<product>
 
@@ -196,10 +196,9 @@ def launch_on_inputs(unpartitioned: Iterable[dg.AssetKey] = (), deadline_days: O
     )
 
 
-def data_launched(assets: Iterable[dg.AssetsDefinition]) -> set[dg.AssetKey]:
+def data_launched(assets: Iterable[dg.AssetsDefinition], declared: Catalog) -> set[dg.AssetKey]:
     """Declared daily assets with an upstream in another product, or an upstream launched on data."""
     assets = list(assets)
-    declared = declared_specs(assets)
     parents = {spec.key: {dep.asset_key for dep in spec.deps} for a in assets for spec in a.specs if spec.key in declared}
     launched: set[dg.AssetKey] = set()
     changed = True
@@ -212,16 +211,15 @@ def data_launched(assets: Iterable[dg.AssetsDefinition]) -> set[dg.AssetKey]:
     return launched
 
 
-def _reads_elsewhere(declaration: MLAsset, parents, declared: dict[dg.AssetKey, MLAsset], launched: set) -> bool:
+def _reads_elsewhere(declaration: MLAsset, parents, declared: Catalog, launched: set) -> bool:
     if not declaration.partition_column:
         return False
     return any(p in launched or (p in declared and declared[p].product != declaration.product) for p in parents)
 
 
-def check_cross_zone_reads(assets: Iterable[dg.AssetsDefinition]) -> None:
+def check_cross_zone_reads(assets: Iterable[dg.AssetsDefinition], declared: Catalog) -> None:
     """Refuse, at load, a daily read across time zones that relies on Dagster's default mapping."""
     assets = list(assets)
-    declared = declared_specs(assets)
     for spec in (s for a in assets for s in a.specs if s.key in declared):
         reader = declared[spec.key]
         for dep in spec.deps:
@@ -238,15 +236,14 @@ def check_cross_zone_reads(assets: Iterable[dg.AssetsDefinition]) -> None:
                 )
 
 
-def with_launch_conditions(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+def with_launch_conditions(assets: Iterable[dg.AssetsDefinition], declared: Catalog) -> list[dg.AssetsDefinition]:
     """The same assets; those launched on data carry ``launch_on_inputs()``. Refuses a read
-    across time zones without a declared partition mapping."""
+    across time zones without a declared partition mapping. ``declared``: the assets' catalog."""
     assets = list(assets)
-    check_cross_zone_reads(assets)
-    launched = data_launched(assets)
+    check_cross_zone_reads(assets, declared)
+    launched = data_launched(assets, declared)
     if not launched:
         return assets
-    declared = declared_specs(assets)
     unpartitioned = [key for key, d in declared.items() if not d.partition_column]
     conditions: dict[tuple[str, str] | None, dg.AutomationCondition] = {}  # one shared object per kind of deadline
 
@@ -267,14 +264,13 @@ def launched_keys(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AssetKey]:
     return [spec.key for a in assets for spec in a.specs if spec.automation_condition is not None]
 
 
-def cross_product_launch_sensor(assets: Iterable[dg.AssetsDefinition]) -> list[dg.AutomationConditionSensorDefinition]:
+def cross_product_launch_sensor(assets: Iterable[dg.AssetsDefinition], declared: Catalog) -> list[dg.AutomationConditionSensorDefinition]:
     """One sensor per product that has tables with an automation condition, running by default.
 
     Per product, so that one product's failing evaluation never stops another's launches, and so
     that its runs carry the product's tag and run time limit (the longest chain of its tables'
     profile limits, ``compute.run_limits``). Assets of no declared product share one sensor."""
     assets = list(assets)
-    declared = declared_specs(assets)
     deps = {spec.key: [dep.asset_key for dep in spec.deps] for a in assets for spec in a.specs}
     by_product: dict[str | None, list[dg.AssetKey]] = defaultdict(list)
     for key in launched_keys(assets):

@@ -23,15 +23,15 @@ import dagster as dg
 
 from ml_platform import cron
 from ml_platform.compute.run_limits import run_limit_tags
-from ml_platform.declaration import PRODUCT_TAG, DeclarationError, MLAsset, declared_specs
+from ml_platform.declaration import PRODUCT_TAG, Catalog, DeclarationError, MLAsset
 from ml_platform.schedules.cross_product_launch import launched_keys
 
 HORIZON = timedelta(days=1)
 
 
-def build_product_schedules(assets: list[dg.AssetsDefinition]) -> list[dg.ScheduleDefinition]:
+def build_product_schedules(assets: list[dg.AssetsDefinition], declared: Catalog) -> list[dg.ScheduleDefinition]:
+    """One schedule per product of the catalog ``declared`` (of ``assets``), for its tables not launched on data."""
     on_data = set(launched_keys(assets))
-    declared = declared_specs(assets)
     by_product: dict[str, dict[dg.AssetKey, MLAsset]] = defaultdict(dict)
     for key, declaration in declared.items():
         if key not in on_data:

@@ -18,12 +18,12 @@ table + PNG), the ``slo_attainment_report`` asset in the UI (markdown table + th
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import dagster as dg
 
 from ml_platform import instance_reads
-from ml_platform.declaration import MLAsset, declarations
+from ml_platform.declaration import Catalog, MLAsset, declarations
 from ml_platform.report_asset import embedded_plots, report_asset, report_directory
 from ml_platform.slo.deadlines import Materialization, counts_for, deadlines_between, next_deadline, window_start
 
@@ -240,8 +240,8 @@ def plot(report: AttainmentReport, path: Path) -> Path:
 REPORT_ASSET = "slo_attainment_report"
 
 
-def build_slo_attainment_report(catalog: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
-    """The report asset of a code location assembled from ``catalog``."""
+def build_slo_attainment_report(catalog: Catalog) -> dg.AssetsDefinition:
+    """The report asset of a code location assembled from ``catalog`` (its declarations, read once)."""
 
     def materialize(context: dg.AssetExecutionContext, declared: Mapping[dg.AssetKey, MLAsset]) -> dg.MaterializeResult:
         report = declared_attainment(context.instance, declared, days=30)

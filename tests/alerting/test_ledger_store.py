@@ -13,7 +13,7 @@ from ml_platform.alerting.ledger_store import CHUNKS, PREFIX, store_key
 from ml_platform.checks.alerts import SENSOR_NAME, data_quality_alerts
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.checks.row_count import CHANGE_CHECK
-from ml_platform.declaration import SLO, Expectations, PredictionTable
+from ml_platform.declaration import SLO, Expectations, PredictionTable, declared_specs
 from tests.fixtures.sensor_ticks import tick_sensor
 from tests.fixtures.slack_api import TEST_TOKEN
 
@@ -45,7 +45,7 @@ def definitions(n: int, slack_url: str) -> dg.Definitions:
         assets.append(_table)
     sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_url, ui_url="http://ui")
     return dg.Definitions(
-        assets=assets, asset_checks=build_quality_checks(assets), sensors=[data_quality_alerts], resources={"alert_sink": sink}
+        assets=assets, asset_checks=build_quality_checks(declared_specs(assets)), sensors=[data_quality_alerts], resources={"alert_sink": sink}
     )
 
 

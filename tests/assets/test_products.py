@@ -6,8 +6,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ml_platform.assets import all_assets
 from ml_platform.batch import run_days
+from ml_platform.definitions import product_assets
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from tests.fixtures.product_runs import inject_history
@@ -73,7 +73,7 @@ def test_a_failed_check_blocks_the_consumer_in_another_products_later_run(defs, 
 
 
 def test_propensity_model_trains_on_its_declared_window_not_the_whole_history(defs, instance):
-    from ml_platform.assets.propensity import TRAINING_WINDOW
+    from ml_platform.defs.propensity import TRAINING_WINDOW
 
     features = dg.AssetKey("user_features")
     for day in ("2026-09-01", "2026-11-19", "2026-11-20"):  # the first is outside the 28-day window
@@ -91,7 +91,7 @@ def test_recommendations_skip_articles_read_today_that_the_weekly_model_has_not_
     """Few users: the model, trained on the first day, has seen about 200 of the 400 articles, and
     the next day's reads include article ids above its last one (the crash: index 400 out of range)."""
     resources = {**warehouse_resources("local"), "synthetic": SyntheticData(n_users=40)}
-    assets, next_day = all_assets(), DAY.replace(day=DAY.day + 1).isoformat()
+    assets, next_day = product_assets(), DAY.replace(day=DAY.day + 1).isoformat()
 
     def materialize(names, partition):
         selection = [dg.AssetKey(name) for name in names]

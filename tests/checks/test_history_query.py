@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ml_platform.checks.quality_checks import build_quality_checks, history_query
-from ml_platform.declaration import SLO, Expectations, PredictionTable, RowCountPolicy, read_declaration
+from ml_platform.declaration import SLO, Expectations, PredictionTable, RowCountPolicy, declared_specs, read_declaration
 
 
 def declared(policy: RowCountPolicy) -> PredictionTable:
@@ -43,7 +43,7 @@ def test_tuning_is_read_back_from_the_asset_metadata():
     assert read_declaration(tuned_predictions.specs_by_key[tuned_predictions.key].metadata).expectations.row_count == policy
     records_filter, _ = history_query(tuned_predictions.key, table.partitions_def, "2026-03-10", policy)
     assert len(records_filter.asset_partitions) == 1 + 7 * 4  # four same weekdays back
-    (checks,) = build_quality_checks([tuned_predictions])
+    (checks,) = build_quality_checks(declared_specs([tuned_predictions]))
     assert {k.name for k in checks.check_keys} == {
         "row_count_change", "row_count_decline", "column_schema_change", "null_rate", "duplicate_keys"
     }

@@ -8,7 +8,7 @@ import pytest
 from ml_platform.checks import sanity
 from ml_platform.checks.quality_checks import build_quality_checks
 from ml_platform.checks.verdict import ERROR, PASS, WARN
-from ml_platform.declaration import SLO, Expectations, PredictionTable
+from ml_platform.declaration import SLO, Expectations, PredictionTable, declared_specs
 from ml_platform.resources.warehouse import warehouse_resources
 
 EXPECT = Expectations(key_columns=("user_id", "article_id"), score_column="score", score_range=(0.0, 1.0), top_k=2)
@@ -111,7 +111,7 @@ def crafted_predictions(context: dg.AssetExecutionContext, variant: Variant) -> 
 
 
 def run_crafted(instance, partition: str, kind: str) -> dict[str, dg.AssetCheckEvaluation]:
-    checks = build_quality_checks([crafted_predictions])
+    checks = build_quality_checks(declared_specs([crafted_predictions]))
     result = dg.materialize(
         [crafted_predictions, *checks],
         partition_key=partition,

@@ -6,9 +6,9 @@ import pandas as pd
 
 from ml_platform.alerting import AlertSink
 from ml_platform.assembly import assemble_definitions
-from ml_platform.assets import all_assets
 from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, prediction_table
+from ml_platform.definitions import product_assets
 from ml_platform.monitoring.performance_alerts import METRIC_KEY, SENSOR_NAME
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
@@ -29,7 +29,7 @@ def performance_observations(instance) -> list:
 
 def test_propensity_labels_become_an_auc_observation_without_rerunning_the_scores(warehouse, instance, slack_api):
     defs = assemble_definitions(
-        all_assets(), "local",
+        product_assets(), "local",
         resources={"synthetic": SyntheticData(), "alert_sink": AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url)},
     )
     result = run_products(defs, instance, DAY, *PROPENSITY)

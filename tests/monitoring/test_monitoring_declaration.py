@@ -8,7 +8,7 @@ import pytest
 from ml_platform.assembly import assemble_definitions
 from ml_platform.checks.prediction_monitoring import build_monitoring_checks, monitoring_op_name
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.declaration import SLO, DeclarationError, Expectations, MLAsset, PredictionTable
+from ml_platform.declaration import SLO, DeclarationError, Expectations, MLAsset, PredictionTable, declared_specs
 from ml_platform.decorators import Product, feature_table, prediction_table
 from ml_platform.monitoring.settings import Monitoring
 
@@ -93,7 +93,8 @@ def test_error_blocks_consumers_makes_the_checks_blocking():
     def gating() -> pd.DataFrame:
         return pd.DataFrame()
 
-    checks = {c.node_def.name: c for c in build_monitoring_checks([active_users, advisory, gating])}
+    assets = [active_users, advisory, gating]
+    checks = {c.node_def.name: c for c in build_monitoring_checks(assets, declared_specs(assets))}
     assert set(checks) == {monitoring_op_name(dg.AssetKey("advisory")), monitoring_op_name(dg.AssetKey("gating"))}
     blocking = {spec.key.asset_key.to_user_string(): spec.blocking for c in checks.values() for spec in c.check_specs}
     assert blocking == {"advisory": False, "gating": True}
@@ -109,7 +110,8 @@ def test_coverage_is_checked_only_where_something_is_declared_and_the_checks_run
     def covered() -> pd.DataFrame:
         return pd.DataFrame()
 
-    checks = {c.node_def.name: c for c in build_monitoring_checks([active_users, bare, covered])}
+    assets = [active_users, bare, covered]
+    checks = {c.node_def.name: c for c in build_monitoring_checks(assets, declared_specs(assets))}
     names = {spec.key.asset_key.to_user_string(): set() for c in checks.values() for spec in c.check_specs}
     for c in checks.values():
         for spec in c.check_specs:

@@ -7,10 +7,10 @@ import re
 import dagster as dg
 import pytest
 
-from ml_platform.assets.article_recs import article_recommendations
-from ml_platform.assets.related_content import related_articles
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
 from ml_platform.declaration import PRODUCT_TAG, declaration_of
+from ml_platform.defs.article_recs import article_recommendations
+from ml_platform.defs.related_content import related_articles
 from ml_platform.health.run_failure_alerts import run_failure_alerts
 from ml_platform.schedules.cross_product_launch import launch_sensor_name
 from tests.production.conftest import FIRST_DAY, SCHEDULED_PRODUCTS

@@ -12,11 +12,11 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.alerting import AlertLedger, Kind
-from ml_platform.assets.propensity import propensity_scores, user_features
 from ml_platform.checks.alerts import SENSOR_NAME as QUALITY_SENSOR
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
 from ml_platform.declaration import declaration_of
+from ml_platform.defs.propensity import propensity_scores, user_features
 from ml_platform.slo.alerts import SENSOR_NAME as SLO_SENSOR
 from ml_platform.slo.deadlines import deadline_partition, latest_deadline
 from tests.fixtures.dagster_deployment import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME

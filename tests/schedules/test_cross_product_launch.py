@@ -24,8 +24,6 @@ from dagster._core.events import (  # test-only: what a run writes
 from dagster._core.storage.dagster_run import make_new_run_id
 from freezegun import freeze_time
 
-from ml_platform.assets.article_recs import article_recommendations, user_article_interactions
-from ml_platform.assets.related_content import related_articles
 from ml_platform.checks.quality_checks import check_names
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
@@ -37,7 +35,10 @@ from ml_platform.declaration import (
     Model,
     PredictionTable,
     declaration_of,
+    declared_specs,
 )
+from ml_platform.defs.article_recs import article_recommendations, user_article_interactions
+from ml_platform.defs.related_content import related_articles
 from ml_platform.schedules.cross_product_launch import (
     cross_product_launch_sensor,
     data_launched,
@@ -169,7 +170,8 @@ def upstream(instance):
 def test_only_the_cross_product_consumer_is_launched_on_data_and_its_schedule_leaves_it_out(defs):
     graph = defs.resolve_asset_graph()
     assert {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None} == {CONSUMER}
-    assert data_launched([graph.get(k).assets_def for k in graph.get_all_asset_keys()]) == {CONSUMER}
+    assets = [graph.get(k).assets_def for k in graph.get_all_asset_keys()]
+    assert data_launched(assets, declared_specs(assets)) == {CONSUMER}
     sensor = defs.resolve_sensor_def(launch_sensor_name(RECOMMENDATIONS.product))
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -341,9 +343,10 @@ def declared(name, product, kind=PredictionTable, deps=(), slo=None, **asset_arg
 
 
 def small_defs(assets) -> dg.Definitions:
-    launched = with_launch_conditions(assets)
+    catalog = declared_specs(assets)
+    launched = with_launch_conditions(assets, catalog)
     return dg.Definitions(
-        assets=launched, schedules=build_product_schedules(launched), sensors=cross_product_launch_sensor(launched),
+        assets=launched, schedules=build_product_schedules(launched, catalog), sensors=cross_product_launch_sensor(launched, catalog),
         resources={"model_io_manager": dg.FilesystemIOManager()},
     )
 
@@ -362,7 +365,7 @@ def test_a_chain_behind_a_cross_product_read_is_launched_on_data_but_a_model_kee
         declared("own_only", "b"),
         declared("model_on_source", "b", kind=Model, deps=["source"]),  # reads history: stays on the clock
     ]
-    assert data_launched(assets) == {dg.AssetKey("reads_source"), dg.AssetKey("reads_reader")}
+    assert data_launched(assets, declared_specs(assets)) == {dg.AssetKey("reads_source"), dg.AssetKey("reads_reader")}
     defs = small_defs(assets)
     assert {s.name for s in defs.schedules} == {"a_schedule", "b_schedule"}
     monday = datetime(2026, 3, 9, 6, tzinfo=ZoneInfo("UTC"))  # the model is due
@@ -385,7 +388,8 @@ def test_a_table_with_a_monday_deadline_is_launched_for_mondays_only(instance):
 def test_a_read_across_time_zones_needs_a_declared_mapping_and_then_reads_the_same_date(instance):
     tokyo_source = declared("source", "a", slo=SLO("0 6 * * *", timezone="Asia/Tokyo"))
     with pytest.raises(DeclarationError, match=r"prediction table 'utc_reader': field 'deps': reads prediction table 'source' \(Asia/Tokyo\) from UTC"):
-        with_launch_conditions([tokyo_source, declared("utc_reader", "b", deps=["source"])])
+        assets = [tokyo_source, declared("utc_reader", "b", deps=["source"])]
+        with_launch_conditions(assets, declared_specs(assets))
     same_date = dg.AssetDep("source", partition_mapping=dg.IdentityPartitionMapping())
     defs = small_defs([tokyo_source, declared("utc_reader", "b", deps=[same_date]), declared("tokyo_reader", "c", deps=["source"], slo=SLO("0 8 * * *", "Asia/Tokyo"))])
     Upstream(instance).materialize(dg.AssetKey("source"), "2026-03-10")

@@ -12,6 +12,7 @@ from ml_platform.declaration import (
     Model,
     PredictionTable,
     declarations,
+    declared_specs,
 )
 from ml_platform.schedules.cross_product_launch import with_launch_conditions
 from ml_platform.schedules.product_schedules import build_product_schedules
@@ -63,7 +64,7 @@ def test_deadline_too_early_for_the_same_day_fails_at_load():
         return None
 
     with pytest.raises(DeclarationError, match="prediction table 'early': field 'slo.start_before'"):
-        build_product_schedules([_early])
+        build_product_schedules([_early], declared_specs([_early]))
 
 
 def _declared(name, product, kind=PredictionTable, deps=(), slo="0 8 * * *"):
@@ -78,8 +79,9 @@ def _declared(name, product, kind=PredictionTable, deps=(), slo="0 8 * * *"):
 
 
 def _defs(assets) -> dg.Definitions:
-    launched = with_launch_conditions(assets)
-    return dg.Definitions(assets=launched, schedules=build_product_schedules(launched), resources={"model_io_manager": dg.FilesystemIOManager()})
+    catalog = declared_specs(assets)
+    launched = with_launch_conditions(assets, catalog)
+    return dg.Definitions(assets=launched, schedules=build_product_schedules(launched, catalog), resources={"model_io_manager": dg.FilesystemIOManager()})
 
 
 def test_a_table_launched_on_data_keeps_the_run_it_needs_before_its_deadline():
@@ -106,4 +108,5 @@ def test_a_product_left_with_only_a_model_still_loads_and_retrains_it_on_its_day
 
 def test_a_schedule_that_cannot_be_timed_fails_at_load_saying_why():
     with pytest.raises(DeclarationError, match=r"product 'c': cannot time its schedule: none of model \(nor"):
-        build_product_schedules([_declared("model", "c", kind=Model, slo=SLO("*/30 * * * *", window=timedelta(minutes=30)))])
+        model = _declared("model", "c", kind=Model, slo=SLO("*/30 * * * *", window=timedelta(minutes=30)))
+        build_product_schedules([model], declared_specs([model]))

@@ -6,9 +6,10 @@ import json
 import dagster as dg
 
 from ml_platform.alerting import AlertSink
-from ml_platform.assets import all_assets
 from ml_platform.checks.alerts import data_quality_alerts
 from ml_platform.checks.quality_checks import build_quality_checks
+from ml_platform.declaration import declared_specs
+from ml_platform.definitions import product_assets
 from ml_platform.resources.synthetic import SyntheticData
 from ml_platform.resources.warehouse import warehouse_resources
 from tests.fixtures.product_runs import DAY, inject_history, run_products
@@ -19,10 +20,10 @@ PRODUCTS = ("article_texts", "related_articles", "user_article_interactions", "a
 
 
 def product_defs(slack_url: str, n_articles: int) -> dg.Definitions:
-    assets = all_assets()
+    assets = product_assets()
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_quality_checks(assets),
+        asset_checks=build_quality_checks(declared_specs(assets)),
         sensors=[data_quality_alerts],
         resources={
             **warehouse_resources("local"),

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from ml_platform.assets import article_recs, propensity
 from ml_platform.declaration import SLO, Expectations, Model, PredictionTable, declaration_of
+from ml_platform.defs import article_recs, propensity
 from ml_platform.slo.deadlines import (
     Materialization,
     counts_for,
