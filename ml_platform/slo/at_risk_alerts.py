@@ -49,7 +49,7 @@ class AtRisk:
         self.states, self.now, self.ui_url = states, now, ui_url
         self.history = load_history(instance, states, now)
         self.parents = {
-            asset: [p.to_user_string() for p in asset_graph.get(s.key).parent_keys if p.to_user_string() in states]
+            asset: [p.to_user_string() for p in sorted(asset_graph.get(s.key).parent_keys) if p.to_user_string() in states]
             for asset, s in states.items()
         }
         predictor = self._predictor({}, {})

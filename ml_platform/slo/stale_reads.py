@@ -57,8 +57,9 @@ class StaleReads:
 
     def __init__(self, instance, asset_graph, states: Mapping, ledger: AlertLedger, now: datetime, ui_url: str):
         self.instance, self.states, self.ledger, self.now, self.ui_url = instance, states, ledger, now, ui_url
+        # sorted: one tick's alerts go out in asset-key order (a set's order depends on the hash seed)
         self.children = {
-            asset: [c.to_user_string() for c in asset_graph.get(s.key).child_keys if c.to_user_string() in states]
+            asset: [c.to_user_string() for c in sorted(asset_graph.get(s.key).child_keys) if c.to_user_string() in states]
             for asset, s in states.items()
         }
         self.launched = {asset for asset, s in states.items() if asset_graph.get(s.key).automation_condition is not None}

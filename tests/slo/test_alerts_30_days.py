@@ -98,16 +98,17 @@ SCRIPT = [
     ("2026-03-27", "features", BACKFILL),
 ]
 
-# Every 30 s, first and last tick included: around deadlines and predicted crossings of the scenario days.
+# Every 30 s, first and last tick included: around deadlines and predicted crossings of the scenario days,
+# from one tick before each (it proves the crossing is not earlier: lead times come from the predictor).
 WINDOWS = {
-    "2026-03-09": [("07:28", "07:32"), ("07:58", "08:01"), ("09:09", "09:13")],  # at risk 07:30, breach, launch after the re-run
-    "2026-03-10": [("07:28", "07:32"), ("07:58", "08:01")],  # the stuck and the never-started run: at risk at 07:30
-    "2026-03-13": [("10:05", "10:07"), ("10:26", "10:28")],  # the fix lands at 10:05: re-launch, stale read, rebuilt
-    "2026-03-16": [("06:18", "06:22")],  # the weekly model (30 min): at risk at 06:20
-    "2026-03-18": [("07:58", "08:01"), ("09:59", "10:03")],  # breach; the late input lands at 10:00, launch
-    "2026-03-20": [("05:29", "05:33"), ("05:58", "06:01"), ("06:15", "06:18"), ("06:35", "06:38")],  # failure, breach, fix, re-launch
-    "2026-03-24": [("06:18", "06:22")],  # the long table (90 min): at risk at 06:20
-    "2026-03-27": [("13:10", "13:13"), ("13:31", "13:33")],  # the backfill lands, its consumers re-launched and rebuilt
+    "2026-03-09": [("07:30", "07:31"), ("07:59:30", "08:00:30"), ("09:10", "09:11:30")],  # at risk 07:30:30, breach, launch after the re-run
+    "2026-03-10": [("07:30", "07:31"), ("07:59:30", "08:00:30")],  # the stuck and the never-started run: at risk at 07:30:30
+    "2026-03-13": [("10:05", "10:06"), ("10:26", "10:27")],  # the fix lands at 10:05: re-launch, stale read, rebuilt
+    "2026-03-16": [("06:20", "06:21")],  # the weekly model (30 min): at risk at 06:20:30
+    "2026-03-18": [("07:59:30", "08:00:30"), ("09:59", "10:01")],  # breach; the late input lands at 10:00, launch
+    "2026-03-20": [("05:30", "05:31"), ("05:59:30", "06:00:30"), ("06:15", "06:16"), ("06:36", "06:37")],  # failure, breach, fix, re-launch
+    "2026-03-24": [("06:20", "06:21")],  # the long table (90 min): at risk at 06:20:30
+    "2026-03-27": [("13:10", "13:11"), ("13:31", "13:32")],  # the backfill lands, its consumers re-launched and rebuilt
 }
 
 # (tick, kind, asset, partition or deadline date, cause); resolutions have no cause; a data-quality row has its severity.
@@ -154,8 +155,8 @@ EXPECTED = [
     ('03-13 08:10:00', 'resolved', 'table_10', '2026-03-12', ''),
     ('03-13 10:05:00', 'resolved', 'overseas_digest', '2026-03-12', ''),
     # 03-13: the input fixed at 10:05, after the deadlines: the readers are told; re-launched and rebuilt
-    ('03-13 10:05:30', 'stale_read', 'table_10', '2026-03-13', 'input_changed'),
     ('03-13 10:05:30', 'stale_read', 'overseas_digest', '2026-03-13', 'input_changed'),
+    ('03-13 10:05:30', 'stale_read', 'table_10', '2026-03-13', 'input_changed'),
     ('03-13 10:26:30', 'stale_read resolved', 'table_10', '2026-03-13', ''),
     ('03-13 10:26:30', 'stale_read resolved', 'overseas_digest', '2026-03-13', ''),
     ('03-14 07:45:00', 'at_risk', 'table_14', '2026-03-14', 'no_run'),
@@ -231,8 +232,8 @@ EXPECTED = [
     ('03-26 08:10:00', 'at_risk resolved', 'table_21', '2026-03-26', ''),
     ('03-27 06:30:00', 'at_risk resolved', 'table_21', '2026-03-20', ''),
     # 03-27: a backfill of ten past dates: one message per consumer, one resolution once all are rebuilt
-    ('03-27 13:10:30', 'stale_read', 'table_10', '2026-03-17…2026-03-26', 'input_changed'),
     ('03-27 13:10:30', 'stale_read', 'overseas_digest', '2026-03-17…2026-03-26', 'input_changed'),
+    ('03-27 13:10:30', 'stale_read', 'table_10', '2026-03-17…2026-03-26', 'input_changed'),
     ('03-27 13:10:30', 'stale_read', 'weekly_report', '2026-03-23', 'input_changed'),
     ('03-27 13:31:30', 'stale_read resolved', 'weekly_report', '2026-03-23', ''),
     ('03-27 13:31:30', 'stale_read resolved', 'table_10', '2026-03-17…2026-03-26', ''),
@@ -443,7 +444,7 @@ def expected_runs() -> list[tuple]:
     first tick after features' checks passed, overseas_digest when its UTC day begins (09:00 Tokyo)."""
     moved = {  # (day, product) -> tick, where a scenario or a 30-s window changes it
         ("2026-03-09", "demo"): "09:11:00", ("2026-03-09", "overseas"): "09:11:00",  # held until the re-run passed at 09:10:30
-        ("2026-03-16", "demo"): "06:18:00", ("2026-03-24", "demo"): "06:18:00",  # the day's first tick is its window's
+        ("2026-03-16", "demo"): "06:20:00", ("2026-03-24", "demo"): "06:20:00",  # the day's first tick is its window's
         ("2026-03-18", "demo"): "10:01:00", ("2026-03-18", "overseas"): "10:01:00",  # the input landed at 10:00, checked at 10:00:30
         ("2026-03-20", "demo"): "06:16:00",  # the re-run's checks passed at 06:15:30
     }
@@ -524,12 +525,18 @@ def alerts_of(sim: Simulation, asset: str, day: str, kind: str, resolved: bool =
 
 def test_consumers_of_a_late_input_breach_once_naming_it_and_its_cause_and_are_launched_when_it_lands(simulated):
     sim, *_ = simulated
+    # the upstream's own cause at each consumer's deadline: at 08:00 no run had started; at 10:00 (01:00 UTC) its run of 09:50 ran
+    upstream = {
+        "table_10": ("no_run, no run started", "schedule feeds_schedule is running but started no run for it"),
+        slo_catalog.OVERSEAS: ("run_in_progress, run ", "in progress: started at 2026-03-18 09:50 JST, running for 0h10m"),
+    }
     for table, recovered in (("table_10", "2026-03-18 10:21 JST"), (slo_catalog.OVERSEAS, "2026-03-18 01:21 UTC")):
         [breach] = alerts_of(sim, table, "2026-03-18", "slo_breach")
         [resolution] = alerts_of(sim, table, "2026-03-18", "slo_breach", resolved=True)
         why = dict(breach.details)["why"]
-        assert why.startswith("upstream table features is late too — features: no_run, no run started")
-        assert "schedule feeds_schedule is running but started no run for it" in why  # the upstream's own cause
+        cause, text = upstream[table]
+        assert why.startswith(f"upstream table features is late too — features: {cause}"), why
+        assert text in why
         assert resolution.title.startswith(f"SLO recovered: {table} materialized at {recovered}")  # launched 30 s after its checks
 
 
@@ -593,7 +600,8 @@ def test_a_fix_after_the_deadline_and_a_backfill_tell_the_readers_and_rebuild(si
     [rebuilt] = alerts_of(sim, "table_10", "2026-03-13", "slo_stale_read", resolved=True)
     assert rebuilt.title == "Stale read over: table_10 2026-03-13 rebuilt at 2026-03-13 10:26 JST from the new features"
     grouped = [s.alert for s in sim.sent if s.alert.kind.value == "slo_stale_read" and s.alert.incident.startswith("group:")]
-    assert [(a.asset, a.resolved) for a in grouped] == [("table_10", False), (slo_catalog.OVERSEAS, False), ("table_10", True), (slo_catalog.OVERSEAS, True)]
+    # raised in asset-key order; resolved as the rebuilt partitions land (the demo product's runs were launched first)
+    assert [(a.asset, a.resolved) for a in grouped] == [(slo_catalog.OVERSEAS, False), ("table_10", False), ("table_10", True), (slo_catalog.OVERSEAS, True)]
     assert dict(grouped[0].details)["partitions"] == ", ".join(BACKFILLED)
 
 
