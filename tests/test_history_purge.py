@@ -38,8 +38,11 @@ def reads(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
         "history verdicts": verdicts,
         "gate": {(k.to_user_string(), day): failed_error_checks(instance, k, d, day) for k, d in declared.items() for day in newest},
         "slo attainment": [(row.asset, [(o.deadline, o.status, o.lateness_minutes) for o in row.outcomes]) for row in attainment.rows],
-        "memory peaks": instance_reads.peak_memory_since(instance, (NOW - timedelta(days=45)).timestamp()),
-        "costs": sorted((c.asset, c.partition, c.cost_usd) for c in instance_reads.costs_after(instance, (NOW - timedelta(days=7)).timestamp())),
+        "attempts (peaks, durations, costs)": sorted(
+            (a.asset, a.partition or "", a.outcome, a.peak_mib or 0.0, a.duration_s or 0.0, a.cost_usd or 0.0)
+            for a in instance_reads.attempts_after(instance, (NOW - timedelta(days=45)).timestamp())
+        ),
+        "step durations": instance_reads.step_durations(instance, (NOW - timedelta(days=45)).timestamp()),
         "rightsizing": [(r.asset, r.samples, r.recommended) for r in recommend_all(defs, instance)],
         "latest materialization": {k.to_user_string(): r.asset_entry.last_materialization.timestamp for k, r in zip(
             declared, instance.get_asset_records(list(declared)), strict=True)},

@@ -33,6 +33,7 @@ FACTOR_ENV, DAYS_ENV, MIN_USD_ENV = "ML_PLATFORM_COST_JUMP_FACTOR", "ML_PLATFORM
 DEFAULT_FACTOR, DEFAULT_DAYS, DEFAULT_MIN_USD = 2.0, 7, 1.0
 MIN_DAYS = 3  # fewer earlier days with a cost: no median to compare with
 CHANGED = 1.2  # a ratio at least this large is named as a cause
+DURATION_NOISE_S = 1.0  # a step's wall time varies this much with launch and machine load: not a cause
 
 
 @dataclass
@@ -103,7 +104,7 @@ def cause(today: DayCost, earlier: list[DayCost]) -> str:
         what = f"profile changed: {before} → {now}" if before != now else "price per hour up"
         found.append((today.rate / rate, f"{what} (${rate:.4f}/h → ${today.rate:.4f}/h)"))
     duration = statistics.median(d.duration_per_run for d in earlier)
-    if duration and today.duration_per_run / duration >= CHANGED:
+    if duration and today.duration_per_run / duration >= CHANGED and today.duration_per_run - duration >= DURATION_NOISE_S:
         found.append((today.duration_per_run / duration,
                       f"duration up {today.duration_per_run / duration:.1f}× ({duration:g} s → {today.duration_per_run:g} s per run)"))
     runs = statistics.median(d.runs for d in earlier)

@@ -55,4 +55,5 @@ def test_a_cli_backfill_is_on_the_backfills_page_and_the_daemon_only_follows_it(
     }
     assert counts == {"article_texts": (2, 2, 0), "related_articles": (2, 2, 0)}
     runs = deployment.instance().get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill["id"]}))
-    assert sorted(r.tags["dagster/partition"] for r in runs) == days  # the CLI's runs; the daemon launched none
+    ranges = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in runs]
+    assert ranges == [(days[0], days[-1])]  # the CLI's one run over the range; the daemon launched none
