@@ -130,15 +130,19 @@ def _trim_runs(instance: dg.DagsterInstance, cutoff: datetime) -> tuple[int, int
 
 
 def _delete_old_asset_events(storage, cutoff: datetime, latest_per_asset: int) -> tuple[int, int]:
-    """Asset events older than ``cutoff``, except each asset's newest ``latest_per_asset`` materializations."""
+    """Asset events older than ``cutoff``, except each asset's newest ``latest_per_asset`` materializations
+    and attempt records."""
     import sqlalchemy as db
 
     events, tags, executions = event_log_tables()
     stamp = cutoff.replace(tzinfo=None)  # Dagster stores naive UTC timestamps
-    materialization = dg.DagsterEventType.ASSET_MATERIALIZATION.value
+    # Each asset's newest materializations and newest attempt records (observations: the memory,
+    # duration and cost history that sizing and rightsizing read by count, not by time).
+    measured = [dg.DagsterEventType.ASSET_MATERIALIZATION.value, dg.DagsterEventType.ASSET_OBSERVATION.value]
     newest = (
-        db.select(events.c.id, db.func.row_number().over(partition_by=events.c.asset_key, order_by=events.c.id.desc()).label("rank"))
-        .where(events.c.dagster_event_type == materialization)
+        db.select(events.c.id, db.func.row_number().over(
+            partition_by=[events.c.asset_key, events.c.dagster_event_type], order_by=events.c.id.desc()).label("rank"))
+        .where(events.c.dagster_event_type.in_(measured))
         .subquery()
     )
     kept = db.select(newest.c.id).where(newest.c.rank <= latest_per_asset)

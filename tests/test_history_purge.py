@@ -78,7 +78,7 @@ def test_history_reads_give_the_same_verdicts_after_a_purge(history):
     old = [run_id for day, run_id in zip(DAYS, run_ids, strict=True) if RUN_AT[day] < NOW - timedelta(days=14)]
     recent = [run_id for day, run_id in zip(DAYS, run_ids, strict=True) if RUN_AT[day] >= NOW - timedelta(days=14)]
     assert report.runs_trimmed == len(old) and report.run_events_deleted > 0
-    assert event_types(instance, old) <= {"ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"}
+    assert event_types(instance, old) <= {"ASSET_MATERIALIZATION", "ASSET_OBSERVATION", "ASSET_CHECK_EVALUATION"}  # + attempt records
     assert "STEP_SUCCESS" in event_types(instance, recent)  # recent runs keep their logs
     assert report.check_executions_deleted > 0  # evaluations older than 45 days
     assert report.runs_deleted == 0  # every old run still holds one of the newest 30 materializations
