@@ -36,7 +36,6 @@ from dagster._core.workspace.load_target import (  # origins as `dagster dev` bu
 )
 from dagster._grpc.types import ExecuteStepArgs  # the arguments a step worker is launched with
 from dagster._record import copy as copy_record  # ExecuteStepArgs (a Dagster record) with one field changed
-from dagster._utils.interrupts import check_captured_interrupt  # Ctrl-C that Dagster captured during an in-process run
 from dagster._utils.schedules import (  # no public cron iterator; the freshness daemon uses these, so SLO
     get_latest_completed_cron_tick,  # deadlines, schedule times and partition dates agree with the UI
     get_next_cron_tick,
@@ -161,7 +160,6 @@ __all__ = [
     "StepHandlerContext",
     "TableSlice",
     "WorkspaceFileTarget",
-    "check_captured_interrupt",
     "copy_record",
     "event_log_tables",
     "execute_run_iterator",

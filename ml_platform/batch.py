@@ -23,6 +23,7 @@ from ml_platform.batch_launch import (
     RunOrigin,
     close_backfill,
     create_run,
+    ctrl_c_watch,
     execute_in_process,
     open_backfill,
     partition_tags,
@@ -231,27 +232,27 @@ def run_batch(
     outcomes: list[AssetOutcome] = []
     current = None
     try:
-        for planned in runs:
-            for sub_run, reason in _ready_parts(instance, defs, planned):
-                if reason:
-                    outcomes += skipped(declared, graph, sub_run.assets, list(sub_run.partitions), reason)
-                    say(f"{sub_run.label}: not started: {reason}")
-                    continue
-                run = create_run(defs, instance, sub_run.assets, _run_tags(graph, declared, sub_run, tags, backfill_id), origin)
-                current = (run.run_id, sub_run)
-                started, stop = datetime.now(), False
-                for event, interrupted in execute_in_process(defs, instance, run):
-                    stop = interrupted
-                    if line := retry_line(event):
-                        say(f"{sub_run.label}: {line}")
-                done = read_outcomes(instance, run.run_id, graph, declared, list(sub_run.assets), list(sub_run.partitions))
-                current = None
-                outcomes += done
-                bad = sum(not o.ok for o in done)
-                verdict = "ok" if not bad else f"{bad} of {len(done)} not ok"
-                say(f"{sub_run.label}: run {run.run_id[:8]} {verdict} ({(datetime.now() - started).total_seconds():.1f} s)")
-                if stop:
-                    raise KeyboardInterrupt
+        with ctrl_c_watch() as pressed:
+            for planned in runs:
+                for sub_run, reason in _ready_parts(instance, defs, planned):
+                    if reason:
+                        outcomes += skipped(declared, graph, sub_run.assets, list(sub_run.partitions), reason)
+                        say(f"{sub_run.label}: not started: {reason}")
+                        continue
+                    run = create_run(defs, instance, sub_run.assets, _run_tags(graph, declared, sub_run, tags, backfill_id), origin)
+                    current = (run.run_id, sub_run)
+                    started = datetime.now()
+                    for event in execute_in_process(defs, instance, run):
+                        if line := retry_line(event):
+                            say(f"{sub_run.label}: {line}")
+                    done = read_outcomes(instance, run.run_id, graph, declared, list(sub_run.assets), list(sub_run.partitions))
+                    current = None
+                    outcomes += done
+                    bad = sum(not o.ok for o in done)
+                    verdict = "ok" if not bad else f"{bad} of {len(done)} not ok"
+                    say(f"{sub_run.label}: run {run.run_id[:8]} {verdict} ({(datetime.now() - started).total_seconds():.1f} s)")
+                    if pressed():  # during the run, or since it ended: stop before the next one
+                        raise KeyboardInterrupt
     except BaseException as error:
         if current is not None:  # the run that was executing: what it recorded before it stopped
             run_id, sub_run = current

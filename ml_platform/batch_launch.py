@@ -11,10 +11,14 @@ of them marked requested (this process launches the runs), so the Backfills page
 runs, and a running daemon only follows its progress. This process closes it when done, or cancelled.
 """
 
+import os
 import random
+import signal
 import string
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -28,7 +32,6 @@ from ml_platform._dagster_internal import (
     ReconstructableRepository,
     RemoteJobOrigin,
     RemoteRepositoryOrigin,
-    check_captured_interrupt,
     execute_run_iterator,
 )
 from ml_platform.batch_outcomes import first_line
@@ -81,19 +84,44 @@ def create_run(
     )
 
 
-def execute_in_process(defs: dg.Definitions, instance: dg.DagsterInstance, run) -> Iterator[tuple[object, bool]]:
-    """Execute a created run here, step after step, yielding its Dagster events as they happen, each
-    with whether Ctrl-C was pressed so far (Dagster holds it during a run, interrupting only user code)."""
+def execute_in_process(defs: dg.Definitions, instance: dg.DagsterInstance, run) -> Iterator[object]:
+    """Execute a created run here, step after step, yielding its Dagster events as they happen
+    (Dagster holds Ctrl-C during a run, interrupting only user code: see ``ctrl_c_watch``)."""
     job = defs.resolve_implicit_global_asset_job_def()
     in_process = InMemoryJob(job.as_ephemeral_job(resource_defs={}, input_values={}))
-    interrupted = False
-    for event in execute_run_iterator(in_process, run, instance):
-        interrupted = interrupted or check_captured_interrupt() or _interrupted_step(event)
-        yield event, interrupted
+    yield from execute_run_iterator(in_process, run, instance)
 
 
-def _interrupted_step(event) -> bool:
-    return event.event_type == dg.DagsterEventType.STEP_FAILURE and "Interrupt" in (event.step_failure_data.error.cls_name or "")
+@contextmanager
+def ctrl_c_watch() -> Iterator[Callable[[], bool]]:
+    """Whether Ctrl-C was pressed since entering, whoever handled it. The interpreter writes every
+    signal to the wakeup pipe; a flag set by our own handler would miss what Dagster's handlers take
+    during a run (its captured flag is cleared when the run ends, and an interrupt in user code can
+    fail an attempt that a retry policy then retries)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    seen = False
+
+    def pressed() -> bool:
+        nonlocal seen
+        try:
+            while data := os.read(read, 512):
+                seen = seen or signal.SIGINT in data
+        except BlockingIOError:
+            pass
+        return seen
+
+    try:
+        yield pressed
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
 
 
 def retry_line(event) -> str | None:
