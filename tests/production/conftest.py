@@ -1,4 +1,4 @@
-"""One production-shaped deployment per test session: PostgreSQL, webserver and daemon.
+"""One production-shaped deployment for the production tests (one unit of work, on one worker): PostgreSQL, webserver and daemon.
 
 Later tests that need the running instance (sensor ticks, the UI) take ``deployment``.
 """
@@ -18,7 +18,7 @@ SCHEDULED_PRODUCTS = (SCHEDULED_PRODUCT, "article_recs")
 FIRST_DAY = "2026-02-01"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down when the production tests are done
 def postgres():
     if find_bin_dir() is None:
         pytest.fail("PostgreSQL server binaries missing: run scripts/ci_system_deps.sh")
@@ -26,7 +26,7 @@ def postgres():
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down when the production tests are done
 def deployment(postgres) -> DagsterDeployment:
     with dagster_deployment(postgres) as deployment:
         deployment.start_webserver()
