@@ -216,3 +216,25 @@ def test_the_run_failure_alert_names_each_failed_partition_of_a_range(local_env,
         "ERROR: Run failed: scores (step scores): partition 2026-03-02 (scores, 2026-03-02)",
         "ERROR: Run failed: scores (step scores): partition 2026-03-04 (scores, 2026-03-04)",
     ]
+
+
+def test_a_ranged_run_that_failed_as_a_whole_resolves_once_every_day_of_its_range_landed_again(local_env, instance, slack_api):
+    from ml_platform.alerting import AlertSink
+    from tests.fixtures.sensor_ticks import tick_sensor
+    from tests.fixtures.slack_api import TEST_TOKEN
+
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    defs = assemble_definitions([events, scores], "local", resources={"alert_sink": sink})
+    job = defs.resolve_implicit_global_asset_job_def()
+    # scores alone over three days whose input never landed: its step fails before any day is written
+    assert not run_range(job, instance, "2026-03-01", "2026-03-03", "scores").success
+    cursor = tick_sensor(defs, "run_failure_alerts", instance, None).cursor
+    assert [m["text"] for m in slack_api.messages] == ["ERROR: Run failed: scores (step scores) (scores, 2026-03-01...2026-03-03)"]
+
+    assert run_range(job, instance, "2026-03-01", "2026-03-02").success  # two of the three days again
+    cursor = tick_sensor(defs, "run_failure_alerts", instance, cursor).cursor
+    assert len(slack_api.messages) == 1  # still open: 03-03 has not landed
+
+    assert run_day(job, instance, "2026-03-03").success  # the last day, in another run and tick
+    tick_sensor(defs, "run_failure_alerts", instance, cursor)
+    assert [m["text"] for m in slack_api.messages][1:] == ["RESOLVED: Materialized again: scores (scores, 2026-03-01...2026-03-03)"]

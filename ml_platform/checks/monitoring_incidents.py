@@ -6,7 +6,8 @@ A drift or coverage failure usually lasts (a broken feature, a slow creep), so i
 per table, not one per partition: it opens with the first failing partition, stays open without a
 new message while newer partitions fail the same checks at the same or a lower severity, alerts
 again when another check fails or a WARN becomes an ERROR, and resolves with one RESOLVED message
-when a newer partition passes them all. An evaluation of an older partition than the newest seen (a
+when a newer partition passes them all. A result that judged nothing (too few rows, no reference
+yet: ``judged`` False) is no news: it neither opens nor resolves. An evaluation of an older partition than the newest seen (a
 re-run, a backfill) is about that partition only: it gets the per-partition incident the other
 data-quality checks get. The newest partition seen per table is kept in the ledger's store.
 """
@@ -19,6 +20,7 @@ from ml_platform.alerting import Alert, AlertLedger, Kind, Severity
 from ml_platform.alerting.links import asset_url
 from ml_platform.checks.prediction_monitoring import blocking_monitoring_checks, monitoring_check_names
 from ml_platform.declaration import MLAsset
+from ml_platform.monitoring.assess import JUDGED
 
 NEWEST = "monitoring_newest"  # ledger state table (in the store): table -> newest partition evaluated
 RANK = {Severity.WARN: 1, Severity.ERROR: 2}
@@ -61,7 +63,9 @@ def evaluate_monitoring_incidents(
     raised = resolved = 0
     for key, partitions in by_table.items():
         for partition in sorted(partitions):
-            checks = partitions[partition]
+            checks = {c: e for c, e in partitions[partition].items() if e.metadata.get(JUDGED, True) is not False}
+            if not checks:
+                continue  # nothing judged (too few rows, no reference yet): no news about the incident
             current = ledger.open.get(subject(key))
             before = _failing(current)
             failing = {c: s for c, s in before.items() if c not in checks}  # not re-evaluated: still failing

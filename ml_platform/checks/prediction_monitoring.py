@@ -18,6 +18,7 @@ the gate) only when the table declares ``error_blocks_consumers=True``.
 
 import base64
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -26,7 +27,7 @@ import dagster as dg
 from ml_platform.checks.partition_results import check_outputs, partition_results, step_partitions
 from ml_platform.compute.profiles import PROFILES
 from ml_platform.declaration import Catalog, DeclarationError, MLAsset, Model, PredictionTable
-from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK, Assessment, judge
+from ml_platform.monitoring.assess import COVERAGE_CHECK, DRIFT_CHECK, JUDGED, Assessment, judge
 from ml_platform.monitoring.reference import SUMMARY_KEY, partitions_to_read
 from ml_platform.monitoring.reference_store import pin_in_force, read_summaries
 from ml_platform.monitoring.settings import Monitoring
@@ -175,8 +176,13 @@ def evaluate_monitoring(
     if drift.severity and score in judgement.pinned:  # the plot is drawn for a failed check only: it costs a second
         extra["score_distribution"] = _plot_metadata(judgement.pinned[score], judgement.current[score], key, partition, plots)
     events.append(_result(key, drift, partition, extra))
-    if judgement.coverage is not None:
-        events.append(_result(key, judgement.coverage, partition, {"note": note} if note else {}))
+    coverage = judgement.coverage
+    if coverage is not None and note:  # the population to cover is missing: nothing says coverage held
+        judged = {k: v for k, v in coverage.metadata.items() if k != JUDGED}
+        coverage = replace(coverage, severity=coverage.severity or "WARN", summary=f"{note}: covered share not judged; {coverage.summary}",
+                           metadata=judged)
+    if coverage is not None:
+        events.append(_result(key, coverage, partition, {"note": note} if note else {}))
     return events
 
 

@@ -36,6 +36,8 @@ FORGET_AFTER_SECONDS = 14 * 24 * 3600.0  # an unresolved failure this old leaves
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 READ_STATE, READ_AT = "materialized", "materialized_at"  # read position over materializations; newest seen
+RANGES_LANDED = "ranges_landed"  # open range alert -> the days of its range materialized again so far
+RANGE_SEPARATOR = "..."
 LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
 
 
@@ -61,7 +63,7 @@ def evaluate(tick: Tick) -> Outcome:
             for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
                 if ledger.raise_alert(alert):
                     raised.append(alert)
-    resolved = _resolve_rematerialized(tick.instance, ledger, raised, tick.now)
+    resolved = _resolve_rematerialized(tick.instance, ledger, raised, tick.now, graph)
     _forget_stale(ledger, tick.now)
     return Outcome(len(raised), resolved)
 
@@ -200,7 +202,7 @@ def _partition(tags: Mapping[str, str]) -> str | None:
     if PARTITION_TAG in tags:
         return tags[PARTITION_TAG]
     if RANGE_START_TAG in tags:
-        return f"{tags[RANGE_START_TAG]}...{tags.get(RANGE_END_TAG, '')}"
+        return f"{tags[RANGE_START_TAG]}{RANGE_SEPARATOR}{tags.get(RANGE_END_TAG, '')}"
     return None
 
 
@@ -211,15 +213,17 @@ def _launcher(run: dg.DagsterRun) -> str:
     return "manual launch (UI or CLI)"
 
 
-def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger, raised: Sequence[Alert], now: float) -> int:
-    """Resolve every open run-failure alert whose asset partition was materialized after the failure.
+def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger, raised: Sequence[Alert], now: float, graph) -> int:
+    """Resolve every open run-failure alert whose asset partition was materialized after the failure;
+    a failed ranged run's alert (partition ``A...B``), once every day of its range was.
 
     Materializations are read incrementally (``READ_STATE``) while alerts are open, from the oldest
-    failure on. A failure processed late (behind a backlog of failures) re-reads from its own time."""
+    failure on. A failure processed late (behind a backlog of failures) re-reads from its own time.
+    The days of a range that landed again are kept (``RANGES_LANDED``) until the last one does."""
     open_alerts = [a for a in ledger.open_alerts(Kind.RUN_FAILURE) if a.asset]
     if not open_alerts:
-        ledger.state.pop(READ_STATE, None)  # nothing to watch: the next alert reads from its own failure
-        ledger.state.pop(READ_AT, None)
+        for key in (READ_STATE, READ_AT, RANGES_LANDED):
+            ledger.state.pop(key, None)  # nothing to watch: the next alert reads from its own failure
         return 0
     read = ledger.state.get(READ_STATE, {})
     late = [a.since or 0 for a in raised if read and (a.since or 0) < ledger.state.get(READ_AT, 0)]
@@ -227,13 +231,35 @@ def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger, r
     materializations, ledger.state[READ_STATE] = instance_reads.materializations_since(instance, read, start, now)
     ledger.state[READ_AT] = max([ledger.state.get(READ_AT, 0), *(m.timestamp for m in materializations)])
     latest = {(m.asset, m.partition): m for m in materializations}  # oldest first: the newest wins
+    landed_in_ranges = ledger.state.setdefault(RANGES_LANDED, {})
     resolved = 0
     for alert in open_alerts:
-        again = latest.get((alert.asset, alert.partition))
+        days = _range_days(graph, alert)
+        if days is None:
+            again = latest.get((alert.asset, alert.partition))
+        else:
+            landed = set(landed_in_ranges.get(alert.subject, []))
+            landed |= {d for d in days if (m := latest.get((alert.asset, d))) is not None and m.timestamp > (alert.since or 0)}
+            landed_in_ranges[alert.subject] = sorted(landed)
+            again = max((latest[(alert.asset, d)] for d in days if (alert.asset, d) in latest), key=lambda m: m.timestamp,
+                        default=None) if landed >= set(days) else None
         if again is not None and again.timestamp > (alert.since or 0):
             changes = {"run_id": again.run_id, "link": None, "since": again.timestamp, "details": ()}
             resolved += ledger.resolve(alert.subject, f"Materialized again: {alert.asset}", **changes)
+            landed_in_ranges.pop(alert.subject, None)
     return resolved
+
+
+def _range_days(graph, alert: Alert) -> list[str] | None:
+    """The partitions of a failed ranged run's alert (``A...B``); None for a single partition."""
+    if not alert.partition or RANGE_SEPARATOR not in alert.partition:
+        return None
+    first, last = alert.partition.split(RANGE_SEPARATOR, 1)
+    key = dg.AssetKey.from_user_string(alert.asset)
+    partitions = graph.get(key).partitions_def if graph.has(key) else None
+    if partitions is None:
+        return [first, last]
+    return list(partitions.get_partition_keys_in_range(dg.PartitionKeyRange(first, last)))
 
 
 def _forget_stale(ledger: AlertLedger, now: float) -> None:
@@ -241,6 +267,7 @@ def _forget_stale(ledger: AlertLedger, now: float) -> None:
     for alert in ledger.open_alerts(Kind.RUN_FAILURE):
         if alert.since is not None and now - alert.since > FORGET_AFTER_SECONDS:
             del ledger.open[alert.subject]
+            ledger.state.get(RANGES_LANDED, {}).pop(alert.subject, None)
 
 
 run_failure_alerts = alert_sensor(RUN_FAILURE_ALERTS)

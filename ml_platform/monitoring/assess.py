@@ -17,14 +17,14 @@ comparisons made (Bonferroni), so a stable table fails a check with at most that
 partition, however small it is. A statistic with fewer than ``min_rows`` rows is not judged.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import pandas as pd
 
 from ml_platform.monitoring.coverage import CoverageCounts, count_coverage
 from ml_platform.monitoring.drift import Drift, judged, measure_drift, one_sided_proportion_pvalue
-from ml_platform.monitoring.reference import PartitionSummary, Pin, describe_window, windows
+from ml_platform.monitoring.reference import PartitionSummary, Pin, describe_window, is_first_after_retrain, windows
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.monitoring.sketch import Sketch
 from ml_platform.monitoring.statistics import measure_statistics
@@ -32,6 +32,9 @@ from ml_platform.monitoring.statistics import measure_statistics
 DRIFT_CHECK = "prediction_drift"
 COVERAGE_CHECK = "prediction_coverage"
 ORDER = {None: 0, "WARN": 1, "ERROR": 2}
+# A passed result that judged nothing (too few rows, no reference yet): it neither fails nor
+# resolves an open incident (``checks.monitoring_incidents``).
+JUDGED = "judged"  # metadata: False on such a result
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,22 @@ def judge(
     coverage = None
     if settings.has_coverage:
         coverage = assess_coverage(counts, *windows(pin, history, partition, n, COVERAGE_CHECK), settings, pin)
+    if is_first_after_retrain(pin, partition):  # judged against the previous model's partitions
+        drift = _after_retrain(drift, pin)
+        coverage = _after_retrain(coverage, pin) if coverage else None
     passed = {DRIFT_CHECK: drift.severity is None, **({COVERAGE_CHECK: coverage.severity is None} if coverage else {})}
     summary = PartitionSummary(partition, len(frame), {name: s.compact() for name, s in current.items()}, counts, passed)
     merged = {name: Sketch.merge([s.statistics.get(name) for s in pinned]) for name in current}
     return Judgement(summary, drift, coverage, current, {k: v for k, v in merged.items() if v is not None})
+
+
+def _after_retrain(assessment: Assessment, pin: Pin) -> Assessment:
+    """The first partition of a new model moved from the previous model's: a WARN to look at, never
+    an ERROR that holds its consumers (the retraining re-pins the reference to it)."""
+    if assessment.severity is None:
+        return assessment
+    summary = f"first partition after {pin.reason.removeprefix('model ')}, vs the previous model's partitions: {assessment.summary}"
+    return replace(assessment, severity="WARN", summary=summary)
 
 
 def _worst(*severities: str | None) -> str | None:
@@ -94,7 +109,7 @@ def assess_drift(
     """Worst statistic (score, segments, rank-k score, item mix) against both windows."""
     windows_text = _reference_text(pin, pinned, trailing)
     if not trailing and not pinned:
-        return Assessment(DRIFT_CHECK, None, "no earlier partition to compare with yet", {**windows_text, "note": "no reference yet"})
+        return Assessment(DRIFT_CHECK, None, "no earlier partition to compare with yet", {**windows_text, "note": "no reference yet", JUDGED: False})
     judged_names = [name for name, s in current.items() if s.rows >= settings.min_rows]
     small = {name: int(s.rows) for name, s in current.items() if name not in judged_names}
     separate = [s.partition for s in pinned] != [s.partition for s in trailing]
@@ -112,7 +127,7 @@ def assess_drift(
         results[name] = (_worst(sev_pin, sev_dod), vs_pin, vs_dod, "pinned" if ORDER[sev_pin] >= ORDER[sev_dod] else "day over day")
     if not results:
         note = f"too few rows to judge ({', '.join(f'{k}: {v}' for k, v in small.items())}; minimum {settings.min_rows})"
-        return Assessment(DRIFT_CHECK, None, note, {**windows_text, "note": note})
+        return Assessment(DRIFT_CHECK, None, note, {**windows_text, "note": note, JUDGED: False})
 
     def rank(item):
         sev, vs_pin, vs_dod, _ = item[1]
@@ -213,6 +228,8 @@ def assess_coverage(
         worst = _worst(worst, sev_pin, sev_dod)
     if shares and not judged_shares:
         metadata["note"] = f"too few entities to judge (minimum {settings.min_rows})"
+    if not judged_shares or not (pin_counts or dod_counts):
+        metadata[JUDGED] = False
     parts = []
     for m in shares:
         change = metadata.get(f"{m.name}_change_vs_pinned")

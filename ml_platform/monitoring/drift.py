@@ -35,7 +35,7 @@ class Drift:
     rows: float  # current rows
     reference_rows: float
     top_bins: list[dict]  # bins with the largest |current - reference| share, largest first
-    unseen: list[str]  # categories absent from a complete reference
+    unseen: list[str]  # categories absent from a complete reference, or clearly beyond an incomplete one's tail
 
 
 def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
@@ -75,17 +75,27 @@ def _counts(sketch: Sketch, edges: np.ndarray) -> np.ndarray:
 
 
 def _categorical(reference: Sketch, current: Sketch, top: int) -> Drift:
+    """Per listed category, plus ``other``. A complete reference (every category listed): a current
+    category outside it is unseen. An incomplete one: a current category outside it is unseen only
+    when it has clearly more rows than any unlisted category of the reference could have had
+    (``tail_bound``); it gets its own bin with that bound as its reference count."""
     listed = set(reference.counts)
     complete = reference.other == 0
     bins = {category: [count, 0.0] for category, count in reference.counts.items()}
     bins[OTHER] = [reference.other, 0.0]
     bins[UNSEEN] = [0.0, 0.0]
+    bound = reference.tail_bound / reference.rows * current.rows  # most current rows one tail category can expect
     unseen = []
     for category, count in current.counts.items():
         if category in listed:
             bins[category][1] += count
         elif complete:
             bins[UNSEEN][1] += count
+            unseen.append(category)
+        elif count > bound + 3 * math.sqrt(bound) + MIN_EXPECTED:
+            held = min(reference.tail_bound, bins[OTHER][0])  # at most this much of the reference's tail was it
+            bins[OTHER][0] -= held
+            bins[f"{category} (new)"] = [held, count]
             unseen.append(category)
         else:
             bins[OTHER][1] += count

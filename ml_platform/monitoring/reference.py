@@ -30,6 +30,7 @@ class Pin:
     at: float  # unix time it was pinned
     reason: str  # "model propensity_model retrained 2026-01-05 06:00 UTC", "pinned by ...", ...
     explicit: bool = False  # pinned by a person: partitions recorded before ``at`` count as good
+    retrained: bool = False  # pinned by the table's model's retraining
 
     def describe(self) -> str:
         return f"pinned since {self.since} ({self.reason})"
@@ -71,7 +72,7 @@ def shifted(partition: str, days: int) -> str:
 def partitions_to_read(pin: Pin | None, partition: str, n: int) -> list[str]:
     """The partitions whose summaries can make up the windows of ``partition``."""
     trailing = [shifted(partition, -i) for i in range(n, 0, -1)]
-    if pin is None or partition < pin.since:
+    if pin is None or partition < pin.since or is_first_after_retrain(pin, partition):
         return trailing
     pinned = [shifted(pin.since, i) for i in range(n * PINNED_SPAN)]
     return sorted({p for p in (*pinned, *trailing) if pin.since <= p < partition})
@@ -81,14 +82,22 @@ def windows(
     pin: Pin | None, history: dict[str, PartitionSummary], partition: str, n: int, check: str
 ) -> tuple[list[PartitionSummary], list[PartitionSummary]]:
     """(pinned window, day-over-day window) of ``partition``, oldest first. A partition older than
-    the pin is compared day over day only: the pin is about the partitions after it."""
+    the pin is compared day over day only: the pin is about the partitions after it. The first
+    partition of a retraining's pin is compared day over day with the partitions before it (the
+    previous model's; ``is_first_after_retrain``): the retraining pins it, but is not unjudged."""
     earlier = sorted(p for p in history if p < partition)
     if pin is None or partition < pin.since:
         return [], [history[p] for p in earlier[-n:]]
     era = [p for p in earlier if p >= pin.since]
     limit = shifted(pin.since, n * PINNED_SPAN)
     pinned = [history[p] for p in era if p < limit and _known_good(history[p], pin, check)][:n]
+    if not era and is_first_after_retrain(pin, partition):
+        return [], [history[p] for p in earlier[-n:]]
     return pinned, [history[p] for p in era[-n:]]
+
+
+def is_first_after_retrain(pin: Pin | None, partition: str) -> bool:
+    return pin is not None and pin.retrained and partition == pin.since
 
 
 def _known_good(summary: PartitionSummary, pin: Pin, check: str) -> bool:

@@ -39,12 +39,13 @@ def stored_pin(instance: dg.DagsterInstance, key: dg.AssetKey) -> Pin | None:
 
 
 def pin_reference(instance: dg.DagsterInstance, key: dg.AssetKey, since: str | None, by: str, now: float | None = None) -> Pin:
-    """Pin ``key``'s reference from partition ``since`` (default: its newest materialized partition)."""
+    """Pin ``key``'s reference from partition ``since`` (default: its newest materialized partition,
+    whatever was written last: a re-run of an old day is not the newest)."""
     if since is None:
-        latest = instance.fetch_materializations(key, limit=1).records
-        if not latest or not latest[0].partition_key:
+        materialized = instance.get_materialized_partitions(key)
+        if not materialized:
             raise ValueError(f"table '{key.to_user_string()}' has no materialized partition to pin; pass --since YYYY-MM-DD")
-        since = latest[0].partition_key
+        since = max(materialized)
     try:
         date.fromisoformat(since)
     except ValueError:
@@ -65,7 +66,7 @@ def model_pin(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[d
     after = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_timestamp=at), limit=1, ascending=True).records
     if not after or not after[0].partition_key:
         return None
-    return Pin(since=after[0].partition_key, at=at, reason=f"model {model.to_user_string()} retrained {_when(at)}")
+    return Pin(since=after[0].partition_key, at=at, reason=f"model {model.to_user_string()} retrained {_when(at)}", retrained=True)
 
 
 def pin_in_force(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[dg.AssetKey], partition: str) -> Pin:

@@ -43,6 +43,8 @@ class Scenario:
     decay_day: int | None = None
     decay_per_day: float = 0.03  # share of labels replaced by noise, added per day after decay_day
     segment_day: int | None = None
+    small_days: tuple[int, ...] = ()  # days whose partition has only ``small_rows`` rows (too few to judge)
+    small_rows: int = 20
 
     @property
     def pool(self) -> int:
@@ -58,6 +60,8 @@ class Scenario:
         """Day ``day``'s partition: date, user_id, score, is_fallback, country."""
         users = self.expected_users(day)
         users = users[self._rng(day, 2).random(users.size) >= self._missed_share(day)]
+        if day in self.small_days:
+            users = users[: self.small_rows]
         logit = self._logit(day, users)
         if self.break_day is not None and self.break_day <= day < (self.repair_day or 10**6):
             logit = -2.0 + 0.6 * logit  # the top feature arrives constant: scores squeeze toward the prior

@@ -4,8 +4,9 @@ day on one instance, the alert sensor ticked after each day, alerts to the Slack
 * ``lasting``: a feature breaks on day 3 and stays broken 7 days, repaired on day 10. It fails
   every broken day against the pinned reference (days 0-2: the broken days never join it) and
   passes on the repair day: one alert, one RESOLVED.
-* ``retrained``: its model is retrained on day 6 and scores everyone higher: the retraining
-  re-pins the reference, so the new model's partitions pass.
+* ``retrained``: its model is retrained on day 6 and scores everyone higher: its first partition
+  is judged against the previous model's (a WARN that names the retraining, never an ERROR), and
+  the retraining re-pins the reference, so the new model's later partitions pass.
 * ``repinned``: a lasting change on day 8 that a person accepts: after the
   ``pin_prediction_reference`` job (the UI's way; ``ml-platform pin-reference`` is the shell's)
   the next partition passes and the incident resolves.
@@ -43,13 +44,15 @@ def test_a_lasting_break_fails_until_repaired_and_a_retrain_or_a_pin_takes_a_new
         messages[day] = replay.tick()
 
     assert replay.line("lasting_scores") == "...EEEEEEE..."
-    assert replay.line("retrained_scores") == "............."
+    assert replay.line("retrained_scores") == "......W......"
     assert replay.line("repinned_scores") == "........E...."
     for table in TABLES:
         assert replay.line(table, "prediction_coverage") == "............."
     sent = {day: texts for day, texts in messages.items() if texts}
     assert sent == {
         3: [f"ERROR: lasting_scores {partition(3)}: prediction_drift (error) failed (first failing partition); consumers still read it (lasting_scores)"],
+        6: [f"WARN: retrained_scores {partition(6)}: prediction_drift (warn) failed (first failing partition); consumers still read it (retrained_scores)"],
+        7: [f"RESOLVED: retrained_scores {partition(7)}: prediction_drift pass again (failing since {partition(6)}) (retrained_scores)"],
         8: [f"ERROR: repinned_scores {partition(8)}: prediction_drift (error) failed (first failing partition); consumers still read it (repinned_scores)"],
         9: [f"RESOLVED: repinned_scores {partition(9)}: prediction_drift pass again (failing since {partition(8)}) (repinned_scores)"],
         10: [f"RESOLVED: lasting_scores {partition(10)}: prediction_drift pass again (failing since {partition(3)}) (lasting_scores)"],
@@ -62,6 +65,9 @@ def test_a_lasting_break_fails_until_repaired_and_a_retrain_or_a_pin_takes_a_new
     repaired = replay.evaluations[("lasting_scores", "prediction_drift", 12)]
     assert repaired.metadata["pinned_window"].value == f"{partition(0)} .. {partition(11)} (5 partitions)"
     assert "score_distribution" not in repaired.metadata  # drawn for failures only
+    first_of_new_model = replay.evaluations[("retrained_scores", "prediction_drift", 6)]
+    assert first_of_new_model.description.startswith("first partition after retrained_model retrained ")
+    assert "vs the previous model's partitions: PSI " in first_of_new_model.description
     retrained = replay.evaluations[("retrained_scores", "prediction_drift", 8)]
     assert retrained.metadata["reference"].value.startswith(f"pinned since {partition(6)} (model retrained_model retrained ")
     assert retrained.metadata["pinned_window"].value == f"{partition(6)} .. {partition(7)} (2 partitions)"

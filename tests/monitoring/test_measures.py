@@ -90,6 +90,28 @@ def test_text_categories_are_compared_as_categories_and_unseen_ones_named():
     assert measure_drift(tail, Sketch.of(pd.Series(["JP"] * 50 + ["US"] * 30 + ["BR"] * 20), categorical=True)).unseen == []
 
 
+def test_many_categories_stored_as_top_lists_judge_a_stable_day_stable_and_name_a_new_one():
+    """400 items (an item mix): each stored day keeps its 50 commonest. Merged over 7 days, one
+    day's 50th item is another's 51st; the reference counts only what it counts exactly, so a
+    stable day against it is stable, and an item new with 5% of the rows is named and warned."""
+    rng = np.random.default_rng(7)
+    items = [f"a{i:03d}" for i in range(400)]
+    weights = 1 / np.arange(1, 401) ** 0.8
+
+    def day(new_share: float = 0.0) -> Sketch:
+        values = list(rng.choice(items, size=4000, p=weights / weights.sum()))
+        values[: int(4000 * new_share)] = ["brand_new"] * int(4000 * new_share)
+        return Sketch.of(pd.Series(values), categorical=True)
+
+    for _ in range(3):
+        reference = Sketch.merge([Sketch.from_json(json.loads(json.dumps(day().to_json()))) for _ in range(7)])
+        assert reference.other > 0 and len(reference.counts) < 50  # incomplete, and exact where listed
+        stable = measure_drift(reference, day())
+        assert stable.psi < 0.05 and stable.pvalue > 1e-3 and stable.unseen == []
+        new = measure_drift(reference, day(new_share=0.05))
+        assert new.unseen == ["brand_new"] and new.psi > Monitoring().psi_warn and new.pvalue < 1e-6
+
+
 def test_a_statistic_with_fewer_rows_than_the_minimum_is_not_judged():
     rng = np.random.default_rng(4)
     earlier = [PartitionSummary(f"2026-01-0{d}", 40, {"score": numeric(rng.beta(2, 5, 40)).compact()}, None) for d in (1, 2)]

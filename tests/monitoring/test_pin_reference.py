@@ -21,3 +21,13 @@ def test_pin_reference_records_the_pin_and_rejects_what_it_cannot_pin(local_env,
     assert "has no materialized partition to pin; pass --since YYYY-MM-DD" in capsys.readouterr().err
     assert main([*MODULE, "pin-reference", "stable_scores", "--since", "2026-13-01"]) == 2
     assert "since must be a partition key YYYY-MM-DD, got '2026-13-01'" in capsys.readouterr().err
+
+
+def test_pin_reference_without_since_pins_the_newest_partition_not_the_one_written_last(local_env, capsys):
+    with dg.DagsterInstance.get() as instance:
+        for day in ("2026-01-05", "2026-01-07", "2026-01-06"):  # then 01-06 re-run: written last, not the newest
+            instance.report_runless_asset_event(dg.AssetMaterialization("stable_scores", partition=day))
+    assert main([*MODULE, "pin-reference", "stable_scores"]) == 0
+    assert capsys.readouterr().out.startswith("stable_scores: reference pinned since 2026-01-07 (pinned by ")
+    with dg.DagsterInstance.get() as instance:
+        assert stored_pin(instance, dg.AssetKey("stable_scores")).since == "2026-01-07"
