@@ -11,7 +11,6 @@ from ml_platform.compute.auto_memory import ESCALATIONS_KEY, MEMORY_KEY, MEMORY_
 from ml_platform.compute.backends.kubernetes import NODE_POOL_LABEL
 from ml_platform.compute.cost_report import cost_report
 from ml_platform.compute.pricing import COST_KEY, COST_RATE_KEY
-from ml_platform.compute.profiles import quantity_bytes
 from ml_platform.compute.step_usage import (
     DURATION_KEY,
     OOM_KILLED,
