@@ -54,3 +54,14 @@ def test_run_config_reaches_the_production_executor_but_cannot_change_the_real_b
     assert resolved.success and resolved.value["config"]["sagemaker"]["env_vars"] == ["EXTRA=1"]
     assert resolved.value["config"]["real_backends"] == ["kubernetes", "sagemaker"]
     assert not schema.resolve_config({"config": {"sagemaker": {"env_var": ["EXTRA=1"]}}}).success  # a typo is refused
+
+
+def test_a_runs_own_secrets_are_added_to_the_deployments_not_put_in_their_place(monkeypatch):
+    for name, value in RUN_WORKER.items():
+        monkeypatch.setenv(name, value)
+    deployment = "arn:aws:secretsmanager:eu-west-1:1:secret:ml-platform/DAGSTER_PG_PASSWORD-AbCdEf"
+    own = "arn:aws:secretsmanager:eu-west-1:1:secret:ml-platform/FEATURE_STORE_TOKEN-GhIjKl"
+    monkeypatch.setenv("ML_PLATFORM_SAGEMAKER_SECRET_ARNS", deployment)
+    settings = SageMakerSettings.from_config({"secret_arns": [own, deployment]})
+    assert settings.secret_arns == (deployment, own)
+    assert set(SageMakerSettings.from_config({}).job_env().values()) >= {deployment}

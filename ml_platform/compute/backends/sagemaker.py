@@ -104,7 +104,8 @@ class SageMakerSettings:
             security_group_ids=_split(pick("security_group_ids", "ML_PLATFORM_SAGEMAKER_SECURITY_GROUPS")),
             endpoint_url=pick("endpoint_url", "ML_PLATFORM_SAGEMAKER_ENDPOINT_URL"),
             env_vars=env_vars,
-            secret_arns=tuple(config.get("secret_arns") or ()) or _split(_env("ML_PLATFORM_SAGEMAKER_SECRET_ARNS")),
+            # the deployment's secrets, plus a run's own: a run cannot drop the database password by adding one
+            secret_arns=tuple(dict.fromkeys((*_split(_env("ML_PLATFORM_SAGEMAKER_SECRET_ARNS")), *(config.get("secret_arns") or ())))),
         )
 
     def job_env(self) -> dict[str, str]:
