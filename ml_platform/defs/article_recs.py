@@ -6,6 +6,7 @@ Crosses products: today's recommendations are boosted by the related_content pro
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -15,10 +16,12 @@ from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, model, prediction_table
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
+from ml_platform.resources.window_reads import training_window
 
 RECS = Product("article_recs", owner="team:recs", timezone="Asia/Tokyo")
 TOP_K = 10
 RELATED_BOOST = 0.3  # weight of content similarity to today's reads in the final score
+TRAINING_WINDOW = timedelta(days=28)  # the training read: this many days of clicks, never the whole history
 
 
 @dataclass
@@ -39,12 +42,17 @@ def user_article_interactions(context: dg.AssetExecutionContext, synthetic: Synt
 
 @model(
     RECS, slo=RECS.slo("0 6 * * 1", window=timedelta(days=7)), compute="gpu", retries=1,
-    description="Truncated-SVD factorisation of the user x article click matrix, retrained weekly.",
+    deps=["user_article_interactions"], metadata={"ml_platform/training_window_days": TRAINING_WINDOW.days},
+    description="Truncated-SVD factorisation of the user x article click matrix, retrained weekly on the last 28 days.",
 )
-def article_recs_model(context: dg.AssetExecutionContext, user_article_interactions: pd.DataFrame) -> FactorModel:
-    """Trains on every interaction partition in the warehouse."""
+def article_recs_model(context: dg.AssetExecutionContext, window_reader: dg.ResourceParam[Any]) -> FactorModel:
+    """Trains on the ``TRAINING_WINDOW`` of interaction partitions up to the newest one, read in one query."""
     from scipy.sparse import csr_matrix  # imported where used: loading the code location stays fast
     from sklearn.decomposition import TruncatedSVD
+
+    first, newest, user_article_interactions = training_window(
+        context, window_reader, dg.AssetKey("user_article_interactions"), TRAINING_WINDOW.days
+    )
 
     users, user_index = np.unique(user_article_interactions["user_id"], return_inverse=True)
     articles, article_index = np.unique(user_article_interactions["article_id"], return_inverse=True)
@@ -57,6 +65,7 @@ def article_recs_model(context: dg.AssetExecutionContext, user_article_interacti
     context.add_output_metadata(
         {
             "training_rows": len(user_article_interactions),
+            "training_window": f"{first}..{newest}",
             "users": len(users),
             "articles": len(articles),
             "explained_variance": float(svd.explained_variance_ratio_.sum()),

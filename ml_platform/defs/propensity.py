@@ -1,6 +1,6 @@
 """Propensity: a weekly conversion classifier, daily scores in [0, 1] per user for the CRM team."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -10,6 +10,7 @@ from ml_platform.declaration import Expectations
 from ml_platform.decorators import Product, feature_table, model, prediction_table
 from ml_platform.monitoring.settings import Monitoring
 from ml_platform.resources.synthetic import SyntheticData
+from ml_platform.resources.window_reads import training_window
 
 GROWTH = Product("propensity", owner="team:growth", timezone="Asia/Tokyo")
 # A fitted sklearn Pipeline. sklearn is imported inside the functions that use it, so loading the
@@ -40,11 +41,8 @@ def propensity_model(context: dg.AssetExecutionContext, synthetic: SyntheticData
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    newest = max(context.instance.get_materialized_partitions(dg.AssetKey("user_features")), default=None)
-    if newest is None:
-        raise dg.Failure("propensity_model: user_features has no materialized partition to train on")
-    first = (date.fromisoformat(newest) - TRAINING_WINDOW + timedelta(days=1)).isoformat()
-    user_features = window_reader.read(dg.AssetKey("user_features"), "date", first, newest).rename(columns=str.lower)
+    first, newest, user_features = training_window(context, window_reader, dg.AssetKey("user_features"), TRAINING_WINDOW.days)
+    user_features = user_features.rename(columns=str.lower)
     labels = synthetic.conversions(user_features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(user_features[FEATURES], labels)

@@ -1,7 +1,8 @@
 """Reads of a window of daily partitions straight from the warehouse, in one query.
 
 The prediction-monitoring check reads the partition it checks (and that partition of the expected
-entities), and the delayed-label sensor joins a day's predictions with that day's labels. Loading
+entities), the delayed-label sensor joins a day's predictions with that day's labels, and a model
+trains on the last N days of its features (``training_window``). Loading
 those through the IO manager would mean an input per table (and the cross-run gate on each); here
 one ``SELECT ... WHERE <partition column> >= start AND < end`` returns the partitions asked for.
 
@@ -19,6 +20,16 @@ import pandas as pd
 
 WINDOW_READER_KEY = "window_reader"
 LOCK_RETRIES = 10  # DuckDB allows one writing process per file: a run's write can hold it briefly
+
+
+def training_window(context: dg.AssetExecutionContext, reader, key: dg.AssetKey, days: int, partition_column: str = "date") -> tuple[str, str, pd.DataFrame]:
+    """(first, newest, rows): the ``days`` daily partitions of ``key`` up to its newest materialized
+    one, read in one query. A model trains on a bounded window, never the whole history."""
+    newest = max(context.instance.get_materialized_partitions(key), default=None)
+    if newest is None:
+        raise dg.Failure(f"{context.asset_key.to_user_string()}: {key.to_user_string()} has no materialized partition to train on")
+    first = (date.fromisoformat(newest) - timedelta(days=days - 1)).isoformat()
+    return first, newest, reader.read(key, partition_column, first, newest)
 
 
 def _bounds(first: str, last: str) -> tuple[datetime, datetime]:

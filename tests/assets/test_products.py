@@ -87,6 +87,21 @@ def test_propensity_model_trains_on_its_declared_window_not_the_whole_history(de
     assert metadata["training_rows"].value == 2 * per_day
 
 
+def test_article_recs_model_trains_on_its_declared_window_not_the_whole_history(defs, instance):
+    from ml_platform.defs.article_recs import TRAINING_WINDOW
+
+    clicks = dg.AssetKey("user_article_interactions")
+    for day in ("2026-09-01", "2026-11-19", "2026-11-20"):  # the first is outside the 28-day window
+        assert defs.get_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key=day, asset_selection=[clicks]).success
+    result = defs.get_implicit_global_asset_job_def().execute_in_process(instance=instance, asset_selection=[dg.AssetKey("article_recs_model")])
+    assert result.success
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("article_recs_model")).asset_materialization.metadata
+    assert TRAINING_WINDOW.days == 28 and metadata["training_window"].value == "2026-10-24..2026-11-20"
+    synthetic = SyntheticData()
+    assert metadata["training_rows"].value == len(synthetic.interactions(date(2026, 11, 19))) + len(synthetic.interactions(DAY))
+
+
 def test_recommendations_skip_articles_read_today_that_the_weekly_model_has_not_seen(local_env, instance):
     """Few users: the model, trained on the first day, has seen about 200 of the 400 articles, and
     the next day's reads include article ids above its last one (the crash: index 400 out of range)."""
