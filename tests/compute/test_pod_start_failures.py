@@ -84,6 +84,19 @@ def test_unschedulable_pod_gets_the_longer_grace_before_failing(k8s_instance, ku
     assert seconds >= 6  # not the 2 s start timeout
 
 
+def test_job_that_gets_no_pod_fails_its_step_within_the_start_grace_naming_the_jobs_event(k8s_instance, kube, sagemaker):
+    controller, _ = kube
+    controller.over_quota.add("k8s_scores")
+
+    run, seconds = run_k8s_step(k8s_instance)
+
+    failure = step_failures(k8s_instance, run.run_id)["k8s_scores"]
+    assert "no pod was created for it: FailedCreate: Error creating: pods" in failure and "exceeded quota: compute" in failure
+    assert "grace 2 s" in failure and "ResourceQuota and LimitRange, and admission webhooks" in failure
+    (job,) = controller.wait_until_finished().values()
+    assert job.deleted and job.pid is None  # the Job is removed: it would have waited for its activeDeadlineSeconds
+
+
 def waiting_pod(reason: str) -> V1Pod:
     state = V1ContainerState(waiting=V1ContainerStateWaiting(reason=reason, message="m"))
     status = V1ContainerStatus(name="c", ready=False, restart_count=0, image="i", image_id="", state=state)

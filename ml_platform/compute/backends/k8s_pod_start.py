@@ -7,7 +7,9 @@ cannot be pulled (``ErrImagePull`` / ``ImagePullBackOff``) or a pod no node can 
 ``activeDeadlineSeconds`` (hours). The step's health check also reads its pods through this
 module: a start problem that lasts past its grace period fails the step with the pod's reason,
 its message and what to check. ``Unschedulable`` gets a longer grace, since a cluster autoscaler
-may be adding a node. The grace is counted from the first health check that saw the problem.
+may be adding a node. A Job that gets no pod at all (a ResourceQuota or LimitRange refuses it, an
+admission webhook rejects it) fails after the start grace too, naming the Job controller's last
+event for it. The grace is counted from the first health check that saw the problem.
 """
 
 import time
@@ -26,6 +28,9 @@ START_FAILURES = {
     "ImagePullBackOff": "the image name and tag, that they were pushed, and the node's pull access (imagePullSecrets)",
     "InvalidImageName": "the image reference (job_image / the code location's image)",
 }
+NO_POD = "NoPod"
+NO_POD_CHECK = ("the namespace's ResourceQuota and LimitRange, and admission webhooks: the Job's events say why"
+                " (kubectl describe job {job} -n {namespace})")
 UNSCHEDULABLE_CHECK = ("the node pool for the pod's nodeSelector and tolerations has room for its requests, and the"
                        " cluster autoscaler's limits (kubectl describe pod {pod} -n {namespace})")
 
@@ -61,9 +66,19 @@ class PodStartWatch:
     clock: Callable[[], float] = time.monotonic
     _since: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def failure(self, pods: Iterable, namespace: str) -> str | None:
-        """The step's failure message if one of its pods has not started past its grace period."""
+    def failure(self, pods: Iterable, namespace: str, job: str = "", events: Callable[[], list[str]] | None = None) -> str | None:
+        """The step's failure message if one of its pods has not started past its grace period, or
+        its Job ``job`` has had no pod for that long (``events``: the Job's event messages, newest last)."""
         now = self.clock()
+        pods = list(pods)
+        if not pods and job:
+            since = self._since.setdefault((job, NO_POD), now)
+            if now - since >= self.start_timeout:
+                said = (events() if events else [])[-1:]
+                why = f": {said[0]}" if said else ""
+                return (f"no pod was created for it{why} (seen for {now - since:.0f} s; grace {self.start_timeout:.0f} s)."
+                        f" Check {NO_POD_CHECK.format(job=job, namespace=namespace)}.")
+            return None
         for pod in pods:
             problem = start_problem(pod)
             if problem is None:
