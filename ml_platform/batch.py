@@ -9,6 +9,7 @@ day whose upstream failed earlier in the batch is skipped with the reason instea
 step that cannot succeed. What each run did is read back from Dagster's records (``batch_outcomes``).
 """
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,6 +236,8 @@ def run_batch(
         with ctrl_c_watch() as pressed:
             for planned in runs:
                 for sub_run, reason in _ready_parts(instance, defs, planned):
+                    if not sub_run.assets:  # only a model, still fresh: nothing to run
+                        continue
                     if reason:
                         outcomes += skipped(declared, graph, sub_run.assets, list(sub_run.partitions), reason)
                         say(f"{sub_run.label}: not started: {reason}")
@@ -278,11 +281,23 @@ def _ready_parts(instance, defs, planned: PlannedRun):
             waiting[day] = "; ".join(describe_missing(defs, missing))
     ready = [d for d in planned.partitions if d not in waiting]
     parts = sorted([(tuple(r), None) for r in _consecutive(ready)] + [((day,), why) for day, why in waiting.items()])
-    # A model runs once: in the first ready part, else it is reported with the first waiting day.
+    # A model runs once: in the first ready part, else it is reported with the first waiting day;
+    # and only when it is missing or older than its SLO window (a daily run does not retrain a weekly model).
     owner = next((i for i, (_, why) in enumerate(parts) if why is None), 0)
     graph = defs.resolve_asset_graph()
     dated = tuple(k for k in planned.assets if graph.get(k).is_partitioned)
-    return [(PlannedRun(planned.product, days, planned.assets if i == owner else dated), why) for i, (days, why) in enumerate(parts)]
+    stale = tuple(k for k in planned.assets if not graph.get(k).is_partitioned and not _fresh_model(instance, graph, k))
+    once = tuple(k for k in planned.assets if k in dated or k in stale)
+    return [(PlannedRun(planned.product, days, once if i == owner else dated), why) for i, (days, why) in enumerate(parts)]
+
+
+def _fresh_model(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> bool:
+    """An unpartitioned table materialized within its declared SLO window (default: never fresh)."""
+    declared = declarations(graph).get(key)
+    latest = instance.get_latest_materialization_event(key)
+    if declared is None or latest is None:
+        return False
+    return time.time() - latest.timestamp < declared.slo.window.total_seconds()
 
 
 def _consecutive(days: list[str]) -> list[list[str]]:

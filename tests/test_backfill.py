@@ -43,3 +43,14 @@ def test_rightsize_command_reads_the_backfilled_step_metrics(local_env, capsys):
 def test_backfill_rejects_a_reversed_range(local_env, capsys):
     assert main(["backfill", "--start", "2026-11-03", "--end", "2026-11-01"]) == 2
     assert "end 2026-11-01 is before start 2026-11-03" in capsys.readouterr().err
+
+
+def test_a_daily_run_does_not_retrain_a_weekly_model_still_within_its_window(local_env, capsys):
+    """The model runs when missing (the first day), not again the next day: it is retrained on its
+    own weekly deadline, and each retraining re-pins its tables' monitoring reference."""
+    assert main(["run", "--date", "2026-11-02", "--product", "propensity"]) == 0
+    assert main(["run", "--date", "2026-11-03", "--product", "propensity"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("propensity_model") == 1 and printed.count("propensity_scores") == 2
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.fetch_materializations(dg.AssetKey("propensity_model"), limit=10).records) == 1
