@@ -22,6 +22,7 @@ from ml_platform import instance_reads
 from ml_platform.monitoring.reference import SUMMARY_KEY, PartitionSummary, Pin
 
 PIN_PREFIX = "ml_platform/monitoring/pin/"
+RETRAIN_LOOKAHEAD = 50  # materializations after a retraining read to find the new model's first new day
 RECORDS_PER_PARTITION = 8  # observations read per partition: re-checks and delayed-label metrics share them
 
 
@@ -47,9 +48,13 @@ def pin_reference(instance: dg.DagsterInstance, key: dg.AssetKey, since: str | N
             raise ValueError(f"table '{key.to_user_string()}' has no materialized partition to pin; pass --since YYYY-MM-DD")
         since = max(materialized)
     try:
-        date.fromisoformat(since)
+        canonical = date.fromisoformat(since).isoformat() == since
     except ValueError:
-        raise ValueError(f"pin of '{key.to_user_string()}': since must be a partition key YYYY-MM-DD, got {since!r}") from None
+        canonical = False
+    if not canonical:
+        raise ValueError(f"pin of '{key.to_user_string()}': since must be a partition key YYYY-MM-DD, got {since!r}")
+    if since not in instance.get_materialized_partitions(key):
+        raise ValueError(f"pin of '{key.to_user_string()}': partition {since} is not materialized; pin a partition the table has")
     pin = Pin(since=since, at=now or time.time(), reason=f"pinned by {by}", explicit=True)
     instance_reads.store_value(instance, _pin_key(key), json.dumps(pin.__dict__))
     return pin
@@ -63,10 +68,14 @@ def model_pin(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[d
     if not latest:
         return None
     at, model = max(latest)
-    after = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_timestamp=at), limit=1, ascending=True).records
-    if not after or not after[0].partition_key:
+    # The new model's first new day: a re-run of an old day after the retraining is not where its era starts.
+    before = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, before_timestamp=at), limit=1).records
+    floor = before[0].partition_key or "" if before else ""
+    after = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_timestamp=at), limit=RETRAIN_LOOKAHEAD, ascending=True).records
+    since = min((r.partition_key for r in after if r.partition_key and r.partition_key > floor), default=None)
+    if since is None:
         return None
-    return Pin(since=after[0].partition_key, at=at, reason=f"model {model.to_user_string()} retrained {_when(at)}", retrained=True)
+    return Pin(since=since, at=at, reason=f"model {model.to_user_string()} retrained {_when(at)}", retrained=True)
 
 
 def pin_in_force(instance: dg.DagsterInstance, key: dg.AssetKey, model_keys: list[dg.AssetKey], partition: str) -> Pin:
