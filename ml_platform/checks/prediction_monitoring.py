@@ -170,7 +170,10 @@ def evaluate_monitoring(
     pin = pin_in_force(instance, key, model_keys, partition)
     history = read_summaries(instance, key, partitions_to_read(pin, partition, settings.reference_partitions))
     judgement = judge(frame, entities, history, pin, partition, settings, score, declaration.expectations.top_k)
-    events: list = [dg.AssetObservation(asset_key=key, partition=partition, metadata={SUMMARY_KEY: dg.MetadataValue.json(judgement.summary.to_json())})]
+    summary = judgement.summary
+    if note and judgement.coverage is not None:  # coverage unknown that day: never a known-good partition for it
+        summary = replace(summary, passed={**summary.passed, COVERAGE_CHECK: False})
+    events: list = [dg.AssetObservation(asset_key=key, partition=partition, metadata={SUMMARY_KEY: dg.MetadataValue.json(summary.to_json())})]
     drift = judgement.drift
     extra = {}
     if drift.severity and score in judgement.pinned:  # the plot is drawn for a failed check only: it costs a second

@@ -212,7 +212,7 @@ def assess_coverage(
         "expected_entities": current.expected,
         "predicted_entities": current.entities,
     }
-    worst = None
+    worst, compared = None, False
     for m in judged_shares:
         share = m.of(current)
         vs_pin = m.bad_change(share, m.of(pin_counts))
@@ -226,9 +226,10 @@ def assess_coverage(
         metadata[f"{m.name}_change_vs_day_over_day"] = None if vs_dod is None else round(sign * vs_dod, 4)
         metadata[f"{m.name}_pvalue"] = float(f"{min(p for p in (p_pin, p_dod, 1.0) if p is not None):.3g}")
         worst = _worst(worst, sev_pin, sev_dod)
+        compared = compared or vs_pin is not None or vs_dod is not None
     if shares and not judged_shares:
         metadata["note"] = f"too few entities to judge (minimum {settings.min_rows})"
-    if not judged_shares or not (pin_counts or dod_counts):
+    if not compared:  # too few entities, no window yet, or no window with the share: no news
         metadata[JUDGED] = False
     parts = []
     for m in shares:

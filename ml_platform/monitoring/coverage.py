@@ -40,8 +40,10 @@ class CoverageCounts:
             return None
 
         def total(name: str) -> int | None:
-            values = [getattr(c, name) for c in counts]
-            return None if any(v is None for v in values) else int(sum(values))
+            """Over the partitions that have it: one partition without its expected population
+            (missing that day) does not blind the window."""
+            values = [v for c in counts if (v := getattr(c, name)) is not None]
+            return int(sum(values)) if values else None
 
         return CoverageCounts(total("entities"), total("expected"), total("covered"), total("fallback"))
 

@@ -29,6 +29,8 @@ def test_a_missing_population_warns_and_a_partition_too_small_to_judge_resolves_
     assert replay.line("gap_scores", "prediction_coverage") == "....W.."
     gap = replay.evaluations[("gap_scores", "prediction_coverage", 4)]
     assert gap.description.startswith(f"expected entities 'gap_users' have no partition {partition(4)}: covered share not judged")
+    after = replay.evaluations[("gap_scores", "prediction_coverage", 6)].metadata  # its window holds the gap day
+    assert after["covered_change_vs_day_over_day"].value is not None and "judged" not in after
 
     assert replay.line("thin_scores") == ".E.EEEE"
     thin = replay.evaluations[("thin_scores", "prediction_drift", 2)]
