@@ -238,3 +238,42 @@ def test_a_ranged_run_that_failed_as_a_whole_resolves_once_every_day_of_its_rang
     assert run_day(job, instance, "2026-03-03").success  # the last day, in another run and tick
     tick_sensor(defs, "run_failure_alerts", instance, cursor)
     assert [m["text"] for m in slack_api.messages][1:] == ["RESOLVED: Materialized again: scores (scores, 2026-03-01...2026-03-03)"]
+
+
+def test_in_bigquery_a_successful_range_loads_each_day_into_its_partition_and_keeps_the_others(local_env, monkeypatch):
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+
+    from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
+    from tests.fixtures.bigquery_api import BigQueryServer
+
+    project, dataset = "ml-platform-test", "ml_platform"
+    with BigQueryServer() as fake:
+        fake.datasets.add((project, dataset))
+        monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), project))
+        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
+        manager = AtomicBigQueryPandasIOManager(project=project, dataset=dataset, location="EU")
+        ranged_events = with_step_metrics(with_partition_ranges([events], declared_specs([events])))
+        job = dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
+        with dg.instance_for_test() as instance:
+            assert run_day(job, instance, "2026-03-05", "events").success
+            assert run_range(job, instance, "2026-03-01", "2026-03-02", "events").success
+        stored = fake.table(project, dataset, "events").rename(columns=str.lower)
+        days = pd.to_datetime(stored["date"]).dt.tz_convert(None).dt.strftime("%Y-%m-%d").value_counts().to_dict()
+        assert days == {"2026-03-01": 100, "2026-03-02": 100, "2026-03-05": 100}  # 03-05 is kept
+        assert sorted(job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]) == ["events$20260301", "events$20260302"]
+
+
+def test_a_ranged_backfill_conforms_a_string_date_column_and_a_rerun_keeps_one_copy(local_env, instance, monkeypatch):
+    """As a single-day write does: the partition column is conformed to the partitions' type, so the
+    range's delete matches its rows and a second backfill replaces them."""
+
+    @feature_table(LAB, slo="0 6 * * *", retries=0)
+    def text_dates(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        days = pd.date_range(context.partition_time_window.start.date(), context.partition_time_window.end.date(), inclusive="left")
+        return pd.DataFrame({"date": [d.strftime("%Y-%m-%d") for d in days for _ in range(20)], "n": range(20 * len(days))})
+
+    job = assemble_definitions([text_dates], "local").resolve_implicit_global_asset_job_def()
+    for _ in range(2):
+        assert run_range(job, instance, "2026-03-01", "2026-03-02", "text_dates").success
+    assert warehouse_rows(local_env, "text_dates") == {"2026-03-01": 20, "2026-03-02": 20}

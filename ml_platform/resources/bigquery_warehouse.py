@@ -59,7 +59,7 @@ class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
         partition_expr = (context.definition_metadata or {}).get("partition_expr")
         destination = f"{table_slice.database}.{table_slice.schema}.{table_slice.table}"
         config = context.resource_config or {}
-        if not context.has_partition_key:
+        if not context.has_asset_partitions:  # a ranged run has partitions but no single key: it loads per day too
             self._load(connection, obj, destination, config, time_partitioning=None, table=table)
         else:
             window = context.asset_partitions_time_window

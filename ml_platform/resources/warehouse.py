@@ -90,7 +90,7 @@ class _GuardedPandasTypeHandler(DuckDBPandasTypeHandler):
         if obj.empty:
             raise ValueError(f"table '{table}': refusing to write an empty frame (the previous data is kept)")
         partition_expr = (context.definition_metadata or {}).get("partition_expr")
-        if context.has_partition_key and partition_expr:
+        if context.has_asset_partitions and partition_expr:  # one day, or a ranged run's days
             window = context.asset_partitions_time_window
             obj = conform_partition_column(table, obj, partition_expr, window)
             stored = _column_type(connection, table_slice, partition_expr)
