@@ -172,7 +172,7 @@ def _failure_alert(
         severity=Severity.ERROR,
         title=f"Run failed: {what}" + (f" (step {failure.step_key})" if failure else ""),
         asset=subject_key.to_user_string() if subject_key else None,
-        partition=_partition(run.tags),
+        partition=_partition(run.tags) if subject_key is None or not graph.has(subject_key) or graph.get(subject_key).is_partitioned else None,
         incident=run.run_id,
         owner=declaration.owner if declaration else _owner(graph, subject_key),
         channel=declaration.alert_channel if declaration else None,
@@ -185,7 +185,11 @@ def _failure_alert(
 
 
 def _asset_keys_by_step(graph) -> Mapping[str, Sequence[dg.AssetKey]]:
-    return {assets_def.node_def.name: list(assets_def.keys) for assets_def in graph.assets_defs if assets_def.is_executable}
+    """The assets each op materializes; a check op: the tables it checks (a crashed check step names its table)."""
+    return {
+        d.node_def.name: list(d.keys) or sorted({c.asset_key for c in d.check_keys}, key=lambda k: k.to_user_string())
+        for d in graph.assets_defs if d.is_executable
+    }
 
 
 def _op_name(step_key: str) -> str:

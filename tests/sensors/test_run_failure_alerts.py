@@ -292,3 +292,51 @@ def test_failed_runs_of_assets_outside_this_code_location_do_not_alert(slack_api
     _, summary = tick(definitions(slack_api, clock), instance, None)
 
     assert "raised 0" in summary and slack_api.messages == []
+
+
+MODEL = dg.AssetKey("churn_model")
+
+
+def test_a_failed_model_in_a_dated_run_alerts_without_the_date_and_resolves_when_it_trains_again(slack_api, clock, instance):
+    from ml_platform.declaration import MODEL_IO_MANAGER_KEY, Model
+
+    switch = {"fail": True}
+
+    @dg.asset(**Model(name="churn_model", product="churn", owner="team:churn", slo=SLO("0 6 * * 1"), compute="small", retries=0).asset_kwargs())
+    def churn_model() -> None:
+        if switch["fail"]:
+            raise RuntimeError("no labels yet")
+
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    defs = dg.Definitions(assets=[churn_model, churn_scores], sensors=[build_run_failure_alert_sensor(clock=clock)],
+                          resources={"alert_sink": sink, "switch": Switch(fail=False), MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()})
+    job = defs.resolve_implicit_global_asset_job_def()
+    # a product's daily run (the CLI's): the model with the day's partition of its table
+    assert not job.execute_in_process(instance=instance, partition_key=PARTITION, raise_on_error=False).success
+    cursor, _ = tick(defs, instance, None)
+    switch["fail"] = False
+    assert job.execute_in_process(instance=instance, asset_selection=[MODEL]).success
+    _, summary = tick(defs, instance, cursor)
+    assert "resolved 1" in summary, summary
+    assert [m["text"] for m in slack_api.messages] == [
+        "ERROR: Run failed: churn_model (step churn_model) (churn_model)", "RESOLVED: Materialized again: churn_model (churn_model)"]
+
+
+def test_a_crashed_check_step_alerts_naming_its_table(slack_api, clock, instance):
+    @dg.asset_check(asset=churn_scores)
+    def churn_scores_have_segments() -> dg.AssetCheckResult:
+        raise KeyError("segment")
+
+    @dg.asset(partitions_def=churn_scores.partitions_def)
+    def churn_a_calendar() -> None:  # another table of the run, first in its list
+        return None
+
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    defs = dg.Definitions(assets=[churn_a_calendar, churn_features, churn_scores], asset_checks=[churn_scores_have_segments],
+                          sensors=[build_run_failure_alert_sensor(clock=clock)], resources={"alert_sink": sink, "switch": Switch(fail=False)})
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert not job.execute_in_process(instance=instance, partition_key=PARTITION, asset_selection=[dg.AssetKey("churn_a_calendar"), dg.AssetKey("churn_scores")],
+                                      raise_on_error=False).success
+    tick(defs, instance, None)
+    (message,) = slack_api.messages
+    assert message["text"].startswith("ERROR: Run failed: churn_scores (step churn_scores_churn_scores_have_segments)"), message["text"]
