@@ -259,6 +259,9 @@ def run_batch(
     except BaseException as error:
         if current is not None:  # the run that was executing: what it recorded before it stopped
             run_id, sub_run = current
+            record = instance.get_run_by_id(run_id)
+            if record is not None and record.status == dg.DagsterRunStatus.NOT_STARTED:  # created, never started: not left "in progress"
+                instance.report_run_canceled(record, message="ml-platform: stopped before this run started")
             outcomes += read_outcomes(instance, run_id, graph, declared, list(sub_run.assets), list(sub_run.partitions))
         raise BatchInterrupted(outcomes, error) from error
     finally:
