@@ -21,13 +21,16 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
 
 from ml_platform._dagster_internal import DbIOManager
-from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+from ml_platform.checks.gate import UpstreamNotReady, check_upstream, refuse_missing_partition
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
 from ml_platform.resources.partition_column import conform_partition_column, stored_type_problem
 from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
 from ml_platform.resources.window_reads import WINDOW_READER_KEY, BigQueryWindowReader, DuckDBWindowReader
 
 SCHEMA = "ml_platform"
+# What DuckDB and BigQuery raise for a table that does not exist (Dagster may hold its records while
+# this warehouse lacks it: another warehouse file, a fresh dataset).
+MISSING_TABLE_ERRORS = {"CatalogException", "NotFound"}
 DEFAULT_HOME = ".ml_platform"
 
 
@@ -36,7 +39,16 @@ def _gated(load_input):
 
     def gated_load_input(self, context: dg.InputContext, table_slice, connection) -> pd.DataFrame:
         check_upstream(context)
-        frame = load_input(self, context, table_slice, connection)
+        try:
+            frame = load_input(self, context, table_slice, connection)
+        except Exception as error:
+            name = type(error).__name__
+            if name not in MISSING_TABLE_ERRORS or (name == "CatalogException" and "does not exist" not in str(error)):
+                raise
+            raise UpstreamNotReady(
+                f"upstream table '{context.asset_key.to_user_string()}' does not exist in the warehouse"
+                f" ({table_slice.schema}.{table_slice.table}): materialize it first (ml-platform run --with-upstream)."
+            ) from error
         refuse_missing_partition(context, len(frame))
         return frame
 

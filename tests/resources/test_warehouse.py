@@ -100,3 +100,23 @@ def test_consumer_refuses_an_upstream_partition_that_was_never_written(database)
     assert "upstream table 'scores' has no rows for partition 2026-11-21: it has not been materialized yet" in str(
         failure.event_specific_data.error
     )
+
+
+def test_consumer_of_a_table_missing_from_the_warehouse_is_told_upstream_not_ready(tmp_path):
+    """Dagster may hold the upstream's records while this warehouse lacks its table (another file, a
+    fresh dataset): the platform's "upstream not ready", naming it, not the database's raw error."""
+
+    @dg.asset(partitions_def=PARTITIONS, metadata={"partition_expr": "date"})
+    def top_scores(scores: pd.DataFrame) -> pd.DataFrame:
+        return scores.nlargest(1, "score")
+
+    result = dg.materialize(
+        [scores_asset(GOOD), top_scores],
+        selection=[top_scores],
+        partition_key="2026-11-20",
+        resources={"io_manager": SafeDuckDBPandasIOManager(database=str(tmp_path / "fresh.duckdb"), schema="ml_platform")},
+        raise_on_error=False,
+    )
+    [failure] = result.get_step_failure_events()
+    error = str(failure.event_specific_data.error)
+    assert "UpstreamNotReady" in error and "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)" in error
