@@ -2,6 +2,8 @@
 then the UI's first ticks. Nothing pages about the demo's own late partitions, the SLO report
 begins at the first run, and the UI opens without the newsletter prompt."""
 
+import re
+
 import dagster as dg
 import pytest
 import yaml
@@ -78,3 +80,29 @@ def test_the_ui_of_the_local_instance_opens_without_the_newsletter_prompt(quick_
     assert quick_start.nux_enabled is False  # what the UI's shouldShowNux reads
     repo_root = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())  # `dagster dev` from the repo root
     assert repo_root["nux"] == {"enabled": False} and repo_root["telemetry"] == {"enabled": False}
+
+
+def test_a_quick_start_before_the_days_deadlines_pages_nothing_for_the_day_before_it_existed(tmp_path, monkeypatch):
+    """``ml-platform run --product propensity`` at 06:19 Tokyo, before its tables' 07:00 and 09:00
+    deadlines: their last deadline (the day before) passed before the platform existed. The first
+    tick pages none of them; a table of another product, never materialized, still breaches."""
+    slack_api = SlackApiServer().start()
+    monkeypatch.chdir(tmp_path)
+    for name in ("DAGSTER_HOME", "ML_PLATFORM_DUCKDB_PATH", "ML_PLATFORM_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ML_PLATFORM_SLACK_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("ML_PLATFORM_SLACK_API_URL", slack_api.url)
+    try:
+        with freeze_time(tokyo(DAY, "06:19"), tick=True):
+            assert main(["run", "--product", "propensity"]) == 0
+        defs = build_definitions()
+        graph = defs.resolve_asset_graph()
+        propensity = {k.to_user_string() for k, d in declarations(graph).items() if d.product == "propensity"}
+        with dg.DagsterInstance.get() as instance, freeze_time(tokyo(DAY, "06:25")):
+            first = tick_sensor(defs, SENSOR_NAME, instance, None)
+        paged = {re.match(r"FATAL: SLO breach: (\S+) missed", m["text"]).group(1) for m in slack_api.messages}
+        assert paged and not paged & propensity, (paged, first.skip_message)
+        assert "article_recommendations" in paged  # never materialized: its missed deadline still pages
+        assert "first tick:" in first.skip_message
+    finally:
+        slack_api.stop()

@@ -19,8 +19,9 @@ Which source decides the state at the latest past deadline ``D``:
   cron freshness policy has no warn window.
 
 The sensor's first tick (no state anywhere yet) pages only what is wrong now: a table that landed
-late before it ever ran (a quick start after the deadline, a first deployment) is history, counted
-in the tick's one summary line instead of a breach raised and resolved at once.
+late before it ever ran (a quick start after the deadline, a first deployment), or whose last
+deadline passed before it first landed (a quick start before the day's deadlines), is history,
+counted in the tick's one summary line instead of a breach.
 
 The first counting materialization per asset and deadline and the alert ledger (open incidents,
 undelivered backlog) are kept across ticks, so each breach alerts once across ticks, restarts and
@@ -63,6 +64,7 @@ from ml_platform.slo.deadlines import (
 SENSOR_NAME = "slo_alerts"
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 SLO_KINDS = (Kind.SLO_BREACH, Kind.SLO_WARNING)
+BEFORE_START = "before_start"  # asset -> the missed deadline its first tick found before the table existed
 # Per-table state kept in the instance's key-value store (one entry per table), not in the cursor.
 STORED_STATE = ("fresh", "breached", stale_reads.STATE, stale_reads.INPUTS)
 
@@ -100,6 +102,7 @@ class TickResult:
     summary: str = ""
     first_tick: bool = False  # no state yet: what already happened is history, not news
     history: list[str] = field(default_factory=list)  # tables that landed late before the first tick
+    newest_landed: dict[str, float] = field(default_factory=dict)  # asset -> its newest materialization read this tick
 
 
 def evaluate(tick: Tick, schedule_names: set[str] | None = None) -> Outcome:
@@ -117,7 +120,8 @@ def evaluate(tick: Tick, schedule_names: set[str] | None = None) -> Outcome:
     if risk.watched:
         causes.watched |= risk.watched
         risk.refine(causes.runs())
-    result = TickResult(cursor="", states=states, first_tick=first_tick)
+    result = TickResult(cursor="", states=states, first_tick=first_tick,
+                        newest_landed={m.asset: m.timestamp for m in materializations})
     for state in states.values():
         _transition(ledger, state, causes, sink.ui_url, result)
         risk.update(ledger, state, causes.find, partial(_slo_alert, ui_url=sink.ui_url), result)
@@ -309,6 +313,16 @@ def _transition(ledger: AlertLedger, state: TableState, causes: _Causes, ui_url:
     if state.state == FAIL:
         incident = iso(state.deadline)
         if any(a.incident == incident for a in breaches):
+            return
+        before_start = ledger.state.setdefault(BEFORE_START, {})
+        if before_start.get(state.asset) == incident:
+            return
+        before_start.pop(state.asset, None)
+        if result.first_tick and result.newest_landed.get(state.asset, 0.0) > state.deadline.timestamp():
+            # The sensor's first tick, and the table landed only after this deadline (the quick
+            # start's first run, a first deployment): the platform did not exist then. History.
+            before_start[state.asset] = incident
+            result.history.append(state.asset)
             return
         since = min((a.since for a in breaches if a.since), default=state.deadline.timestamp())
         for superseded in breaches + warnings:  # one open SLO incident per table: the newest
