@@ -22,6 +22,9 @@ class Monitoring:
     reference_partitions: int = 7  # partitions in the pinned reference window and in the day-over-day window
     segment_columns: tuple[str, ...] = ()  # extra columns whose distribution is watched too (numeric or categorical)
     item_column: str | None = None  # top-k tables: the recommended item (default: the second key column)
+    # Watch the mix of recommended items (top-k tables). Off for a catalog whose items turn over
+    # daily (news): new ids every day would read as a lasting drift.
+    watch_item_mix: bool = True
     psi_warn: float = 0.1  # conventional PSI bands: <0.1 stable, 0.1–0.25 moderate, >0.25 major
     psi_error: float = 0.25
     significance: float = 0.0005  # chance that a stable partition fails a check (split over its statistics and windows)

@@ -40,6 +40,6 @@ def measure_statistics(frame: pd.DataFrame, score_column: str, settings: Monitor
     if top_k and settings.entity_column:
         lowest = frame.groupby(settings.entity_column, sort=False)[score_column].min()
         found[rank_k_name(score_column, top_k)] = Sketch.of(lowest, categorical=False)
-    if settings.item_column:
+    if settings.item_column and settings.watch_item_mix:
         found[item_mix_name(settings.item_column)] = Sketch.of(frame[settings.item_column], categorical=True)
     return found

@@ -183,3 +183,14 @@ def test_a_metric_change_alerts_only_beyond_its_sampling_noise():
     assert performance_problem([auc + 0.3, *[auc] * 6], None, 7, 0.05, [error] * 7, z) is not None
     assert performance_problem([auc], auc + 0.02, 7, 0.05, [error], z) is None  # a hair below the floor: noise
     assert standard_error("ctr", 0.1, 1000, 100) == pytest.approx(np.sqrt(0.09 / 1000))
+
+
+def test_a_top_k_table_can_stop_watching_its_item_mix_and_still_scores_precision_per_user():
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2], "article_id": [10, 11, 10, 12], "score": [0.9, 0.8, 0.7, 0.6]})
+    watched = Monitoring().for_table(("user_id", "article_id"), top_k=2)
+    news = Monitoring(watch_item_mix=False).for_table(("user_id", "article_id"), top_k=2)
+    from ml_platform.monitoring.statistics import measure_statistics
+
+    assert "article_id mix" in measure_statistics(frame, "score", watched, 2)
+    assert "article_id mix" not in measure_statistics(frame, "score", news, 2)
+    assert news.item_column == "article_id"  # still the item of precision@k
