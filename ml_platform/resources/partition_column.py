@@ -73,6 +73,10 @@ def _as_naive_timestamps(table: str, values: pd.Series, column: str, timezone: s
             raise refuse("object (datetimes with different time zones)") from None
     else:
         raise refuse(f"object ({', '.join(sorted(k.__name__ for k in kinds))})")
+    if not pd.api.types.is_datetime64_any_dtype(parsed.dtype):  # different UTC offsets, or naive mixed with aware
+        if not all(getattr(stamp, "tzinfo", None) is not None for stamp in parsed):
+            raise refuse("object (times with and without a UTC offset mixed)")
+        parsed = pd.to_datetime(parsed, utc=True)  # each at its own offset: one instant each, then the partition's zone
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         return parsed.dt.tz_convert(timezone).dt.tz_localize(None)
     return parsed

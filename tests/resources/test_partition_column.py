@@ -131,3 +131,15 @@ def test_a_table_stored_with_text_dates_is_refused_with_the_fix(tmp_path):
     [failure] = result.get_step_failure_events()
     assert "table 'ml_platform.scores': its stored partition column 'date' is VARCHAR" in str(failure.event_specific_data.error)
     assert len(duckdb_rows(database)) == 1
+
+
+def test_iso_times_at_different_offsets_are_converted_and_naive_mixed_with_aware_is_refused():
+    from ml_platform.resources.partition_column import conform_partition_column
+
+    window = daily_partitions("Asia/Tokyo").time_window_for_partition_key("2026-11-10")
+    frame = pd.DataFrame({"date": ["2026-11-10T00:00:00+09:00", "2026-11-10T01:00:00+00:00"], "n": [1, 2]})
+    conformed = conform_partition_column("scores", frame, "date", window)
+    assert conformed["date"].tolist() == [pd.Timestamp("2026-11-10 00:00"), pd.Timestamp("2026-11-10 10:00")]
+    mixed = frame.assign(date=["2026-11-10", "2026-11-10T01:00:00+00:00"])
+    with pytest.raises(ValueError, match="table 'scores': partition column 'date' has type object \\(times with and without a UTC offset mixed\\)"):
+        conform_partition_column("scores", mixed, "date", window)
