@@ -71,6 +71,12 @@ def deployment_side(side: str, partitions: list[str], assets: list[str]) -> dict
         if side == "per_day":
             deployment.workspace = str(Path(tmp) / "workspace.yaml")
             Path(deployment.workspace).write_text(PER_DAY_WORKSPACE)
+        # Each pool's limit stored up front, as the deployment docs require (deploy/set_pool_limits.sh):
+        # without it, run workers starting together race to store the default limit on PostgreSQL and
+        # one fails (Dagster's initialize_concurrency_limit_to_default: UniqueViolation).
+        path = f"{os.path.dirname(sys.executable)}:{deployment.env['PATH']}"
+        subprocess.run(["bash", str(REPO_ROOT / "deploy" / "set_pool_limits.sh")], env={**deployment.env, "PATH": path},
+                       check=True, capture_output=True)
         deployment.start_webserver()
         deployment.start_daemon()
         instance = deployment.instance()
