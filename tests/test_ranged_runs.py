@@ -168,7 +168,10 @@ def test_a_single_partition_run_takes_the_unchanged_path(lab, instance):
     assert {e.partition for e in result.get_asset_check_evaluations()} == {"2026-03-01"}
 
 
-def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_their_partition(local_env, monkeypatch):
+@pytest.fixture
+def bigquery_events(local_env, monkeypatch):
+    """(fake BigQuery, the ranged ``events`` job writing to it): the platform's ranged step without
+    the checks, whose reads the fake BigQuery does not serve."""
     import google.auth
     from google.auth.credentials import AnonymousCredentials
 
@@ -181,24 +184,30 @@ def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_
         monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), project))
         monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
         manager = AtomicBigQueryPandasIOManager(project=project, dataset=dataset, location="EU")
-        # The platform's ranged step without the checks, whose reads the fake BigQuery does not serve.
         ranged_events = with_step_metrics(with_partition_ranges([events], declared_specs([events])))
-        job = dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
-        with dg.instance_for_test() as instance:
-            assert run_day(job, instance, "2026-03-03", "events").success
-            monkeypatch.setitem(ROWS, "2026-03-02", 70)
-            monkeypatch.setitem(ROWS, "2026-03-03", 0)  # an empty frame: refused, as a single-partition write refuses it
-            result = run_range(job, instance, "2026-03-01", "2026-03-03", "events")
-            assert instance.get_materialized_partitions(dg.AssetKey("events")) == {"2026-03-01", "2026-03-02", "2026-03-03"}
-        assert not result.success
-        (failure,) = result.get_step_failure_events()
-        assert list(failure.event_specific_data.user_failure_data.metadata[FAILED_PARTITIONS].value) == ["2026-03-03"]
-        stored = fake.table(project, dataset, "events").rename(columns=str.lower)
-        days = pd.to_datetime(stored["date"]).dt.tz_convert(None).dt.strftime("%Y-%m-%d").value_counts().to_dict()
-        assert days == {"2026-03-01": 100, "2026-03-02": 70, "2026-03-03": 100}  # 03-03 keeps its previous rows
-        ranged_loads = [job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]]
-        assert sorted(ranged_loads) == ["events$20260301", "events$20260302"]
-        assert {job["writeDisposition"] for job in fake.load_jobs()} == {"WRITE_TRUNCATE"}
+        yield fake, dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
+
+
+def stored_days(fake) -> dict[str, int]:
+    stored = fake.table("ml-platform-test", "ml_platform", "events").rename(columns=str.lower)
+    return pd.to_datetime(stored["date"]).dt.tz_convert(None).dt.strftime("%Y-%m-%d").value_counts().to_dict()
+
+
+def test_in_bigquery_the_good_partitions_of_a_failed_range_are_each_loaded_into_their_partition(bigquery_events, monkeypatch):
+    fake, job = bigquery_events
+    with dg.instance_for_test() as instance:
+        assert run_day(job, instance, "2026-03-03", "events").success
+        monkeypatch.setitem(ROWS, "2026-03-02", 70)
+        monkeypatch.setitem(ROWS, "2026-03-03", 0)  # an empty frame: refused, as a single-partition write refuses it
+        result = run_range(job, instance, "2026-03-01", "2026-03-03", "events")
+        assert instance.get_materialized_partitions(dg.AssetKey("events")) == {"2026-03-01", "2026-03-02", "2026-03-03"}
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert list(failure.event_specific_data.user_failure_data.metadata[FAILED_PARTITIONS].value) == ["2026-03-03"]
+    assert stored_days(fake) == {"2026-03-01": 100, "2026-03-02": 70, "2026-03-03": 100}  # 03-03 keeps its previous rows
+    ranged_loads = [job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]]
+    assert sorted(ranged_loads) == ["events$20260301", "events$20260302"]
+    assert {job["writeDisposition"] for job in fake.load_jobs()} == {"WRITE_TRUNCATE"}
 
 
 def test_the_run_failure_alert_names_each_failed_partition_of_a_range(local_env, instance, monkeypatch, slack_api):
@@ -240,28 +249,13 @@ def test_a_ranged_run_that_failed_as_a_whole_resolves_once_every_day_of_its_rang
     assert [m["text"] for m in slack_api.messages][1:] == ["RESOLVED: Materialized again: scores (scores, 2026-03-01...2026-03-03)"]
 
 
-def test_in_bigquery_a_successful_range_loads_each_day_into_its_partition_and_keeps_the_others(local_env, monkeypatch):
-    import google.auth
-    from google.auth.credentials import AnonymousCredentials
-
-    from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
-    from tests.fixtures.bigquery_api import BigQueryServer
-
-    project, dataset = "ml-platform-test", "ml_platform"
-    with BigQueryServer() as fake:
-        fake.datasets.add((project, dataset))
-        monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), project))
-        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
-        manager = AtomicBigQueryPandasIOManager(project=project, dataset=dataset, location="EU")
-        ranged_events = with_step_metrics(with_partition_ranges([events], declared_specs([events])))
-        job = dg.Definitions(assets=ranged_events, resources={"io_manager": manager}).resolve_implicit_global_asset_job_def()
-        with dg.instance_for_test() as instance:
-            assert run_day(job, instance, "2026-03-05", "events").success
-            assert run_range(job, instance, "2026-03-01", "2026-03-02", "events").success
-        stored = fake.table(project, dataset, "events").rename(columns=str.lower)
-        days = pd.to_datetime(stored["date"]).dt.tz_convert(None).dt.strftime("%Y-%m-%d").value_counts().to_dict()
-        assert days == {"2026-03-01": 100, "2026-03-02": 100, "2026-03-05": 100}  # 03-05 is kept
-        assert sorted(job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]) == ["events$20260301", "events$20260302"]
+def test_in_bigquery_a_successful_range_loads_each_day_into_its_partition_and_keeps_the_others(bigquery_events):
+    fake, job = bigquery_events
+    with dg.instance_for_test() as instance:
+        assert run_day(job, instance, "2026-03-05", "events").success
+        assert run_range(job, instance, "2026-03-01", "2026-03-02", "events").success
+    assert stored_days(fake) == {"2026-03-01": 100, "2026-03-02": 100, "2026-03-05": 100}  # 03-05 is kept
+    assert sorted(job["destinationTable"]["tableId"] for job in fake.load_jobs()[1:]) == ["events$20260301", "events$20260302"]
 
 
 def test_a_ranged_backfill_conforms_a_string_date_column_and_a_rerun_keeps_one_copy(local_env, instance, monkeypatch):

@@ -72,16 +72,19 @@ def test_a_failed_check_blocks_the_consumer_in_another_products_later_run(defs, 
     )
 
 
+def trained_on_a_window(defs, instance, features: str, model: str) -> dict:
+    """Features for a day outside the 28-day window and two inside it, then the model: its metadata."""
+    job = defs.get_implicit_global_asset_job_def()
+    for day in ("2026-09-01", "2026-11-19", "2026-11-20"):  # the first is outside the 28-day window
+        assert job.execute_in_process(instance=instance, partition_key=day, asset_selection=[dg.AssetKey(features)]).success
+    assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(model)]).success
+    return instance.get_latest_materialization_event(dg.AssetKey(model)).asset_materialization.metadata
+
+
 def test_propensity_model_trains_on_its_declared_window_not_the_whole_history(defs, instance):
     from ml_platform.defs.propensity import TRAINING_WINDOW
 
-    features = dg.AssetKey("user_features")
-    for day in ("2026-09-01", "2026-11-19", "2026-11-20"):  # the first is outside the 28-day window
-        assert defs.get_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, partition_key=day, asset_selection=[features]).success
-    result = defs.get_implicit_global_asset_job_def().execute_in_process(instance=instance, asset_selection=[dg.AssetKey("propensity_model")])
-    assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey("propensity_model")).asset_materialization.metadata
+    metadata = trained_on_a_window(defs, instance, "user_features", "propensity_model")
     assert TRAINING_WINDOW.days == 28 and metadata["training_window"].value == "2026-10-24..2026-11-20"
     per_day = len(SyntheticData().user_features(DAY))
     assert metadata["training_rows"].value == 2 * per_day
@@ -90,13 +93,7 @@ def test_propensity_model_trains_on_its_declared_window_not_the_whole_history(de
 def test_article_recs_model_trains_on_its_declared_window_not_the_whole_history(defs, instance):
     from ml_platform.defs.article_recs import TRAINING_WINDOW
 
-    clicks = dg.AssetKey("user_article_interactions")
-    for day in ("2026-09-01", "2026-11-19", "2026-11-20"):  # the first is outside the 28-day window
-        assert defs.get_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, partition_key=day, asset_selection=[clicks]).success
-    result = defs.get_implicit_global_asset_job_def().execute_in_process(instance=instance, asset_selection=[dg.AssetKey("article_recs_model")])
-    assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey("article_recs_model")).asset_materialization.metadata
+    metadata = trained_on_a_window(defs, instance, "user_article_interactions", "article_recs_model")
     assert TRAINING_WINDOW.days == 28 and metadata["training_window"].value == "2026-10-24..2026-11-20"
     synthetic = SyntheticData()
     assert metadata["training_rows"].value == len(synthetic.interactions(date(2026, 11, 19))) + len(synthetic.interactions(DAY))

@@ -83,7 +83,9 @@ def test_killed_write_keeps_previous_partition(database):
     pd.testing.assert_frame_equal(stored(database), GOOD)
 
 
-def test_consumer_refuses_an_upstream_partition_that_was_never_written(database):
+def top_scores_failure(database: str, partition: str) -> str:
+    """The error of a consumer of ``scores`` materialized alone for ``partition``."""
+
     @dg.asset(partitions_def=PARTITIONS, metadata={"partition_expr": "date"})
     def top_scores(scores: pd.DataFrame) -> pd.DataFrame:
         return scores.nlargest(1, "score")
@@ -91,32 +93,22 @@ def test_consumer_refuses_an_upstream_partition_that_was_never_written(database)
     result = dg.materialize(
         [scores_asset(GOOD), top_scores],
         selection=[top_scores],
-        partition_key="2026-11-21",  # scores exists only for 2026-11-20
+        partition_key=partition,
         resources={"io_manager": SafeDuckDBPandasIOManager(database=database, schema="ml_platform")},
         raise_on_error=False,
     )
     assert not result.success
     [failure] = result.get_step_failure_events()
-    assert "upstream table 'scores' has no rows for partition 2026-11-21: it has not been materialized yet" in str(
-        failure.event_specific_data.error
-    )
+    return str(failure.event_specific_data.error)
+
+
+def test_consumer_refuses_an_upstream_partition_that_was_never_written(database):
+    error = top_scores_failure(database, "2026-11-21")  # scores exists only for 2026-11-20
+    assert "upstream table 'scores' has no rows for partition 2026-11-21: it has not been materialized yet" in error
 
 
 def test_consumer_of_a_table_missing_from_the_warehouse_is_told_upstream_not_ready(tmp_path):
     """Dagster may hold the upstream's records while this warehouse lacks its table (another file, a
     fresh dataset): the platform's "upstream not ready", naming it, not the database's raw error."""
-
-    @dg.asset(partitions_def=PARTITIONS, metadata={"partition_expr": "date"})
-    def top_scores(scores: pd.DataFrame) -> pd.DataFrame:
-        return scores.nlargest(1, "score")
-
-    result = dg.materialize(
-        [scores_asset(GOOD), top_scores],
-        selection=[top_scores],
-        partition_key="2026-11-20",
-        resources={"io_manager": SafeDuckDBPandasIOManager(database=str(tmp_path / "fresh.duckdb"), schema="ml_platform")},
-        raise_on_error=False,
-    )
-    [failure] = result.get_step_failure_events()
-    error = str(failure.event_specific_data.error)
+    error = top_scores_failure(str(tmp_path / "fresh.duckdb"), "2026-11-20")
     assert "UpstreamNotReady" in error and "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)" in error
