@@ -121,7 +121,7 @@ def read_outcomes(
         step = graph.assets_def_for_key(key).node_def.name
         for partition in partitions if graph.get(key).is_partitioned else [None]:
             materialized = (key, partition) in records.materialized
-            status = _status(records, graph, key, partition, single, step, statuses, materialized)
+            status = _status(records, graph, key, partition, partitions, step, statuses, materialized)
             if status == "ok" and partition and datetime.now().astimezone() > deadline_for(declaration, partition):
                 status = "ok (after deadline)"
             if materialized and records.attempts.get(step, 1) > 1:
@@ -143,10 +143,21 @@ def read_outcomes(
     return outcomes
 
 
-def _status(records: RunRecords, graph, key, partition, single, step, statuses, materialized) -> str:
+def _step_failure(message: str, partition: str | None, partitions: list[str]) -> str:
+    """A failed step's message as a partition's row says it: a step over a range of days fails all
+    of them, but its message may be about one day only."""
+    if partition is None or len(partitions) == 1:
+        return message
+    named = [day for day in partitions if day in message]
+    if partition in named or not named:
+        return message if named else f"the step over {partitions[0]}...{partitions[-1]} failed: {message}"
+    return f"the step over {partitions[0]}...{partitions[-1]} failed on {named[0]}, so this day was not written either"
+
+
+def _status(records: RunRecords, graph, key, partition, partitions, step, statuses, materialized) -> str:
     if not materialized:
         if step in records.failed_steps:
-            return f"FAILED: {records.failed_steps[step]}"
+            return f"FAILED: {_step_failure(records.failed_steps[step], partition, partitions)}"
         for parent in sorted(graph.get(key).parent_keys):
             upstream = statuses.get((parent, partition)) or statuses.get((parent, None))
             if upstream is not None and not upstream.startswith(("ok", "checks: WARN")):
@@ -156,6 +167,7 @@ def _status(records: RunRecords, graph, key, partition, single, step, statuses, 
             return f"FAILED: run failed: {records.run_failure}"
         return "FAILED: not materialized (no step failure recorded)"
     checks = [c for c in graph.get(key).check_keys if c in records.planned_checks]
+    single = partitions[0] if len(partitions) == 1 else None
     evaluated = records.evaluations.get((key, partition), []) + (records.evaluations.get((key, None), []) if partition == single else [])
     missing = sorted({c.name for c in checks} - {e.check_name for e in evaluated})
     # A check step that failed without recording its checks crashed (a blocking check that failed fails its step too).

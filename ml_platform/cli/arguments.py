@@ -12,9 +12,12 @@ class OneLineParser(argparse.ArgumentParser):
 
 def iso_date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01") from None
+        value = None
+    if value is None or value.isoformat() != text:  # Python also reads 20261101 and 2026-W44-7
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01")
+    return value
 
 
 def _number(kind, text: str, check, rule: str):

@@ -60,5 +60,7 @@ def ui_command(args: argparse.Namespace) -> int:
     workspace = workspace_file_for(args.module, Path.cwd())
     target = ["-w", str(workspace)] if workspace else ["-m", args.module]
     print(f"Dagster UI on http://localhost:{args.port} (instance: {home})", flush=True)
+    # The alerts its daemon sends link to this UI, unless the user set where the UI is seen from.
+    os.environ.setdefault("ML_PLATFORM_UI_URL", f"http://localhost:{args.port}")
     # The interpreter running us has dagster installed, whether or not its venv is activated.
     os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", *target, "-p", str(args.port)])

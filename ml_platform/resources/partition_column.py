@@ -14,12 +14,16 @@ converted to the partition's time zone — and refuses the rest (numbers, other 
 missing values, rows of another day) with an error naming the table, the column and the type.
 """
 
+import re
 from datetime import date, timedelta
 
 import pandas as pd
 
 STORED_TYPE = "a naive timestamp (wall clock in the table's time zone)"
 ACCEPTED = "datetime64 (naive, or tz-aware: converted), datetime.date values or ISO strings ('YYYY-MM-DD')"
+# A whole calendar date first: pandas' ISO 8601 parser also reads '2026/11/01', '20261101' and
+# '2026-11' (as the 1st), which a rerun's delete would then match differently from the writer.
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def partition_days(window) -> list[pd.Timestamp]:
@@ -62,10 +66,14 @@ def _as_naive_timestamps(table: str, values: pd.Series, column: str, timezone: s
         raise refuse(str(values.dtype))
     kinds = {type(v) for v in values}
     if kinds <= {str}:
+        odd = values[~values.str.fullmatch(_ISO_DAY)]
         try:
+            if len(odd):
+                raise ValueError(odd.iloc[0])
             parsed = pd.to_datetime(values, format="ISO8601")
         except (ValueError, TypeError):
-            raise refuse(f"string (e.g. {values.iloc[0]!r}, not ISO 8601)") from None
+            example = odd.iloc[0] if len(odd) else values.iloc[0]
+            raise refuse(f"string (e.g. {example!r}, not ISO 8601 'YYYY-MM-DD')") from None
     elif all(issubclass(kind, date) for kind in kinds):  # date, datetime and pd.Timestamp values
         try:
             parsed = pd.to_datetime(values)

@@ -21,6 +21,8 @@ CASES = {
         "is outside the partitions of product ",
     ),
     "not a date": (["run", "--date", "2026-13-01"], "argument --date: '2026-13-01' is not a date: use YYYY-MM-DD"),
+    "compact date": (["backfill", "--start", "20261110", "--end", "2026-11-11"], "argument --start: '20261110' is not a date: use YYYY-MM-DD"),
+    "slashed date": (["run", "--date", "2026/11/10"], "argument --date: '2026/11/10' is not a date: use YYYY-MM-DD"),
     "module typo": (["--module", "ml_platfrom.definitions", "run"], "module 'ml_platfrom.definitions' not found"),
     "misspelled input": (
         ["--module", "tests.fixtures.misspelled_input", "run"],

@@ -6,7 +6,7 @@ import dagster as dg
 
 from ml_platform.cli import main
 from tests.cli.cli_output import summary_rows
-from tests.fixtures.cli_catalog import BAD_DAY, TRANSIENT
+from tests.fixtures.cli_catalog import BAD_DAY, RANGED_BAD_DAY, TRANSIENT
 
 CATALOG = "tests.fixtures.cli_catalog"
 
@@ -46,6 +46,17 @@ def test_a_backfill_policy_range_runs_once_and_is_reported_day_by_day(local_env,
         assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == ("2026-11-01", "2026-11-03")
         assert backfill.status.value == "COMPLETED_SUCCESS"
         assert len(list(backfill.asset_backfill_data.materialized_subset.iterate_asset_partitions())) == 3
+
+
+def test_a_failed_range_names_its_failure_on_the_day_it_concerns_and_why_the_others_are_missing(local_env, capsys):
+    assert main(["--module", CATALOG, "backfill", "--start", "2026-11-11", "--end", "2026-11-13", "--product", "ranged"]) == 1
+    rows = summary_rows(capsys.readouterr().out)
+    because = f"FAILED: the step over 2026-11-11...2026-11-13 failed on {RANGED_BAD_DAY}, so this day was not written either"
+    assert rows == {
+        ("ranged_events", "2026-11-11"): because,
+        ("ranged_events", RANGED_BAD_DAY): f"FAILED: ValueError: no events for {RANGED_BAD_DAY}",
+        ("ranged_events", "2026-11-13"): because,
+    }
 
 
 def test_the_readme_backfill_of_one_product_names_its_missing_input_before_any_run(local_env, capsys):

@@ -80,6 +80,22 @@ def test_a_second_ui_on_the_same_instance_is_refused_before_it_prints_a_url(loca
         first.wait()
 
 
+@pytest.mark.parametrize("preset", [None, "https://dagster.example.org"])
+def test_alerts_from_the_uis_daemon_link_to_the_port_it_serves_unless_the_url_is_set(local_env, monkeypatch, preset):
+    """The sensors run in the processes ``dagster dev`` starts, which inherit the exec's environment."""
+    from ml_platform.alerting.sink import alert_sink_from_env
+
+    monkeypatch.setenv("ML_PLATFORM_UI_URL", preset or "")  # restored after the test, as the exec sets it
+    if not preset:
+        monkeypatch.delenv("ML_PLATFORM_UI_URL")
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    port = free_port()
+    main(["ui", "--port", str(port)])
+    assert started and started[0][-2:] == ["-p", str(port)]
+    assert alert_sink_from_env().ui_url == (preset or f"http://localhost:{port}")
+
+
 def test_a_ui_on_a_busy_port_is_refused_before_it_prints_a_url(local_env, no_exec, capsys):
     import socket
 

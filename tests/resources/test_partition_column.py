@@ -96,7 +96,11 @@ def write_only(io_manager, rows: pd.DataFrame, partition: str = DAY) -> bool:
 
 REFUSED = [
     pytest.param(pd.Series([20261120] * 3), "has type int64", id="integer yyyymmdd"),
-    pytest.param(["20/11/2026"] * 3, "has type string (e.g. '20/11/2026', not ISO 8601)", id="non-ISO string"),
+    pytest.param(["20/11/2026"] * 3, "has type string (e.g. '20/11/2026', not ISO 8601", id="non-ISO string"),
+    # pandas' ISO 8601 parser reads these three; only a whole YYYY-MM-DD date is taken.
+    pytest.param(["2026/11/20"] * 3, "has type string (e.g. '2026/11/20', not ISO 8601", id="slashed string"),
+    pytest.param(["2026-11-20", "20261120", "2026-11-20"], "has type string (e.g. '20261120', not ISO 8601", id="compact string"),
+    pytest.param(["2026-11"] * 3, "has type string (e.g. '2026-11', not ISO 8601", id="month string"),
     pytest.param(["2026-11-20", None, "2026-11-20"], "has 1 missing value(s)", id="missing value"),
     pytest.param(["2026-11-21"] * 3, "holds 2026-11-21, outside the partition 2026-11-20..2026-11-20", id="another day"),
 ]
