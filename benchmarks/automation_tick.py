@@ -1,11 +1,12 @@
 """Cost of one tick of the data-driven launch (the ``cross_product_launch_<product>`` automation
 sensors) at 1,000 tables, and its storage calls. Prints JSON.
 
-    python -m benchmarks.automation_tick [--products 100] [--tables-per-product 10] [--cross-every 3 1] [--repeat 3]
+    python -m benchmarks.automation_tick [--products 100] [--tables-per-product 10] [--cross-every 3 1] [--repeat 3] [--storage postgres sqlite]
 
 The synthetic catalog (``benchmarks/synthetic_catalog.py``) is assembled like the real code
 location, so every prediction table that reads another product's feature table carries
-``launch_on_inputs``. A SQLite instance on tmpfs holds the last ``DAYS`` days in which every
+``launch_on_inputs``. A Dagster instance on PostgreSQL (as deployed; ``--storage sqlite``: SQLite
+on tmpfs, as ``dagster dev``) holds the last ``DAYS`` days in which every
 table landed (the inputs of the consumers with their checks passed, as runs write them), except
 that today the other-product input of every second consumer has not landed yet. Then Dagster's own
 evaluator (``dg.evaluate_automation_conditions``, what each product's automation sensor runs in the
@@ -26,6 +27,7 @@ import platform
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -43,6 +45,7 @@ from ml_platform.assembly import assemble_definitions
 from ml_platform.checks.quality_checks import check_names
 from ml_platform.declaration import declarations
 from ml_platform.schedules.cross_product_launch import SENSOR_NAME
+from tests.fixtures.postgres import postgres_instance
 
 TZ = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 3, 10, 7, 0, tzinfo=TZ)
@@ -63,7 +66,18 @@ def land(instance, run_id: str, key: dg.AssetKey, partition: str | None, checks:
         )
 
 
-def measure(shape: CatalogShape) -> dict:
+@contextmanager
+def _instance(storage: str):
+    """PostgreSQL as the deployment stores the instance (default); SQLite on tmpfs as ``dagster dev``."""
+    if storage == "postgres":
+        with postgres_instance("automation_tick") as (_, instance):
+            yield instance
+        return
+    with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as home, dg.instance_for_test(temp_dir=home) as instance:
+        yield instance
+
+
+def measure(shape: CatalogShape, storage: str = "postgres") -> dict:
     os.environ.setdefault("ML_PLATFORM_DUCKDB_PATH", str(Path(tempfile.gettempdir()) / "automation_tick.duckdb"))
     defs = assemble_definitions([platform_asset(t) for t in catalog_tables(shape)], env="local")
     graph = defs.resolve_asset_graph()
@@ -71,8 +85,8 @@ def measure(shape: CatalogShape) -> dict:
     launched = [k for k in declared if graph.get(k).automation_condition is not None]
     inputs = {p for k in launched for p in graph.get(k).parent_keys}
     late = {p for k in launched[::2] for p in graph.get(k).parent_keys if declared[p].product != declared[k].product}
-    result: dict = {"tables": len(declared), "launched_on_data": len(launched), "late_inputs": len(late)}
-    with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as home, dg.instance_for_test(temp_dir=home) as instance:
+    result: dict = {"storage": storage, "tables": len(declared), "launched_on_data": len(launched), "late_inputs": len(late)}
+    with _instance(storage) as instance:
         run_id = make_new_run_id()
         instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=run_id, status=dg.DagsterRunStatus.SUCCESS))
         days = [(NOW - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(DAYS - 1, -1, -1)]
@@ -121,15 +135,17 @@ def main() -> None:
     parser.add_argument("--tables-per-product", type=int, default=10)
     parser.add_argument("--cross-every", type=int, nargs="+", default=[3, 1])
     parser.add_argument("--repeat", type=int, default=3, help="runs per shape; the median tick time is reported")
+    parser.add_argument("--storage", choices=("postgres", "sqlite"), nargs="+", default=["postgres"], help="instance storage")
     args = parser.parse_args()
     results = []
-    for cross_every in args.cross_every:
-        shape = CatalogShape(args.products, args.tables_per_product, cross_every)
-        runs = [measure(shape) for _ in range(args.repeat)]
-        best = runs[0]
-        for phase in ("first", "steady", "after_updates"):
-            best[phase]["seconds"] = round(statistics.median(r[phase]["seconds"] for r in runs), 3)
-        results.append({"cross_every": cross_every, **best})
+    for storage in args.storage:
+        for cross_every in args.cross_every:
+            shape = CatalogShape(args.products, args.tables_per_product, cross_every)
+            runs = [measure(shape, storage) for _ in range(args.repeat)]
+            best = runs[0]
+            for phase in ("first", "steady", "after_updates"):
+                best[phase]["seconds"] = round(statistics.median(r[phase]["seconds"] for r in runs), 3)
+            results.append({"cross_every": cross_every, **best})
     print(json.dumps({"benchmark": "automation_tick", "python": platform.python_version(), "dagster": dg.__version__, "goal_seconds_at_1000": 2.0, "results": results}, indent=2))
 
 

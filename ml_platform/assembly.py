@@ -19,8 +19,9 @@ from ml_platform.checks.alerts import DATA_QUALITY_ALERTS
 from ml_platform.checks.pin_reference_job import build_pin_reference_job
 from ml_platform.checks.prediction_monitoring import build_monitoring_checks
 from ml_platform.checks.quality_checks import build_quality_checks
+from ml_platform.compute.backends.k8s_run_start import build_run_worker_start_watch
 from ml_platform.compute.cost_report import build_cost_report
-from ml_platform.compute.routing_executor import executor_for_env
+from ml_platform.compute.routing_executor import PRODUCTION, executor_for_env
 from ml_platform.compute.step_metrics import with_step_metrics
 from ml_platform.cost.alerts import COST_JUMP_ALERTS
 from ml_platform.declaration import declared_specs
@@ -56,7 +57,8 @@ def apply_platform_policy(
     table with expectations, one schedule per product, a launch on data for tables that read
     another product's tables, the monitoring checks of prediction tables and the job that pins
     their reference; plus the SLO, cost and prediction-health reports, the daily purge of old
-    instance history, the alert and delayed-label sensors, the environment's warehouse IO managers
+    instance history, the alert and delayed-label sensors, in production the watch of run-worker
+    pods that cannot start, the environment's warehouse IO managers
     and alert sink, and the routing executor. ``resources`` (a test's sink, say) override the
     platform's and the products'."""
     if loaded.executor is not None:
@@ -91,6 +93,7 @@ def apply_platform_policy(
         sensors=[
             *cross_product_launch_sensor(assets, catalog),
             *(alert_sensor(spec) for spec in alert_sensors),
+            *([build_run_worker_start_watch()] if env == PRODUCTION else []),  # run workers are Kubernetes pods there
             *(loaded.sensors or []),
         ],
         resources={**platform_resources, **(loaded.resources or {}), **(resources or {})},

@@ -136,6 +136,12 @@ def _run_error(record):
     return getattr(record.event_log_entry.dagster_event.event_specific_data, "error", None)
 
 
+def _run_message(record) -> str:
+    """Why a run failed outside any step, as whoever failed it said (the run monitoring's start
+    timeout, ``run_worker_start_watch``'s pod reason)."""
+    return (record.event_log_entry.dagster_event.message or "").strip()
+
+
 def _failure_alerts(
     run: dg.DagsterRun, record, failure: StepFailure | None, failed_keys, declared: Mapping, graph, sink: AlertSink
 ) -> list[Alert]:
@@ -162,7 +168,7 @@ def _failure_alert(
     what = subject_key.to_user_string() if subject_key else run.job_name
     details = [
         ("Failed step", failure.step_key if failure else ""),
-        ("Error", summary.headline if summary else "the run failed before any step failed (see the run's logs)"),
+        ("Error", summary.headline if summary else _run_message(record) or "the run failed before any step failed (see the run's logs)"),
         ("Launched by", _launcher(run)),
     ]
     if len(run_keys) > 1:

@@ -35,6 +35,17 @@ UNSCHEDULABLE_CHECK = ("the node pool for the pod's nodeSelector and tolerations
                        " cluster autoscaler's limits (kubectl describe pod {pod} -n {namespace})")
 
 
+def job_events(core_api, job_name: str, namespace: str) -> list[str]:
+    """The Job's event messages in the API's (creation) order: "FailedCreate: pods ... is forbidden: exceeded quota ..."."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        events = core_api.list_namespaced_event(namespace).items
+    except ApiException:  # a role without "events": the failure still names the Job and what to check
+        return []
+    return [f"{e.reason}: {e.message}" for e in events if e.involved_object and e.involved_object.name == job_name]
+
+
 @dataclass(frozen=True)
 class StartProblem:
     pod: str
@@ -66,13 +77,17 @@ class PodStartWatch:
     clock: Callable[[], float] = time.monotonic
     _since: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def failure(self, pods: Iterable, namespace: str, job: str = "", events: Callable[[], list[str]] | None = None) -> str | None:
+    def failure(
+        self, pods: Iterable, namespace: str, job: str = "", events: Callable[[], list[str]] | None = None, seen_since: float | None = None
+    ) -> str | None:
         """The step's failure message if one of its pods has not started past its grace period, or
-        its Job ``job`` has had no pod for that long (``events``: the Job's event messages, newest last)."""
+        its Job ``job`` has had no pod for that long (``events``: the Job's event messages, newest last).
+        ``seen_since``: count the grace from then (a run's launch) instead of from the first call that saw it."""
         now = self.clock()
+        first_seen = now if seen_since is None else seen_since
         pods = list(pods)
         if not pods and job:
-            since = self._since.setdefault((job, NO_POD), now)
+            since = self._since.setdefault((job, NO_POD), first_seen)
             if now - since >= self.start_timeout:
                 said = (events() if events else [])[-1:]
                 why = f": {said[0]}" if said else ""
@@ -83,7 +98,7 @@ class PodStartWatch:
             problem = start_problem(pod)
             if problem is None:
                 continue
-            since = self._since.setdefault((problem.pod, problem.reason), now)
+            since = self._since.setdefault((problem.pod, problem.reason), first_seen)
             grace = self.unschedulable_timeout if problem.reason == UNSCHEDULABLE else self.start_timeout
             if now - since >= grace:
                 check = (UNSCHEDULABLE_CHECK if problem.reason == UNSCHEDULABLE else START_FAILURES[problem.reason])

@@ -4,7 +4,7 @@ step within a grace period (``k8s_pod_start``). Imported when a run first uses K
 
 from ml_platform._dagster_internal import relaunchable_k8s_step_handler
 from ml_platform.compute._dagster_step_api import CheckStepHealthResult, StepHandlerContext, step_key_of
-from ml_platform.compute.backends.k8s_pod_start import PodStartWatch
+from ml_platform.compute.backends.k8s_pod_start import PodStartWatch, job_events
 from ml_platform.compute.infrastructure_retry import OOM, PREEMPTED, InfrastructureFailure, attempt_suffix
 
 OOM_KILLED = "OOMKilled"  # the kubelet's reason on a container killed at its memory limit
@@ -28,21 +28,11 @@ class DiagnosingK8sStepHandler(relaunchable_k8s_step_handler()):
         job_name, namespace = self.step_job_name(step_handler_context), self.step_namespace(step_handler_context)
         pods = [p for p in self.api_client.get_pods_in_job(job_name=job_name, namespace=namespace)
                 if (p.metadata.labels or {}).get("job-name") == job_name]
-        failure = self._start_watch.failure(pods, namespace, job_name, lambda: self._job_events(job_name, namespace))
+        failure = self._start_watch.failure(pods, namespace, job_name, lambda: job_events(self.api_client.core_api, job_name, namespace))
         if failure is None:
             return result
         self.api_client.delete_job(job_name=job_name, namespace=namespace)  # its pod holds a node's resources
         return CheckStepHealthResult.unhealthy(f"Kubernetes job {job_name} for step {step_key_of(step_handler_context)}: {failure}")
-
-    def _job_events(self, job_name: str, namespace: str) -> list[str]:
-        """The Job's event messages in the API's (creation) order: "FailedCreate: pods ... is forbidden: exceeded quota ..."."""
-        from kubernetes.client.rest import ApiException
-
-        try:
-            events = self.api_client.core_api.list_namespaced_event(namespace).items
-        except ApiException:  # a role without "events": the failure still names the Job and what to check
-            return []
-        return [f"{e.reason}: {e.message}" for e in events if e.involved_object and e.involved_object.name == job_name]
 
     def job_name_suffix(self, step_handler_context: StepHandlerContext) -> str:
         # dagster-k8s names a step's Job after run, step and Dagster attempt; a relaunch's Job gets its own name.

@@ -1,0 +1,99 @@
+"""A run whose run-worker pod cannot start fails within the grace, naming the reason, and pages once.
+
+The run is launched by dagster-k8s's ``K8sRunLauncher`` into kmock; the fake kubelet holds the
+run-worker pod in ``ImagePullBackOff``, or the fake Job controller creates no pod (a quota refuses
+it). The production code location's ``run_worker_start_watch`` sensor ticks with a clock past the
+grace; the run-failure alert sensor then posts to the local Slack Web API.
+"""
+
+import json
+import time
+
+import dagster as dg
+import pytest
+
+from ml_platform.alerting import AlertSink
+from ml_platform.compute.backends.k8s_run_start import SENSOR_NAME, build_run_worker_start_watch
+from ml_platform.declaration import MODEL_IO_MANAGER_KEY
+from ml_platform.health.run_failure_alerts import build_run_failure_alert_sensor
+from tests.compute import step_location
+from tests.compute.helpers import reconstructable_job, wait_for
+from tests.fixtures.kubernetes_cluster import RUN_WORKER
+from tests.fixtures.sensor_ticks import tick_sensor
+from tests.fixtures.slack_api import TEST_TOKEN
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def launch(instance: dg.DagsterInstance) -> dg.DagsterRun:
+    job = reconstructable_job("pod_start_defs")
+    run = instance.create_run_for_job(
+        job_def=job.get_definition(), job_code_origin=job.get_python_origin(), asset_selection=frozenset({dg.AssetKey("k8s_scores")})
+    )
+    instance.launch_run(run.run_id, workspace=None)  # K8sRunLauncher reads no workspace
+    return run
+
+
+def tick_watch(instance: dg.DagsterInstance, seconds_after_launch: float) -> str:
+    sensor = build_run_worker_start_watch(clock=lambda: time.time() + seconds_after_launch)
+    return tick_sensor(dg.Definitions(sensors=[sensor]), SENSOR_NAME, instance, None).skip_message
+
+
+def run_failure_alerts(instance: dg.DagsterInstance, slack_api) -> str:
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    defs = dg.Definitions(assets=[step_location.k8s_scores], sensors=[build_run_failure_alert_sensor()],
+                          resources={"alert_sink": sink, MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()})
+    return tick_sensor(defs, "run_failure_alerts", instance, None).skip_message
+
+
+def test_run_worker_whose_image_cannot_be_pulled_fails_within_the_grace_naming_it_and_pages_once(k8s_instance, kube, sagemaker, slack_api):
+    controller, _ = kube
+    controller.image_pull_failures.add(RUN_WORKER)
+    run = launch(k8s_instance)
+    job_name = f"dagster-run-{run.run_id}"
+    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what="the worker pod to wait")
+
+    assert tick_watch(k8s_instance, 60) == "every starting run's worker is starting"  # within the grace
+    assert k8s_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTING
+
+    assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
+    failed = k8s_instance.get_run_by_id(run.run_id)
+    assert failed.status == dg.DagsterRunStatus.FAILURE
+    [failure] = k8s_instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    message = failure.event_log_entry.dagster_event.message
+    assert message.startswith(f"The run worker (Kubernetes job {job_name}) never started: pod {job_name}-x7k2p cannot start: ImagePullBackOff")
+    assert "the image name and tag" in message
+    wait_for(lambda: controller.jobs[job_name].deleted, timeout=10, what="the Job to be deleted")  # its pod holds no node
+    assert tick_watch(k8s_instance, 400) == "every starting run's worker is starting"  # failed once
+
+    assert "raised 1" in run_failure_alerts(k8s_instance, slack_api)
+    (alert,) = slack_api.messages
+    body = json.dumps(alert["blocks"])
+    assert "ImagePullBackOff: Back-off pulling image" in body and "never started" in body
+    assert "raised 0" in run_failure_alerts(k8s_instance, slack_api) and len(slack_api.messages) == 1
+
+
+def test_run_worker_job_that_gets_no_pod_fails_naming_the_jobs_event(k8s_instance, kube, sagemaker):
+    controller, _ = kube
+    controller.over_quota.add(RUN_WORKER)
+    run = launch(k8s_instance)
+    job_name = f"dagster-run-{run.run_id}"
+    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what="the quota to refuse the pod")
+
+    assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
+    [failure] = k8s_instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    message = failure.event_log_entry.dagster_event.message
+    assert "no pod was created for it: FailedCreate: Error creating: pods" in message and "exceeded quota: compute" in message
+    wait_for(lambda: controller.jobs[job_name].deleted, timeout=10, what="the Job to be deleted")
+
+
+def test_the_watch_is_in_the_production_code_location_only(monkeypatch):
+    from ml_platform.assembly import assemble_definitions
+    from tests.fixtures.cli_catalog import ranged_events
+
+    for name, value in {"ML_PLATFORM_GCP_PROJECT": "p", "ML_PLATFORM_BIGQUERY_DATASET": "d", "ML_PLATFORM_GCP_LOCATION": "EU",
+                        "ML_PLATFORM_MODEL_BUCKET": "b"}.items():
+        monkeypatch.setenv(name, value)
+    production = {s.name for s in assemble_definitions([ranged_events], "production").sensors}
+    local = {s.name for s in assemble_definitions([ranged_events], "local").sensors}
+    assert SENSOR_NAME in production and SENSOR_NAME not in local
