@@ -16,9 +16,11 @@ needs no ``bigquery.datasets.create``.
 """
 
 import re
+from contextlib import contextmanager
 
 import dagster as dg
 import pandas as pd
+from dagster_gcp import GCSResource
 from dagster_gcp.bigquery.io_manager import BigQueryClient
 from dagster_gcp_pandas import BigQueryPandasIOManager
 from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
@@ -27,6 +29,7 @@ from google.cloud import bigquery
 
 from ml_platform._dagster_internal import DbIOManager, TableSlice
 from ml_platform.checks.gate import check_upstream, refuse_missing_partition
+from ml_platform.resources.gcp_credentials import federated_aws_credentials
 from ml_platform.resources.partition_column import conform_partition_column, partition_days
 from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
 
@@ -34,7 +37,16 @@ _SCHEMA_CHANGE = re.compile(r"Field (\w+) (has changed type from \w+ to \w+|has 
 
 
 class _AtomicBigQueryClient(BigQueryClient):
-    """Deletes nothing before a write: the load job's WRITE_TRUNCATE replaces the slice."""
+    """Deletes nothing before a write: the load job's WRITE_TRUNCATE replaces the slice; connects
+    with federated AWS credentials where a step runs on AWS (``gcp_credentials``)."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice):
+        config = context.resource_config or {}
+        yield bigquery.Client(
+            project=config.get("project") or None, location=config.get("location") or None, credentials=federated_aws_credentials()
+        )
 
     @staticmethod
     def delete_table_slice(context, table_slice, connection) -> None:
@@ -109,6 +121,15 @@ class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
         frame = super().load_input(context, table_slice, connection)
         refuse_missing_partition(context, len(frame))
         return frame
+
+
+class FederatedGCSResource(GCSResource):
+    """dagster-gcp's GCS resource, with federated AWS credentials where a step runs on AWS."""
+
+    def get_client(self):
+        from google.cloud import storage
+
+        return storage.Client(project=self.project, credentials=federated_aws_credentials())
 
 
 class AtomicBigQueryPandasIOManager(BigQueryPandasIOManager):

@@ -172,9 +172,9 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory |
         }
     if env == "production":
         # Imported here: a local code location never loads the Google client libraries (~1.7 s).
-        from dagster_gcp import GCSPickleIOManager, GCSResource
+        from dagster_gcp import GCSPickleIOManager
 
-        from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
+        from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager, FederatedGCSResource
 
         # Resolved when a run starts, so loading the code location needs no GCP access.
         return {
@@ -184,7 +184,7 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory |
                 location=dg.EnvVar("ML_PLATFORM_GCP_LOCATION"),
             ),
             MODEL_IO_MANAGER_KEY: GCSPickleIOManager(
-                gcs=GCSResource(project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT")),
+                gcs=FederatedGCSResource(project=dg.EnvVar("ML_PLATFORM_GCP_PROJECT")),
                 gcs_bucket=dg.EnvVar("ML_PLATFORM_MODEL_BUCKET"),
                 gcs_prefix="ml_platform/models",
             ),

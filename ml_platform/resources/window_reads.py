@@ -81,7 +81,9 @@ class BigQueryWindowReader(dg.ConfigurableResource):
         from google.cloud import bigquery
 
         start, end = _bounds(first, last)
-        client = bigquery.Client(project=self.project, location=self.location)
+        from ml_platform.resources.gcp_credentials import federated_aws_credentials
+
+        client = bigquery.Client(project=self.project, location=self.location, credentials=federated_aws_credentials())
         sql = (
             f"select {_select(columns).replace(chr(34), '`')} from `{self.project}.{self.dataset}.{key.path[-1]}` "
             f"where `{partition_column}` >= @start and `{partition_column}` < @end"

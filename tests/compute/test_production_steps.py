@@ -38,7 +38,13 @@ from tests.fixtures.bigquery_api import BigQueryServer
 from tests.fixtures.container_process import REPO_ROOT
 from tests.fixtures.google_identity import FEDERATED_SERVICE_ACCOUNT, GKE_SERVICE_ACCOUNT, GoogleIdentityServer
 from tests.fixtures.kubernetes_cluster import JobController, KmockServer
-from tests.fixtures.sagemaker_cloud import REGION, MotoAws, ProcessingJobController, harness_client
+from tests.fixtures.sagemaker_cloud import (
+    REGION,
+    STEP_ROLE_ACCESS_KEY,
+    MotoAws,
+    ProcessingJobController,
+    harness_client,
+)
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -164,7 +170,9 @@ def test_kubernetes_and_sagemaker_steps_of_the_production_location_run_from_a_cl
     assert any("user_features" in r.body["configuration"]["query"]["query"] for r in queries if r.authorization == federated)
     assert {r.authorization for r in bigquery.requests} <= {federated, f"Bearer gke-workload-identity:{GKE_SERVICE_ACCOUNT}"}
     # google-auth's subject token: the GetCallerIdentity request it signed with the job role's credentials.
-    assert identity.sts_requests and "sts.eu-west-1.amazonaws.com" in unquote(identity.sts_requests[0]["subject_token"])
+    # The container has no AWS keys: the role's credentials come from SageMaker's credentials endpoint.
+    subject_token = unquote(identity.sts_requests[0]["subject_token"]) if identity.sts_requests else ""
+    assert "sts.eu-west-1.amazonaws.com" in subject_token and f"Credential={STEP_ROLE_ACCESS_KEY}/" in subject_token
     model = pickle.load(io.BytesIO(storage.Client().bucket(BUCKET).blob("ml_platform/models/propensity_model").download_as_bytes()))
     assert model.predict_proba(pd.DataFrame(features).rename(columns=str.lower)[list(model.feature_names_in_)])[:, 1].shape == (len(features),)
     assert instance.get_latest_materialization_event(MODEL).run_id == run.run_id
