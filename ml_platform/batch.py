@@ -31,7 +31,7 @@ from ml_platform.batch_launch import (
     retry_line,
 )
 from ml_platform.batch_outcomes import AssetOutcome, format_outcomes, read_outcomes, skipped
-from ml_platform.compute.run_limits import run_limit_tags
+from ml_platform.compute.run_limits import declared_run_limit_tags
 from ml_platform.declaration import PRODUCT_TAG, MLAsset, declarations
 
 __all__ = ["AssetOutcome", "format_outcomes", "run_days"]
@@ -316,7 +316,7 @@ def _consecutive(days: list[str]) -> list[list[str]]:
 def _run_tags(graph, declared, planned: PlannedRun, tags, backfill_id) -> dict[str, str]:
     deps = {key: graph.get(key).parent_keys for key in planned.assets}
     # The run-level limits every launch path applies (compute/run_limits.py).
-    limits = run_limit_tags({key: declared[key].compute for key in planned.assets}, deps)
+    limits = declared_run_limit_tags({key: declared[key] for key in planned.assets}, deps)
     return {
         PRODUCT_TAG: planned.product,
         **partition_tags(list(planned.partitions)),

@@ -212,6 +212,9 @@ class MLAsset:
     def partitions_def(self) -> dg.DailyPartitionsDefinition | None:
         return daily_partitions(self.slo.timezone) if self.partition_column else None
 
+    def retry_policy(self) -> dg.RetryPolicy:
+        return dg.RetryPolicy(max_retries=self.retries, delay=self.retry_delay.total_seconds(), backoff=dg.Backoff.EXPONENTIAL)
+
     def asset_kwargs(self, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for ``@dg.asset`` that carry the declaration, merged with ``extra``:
         any other ``dg.asset`` argument (deps, ins, code_version, ...); tags, metadata, op_tags,
@@ -230,9 +233,7 @@ class MLAsset:
             description=self.description or None,
             freshness_policy=self.slo.freshness_policy(),
             partitions_def=self.partitions_def,
-            retry_policy=dg.RetryPolicy(
-                max_retries=self.retries, delay=self.retry_delay.total_seconds(), backoff=dg.Backoff.EXPONENTIAL
-            ),
+            retry_policy=self.retry_policy(),
             op_tags={**PROFILES[self.compute].op_tags(), **(self.memory.op_tags() if self.memory else {})},
             pool=self.compute,  # instance concurrency limit per compute profile (deploy/set_pool_limits.sh)
             tags={KIND_TAG: self.KIND, PRODUCT_TAG: self.product, PROFILE_TAG: self.compute},

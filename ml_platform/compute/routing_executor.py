@@ -285,7 +285,7 @@ class _RunLimitedExecutor(StepDelegatingExecutor):
     """Tags the run with its time limit before executing it, however it was launched (``run_limits``)."""
 
     def execute(self, plan_context, execution_plan):
-        tag_run_with_its_limit(plan_context.instance, plan_context.dagster_run, execution_plan)
+        tag_run_with_its_limit(plan_context.instance, plan_context.dagster_run, execution_plan, plan_context.job.get_definition())
         yield from super().execute(plan_context, execution_plan)
 
 

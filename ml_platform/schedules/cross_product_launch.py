@@ -48,7 +48,7 @@ import dagster as dg
 
 from ml_platform import cron
 from ml_platform._dagster_internal import PartitionKeyFilter
-from ml_platform.compute.run_limits import run_limit_tags
+from ml_platform.compute.run_limits import declared_run_limit_tags
 from ml_platform.declaration import PRODUCT_TAG, Catalog, DeclarationError, MLAsset
 
 SENSOR_NAME = "cross_product_launch"  # each product's sensor: cross_product_launch_<product>
@@ -277,8 +277,7 @@ def cross_product_launch_sensor(assets: Iterable[dg.AssetsDefinition], declared:
         by_product[declared[key].product if key in declared else None].append(key)
     sensors = []
     for product, keys in sorted(by_product.items(), key=lambda item: item[0] or ""):
-        profiles = {key: declared[key].compute for key in keys if key in declared}
-        tags = {PRODUCT_TAG: product, **run_limit_tags(profiles, deps)} if product else {}
+        tags = {PRODUCT_TAG: product, **declared_run_limit_tags({k: declared[k] for k in keys if k in declared}, deps)} if product else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.BetaWarning)  # use_user_code_server: Python conditions
             sensors.append(

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ml_platform import cron
-from ml_platform.compute.run_limits import run_limit_tags
+from ml_platform.compute.run_limits import declared_run_limit_tags
 from ml_platform.declaration import PRODUCT_TAG, Catalog, DeclarationError, MLAsset
 from ml_platform.schedules.cross_product_launch import launched_keys
 
@@ -111,7 +111,7 @@ def _product_schedule(
             asset_selection=due,
             # Named, not implied: the UI re-executes a check step of the run only from an explicit list.
             asset_check_keys=sorted((check for key in due for check in graph.get(key).check_keys), key=str),
-            tags=run_limit_tags({key: members[key].compute for key in due}, deps),
+            tags=declared_run_limit_tags({key: members[key] for key in due}, deps),
         )
 
     return _schedule

@@ -26,7 +26,7 @@ from freezegun import freeze_time
 
 from ml_platform.checks.quality_checks import check_names
 from ml_platform.compute.profiles import PROFILES
-from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG, step_budget_seconds
 from ml_platform.declaration import (
     PRODUCT_TAG,
     SLO,
@@ -233,7 +233,9 @@ def test_the_launch_runs_carry_the_product_tag_and_its_run_time_limit(defs, inst
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     [request] = result.run_requests
     assert request.partition_key == TODAY and set(request.asset_selection) == {CONSUMER}
-    limit = int(PROFILES[RECOMMENDATIONS.compute].max_runtime.total_seconds())
+    # Every attempt its declared retries allow, at its profile's limit, plus the delays between them.
+    limit = int(step_budget_seconds(RECOMMENDATIONS.compute, RECOMMENDATIONS.retry_policy()))
+    assert limit > PROFILES[RECOMMENDATIONS.compute].max_runtime.total_seconds() * (1 + RECOMMENDATIONS.retries)
     assert request.tags[PRODUCT_TAG] == RECOMMENDATIONS.product and request.tags[MAX_RUNTIME_TAG] == str(limit)
 
 
