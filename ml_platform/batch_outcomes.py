@@ -167,8 +167,8 @@ def _status(records: RunRecords, graph, key, partition, partitions, step, status
             return f"FAILED: run failed: {records.run_failure}"
         return "FAILED: not materialized (no step failure recorded)"
     checks = [c for c in graph.get(key).check_keys if c in records.planned_checks]
-    single = partitions[0] if len(partitions) == 1 else None
-    evaluated = records.evaluations.get((key, partition), []) + (records.evaluations.get((key, None), []) if partition == single else [])
+    # A partition-unaware check (a team's own @asset_check) judged the run's whole output: every day of it.
+    evaluated = records.evaluations.get((key, partition), []) + (records.evaluations.get((key, None), []) if partition is not None else [])
     missing = sorted({c.name for c in checks} - {e.check_name for e in evaluated})
     # A check step that failed without recording its checks crashed (a blocking check that failed fails its step too).
     crashed = {
