@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from ml_platform import cron
+from ml_platform.alerting.failure_content import summarize
 from ml_platform.declaration import MLAsset
 
 RECORDED = {
@@ -57,13 +58,7 @@ def deadline_for(declaration: MLAsset, day: str) -> datetime:
 
 def first_line(error) -> str:
     """The root cause of a recorded error (``SerializableErrorInfo``), one line: ``Class: message``."""
-    while error.cause is not None:
-        error = error.cause
-    text = (error.message or error.cls_name or "").strip()
-    line = text.splitlines()[0] if text else "unknown error"
-    name, _, rest = line.partition(": ")
-    if rest and " " not in name:
-        line = f"{name.rsplit('.', 1)[-1]}: {rest}"  # dagster._core.definitions.events.Failure -> Failure
+    line = summarize(error).headline
     return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
 
 

@@ -11,6 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from ml_platform.alerting.failure_content import summarize
+from ml_platform.batch_outcomes import first_line
 from ml_platform.declaration import daily_partitions
 from ml_platform.resources.warehouse import SafeDuckDBPandasIOManager
 
@@ -83,8 +85,8 @@ def test_killed_write_keeps_previous_partition(database):
     pd.testing.assert_frame_equal(stored(database), GOOD)
 
 
-def top_scores_failure(database: str, partition: str) -> str:
-    """The error of a consumer of ``scores`` materialized alone for ``partition``."""
+def top_scores_failure(database: str, partition: str, raw: bool = False):
+    """The error of a consumer of ``scores`` materialized alone for ``partition`` (``raw``: as Dagster stores it)."""
 
     @dg.asset(partitions_def=PARTITIONS, metadata={"partition_expr": "date"})
     def top_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +101,7 @@ def top_scores_failure(database: str, partition: str) -> str:
     )
     assert not result.success
     [failure] = result.get_step_failure_events()
-    return str(failure.event_specific_data.error)
+    return failure.event_specific_data.error if raw else str(failure.event_specific_data.error)
 
 
 def test_consumer_refuses_an_upstream_partition_that_was_never_written(database):
@@ -112,3 +114,7 @@ def test_consumer_of_a_table_missing_from_the_warehouse_is_told_upstream_not_rea
     fresh dataset): the platform's "upstream not ready", naming it, not the database's raw error."""
     error = top_scores_failure(str(tmp_path / "fresh.duckdb"), "2026-11-20")
     assert "UpstreamNotReady" in error and "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)" in error
+    # The CLI's row and the alert's headline say it too, not the database error it was raised from.
+    info = top_scores_failure(str(tmp_path / "fresh.duckdb"), "2026-11-20", raw=True)
+    said = "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)"
+    assert first_line(info).startswith(f"UpstreamNotReady: {said}") and summarize(info).headline.startswith(f"UpstreamNotReady: {said}")
