@@ -1,8 +1,8 @@
 """Run-failure alerts for every run of this code location, however it was launched.
 
 A plain sensor (not ``run_failure_sensor``) so it keeps an alert ledger (``AlertLedger.load``):
-alerts survive Slack outages and sensor restarts. Each tick makes at most three storage calls, however
-many assets and runs there are:
+alerts survive Slack outages and sensor restarts. A tick's storage calls do not grow with the assets or
+runs (only the rare crashed-check alerts add a few each):
 
 1. ``RUN_FAILURE`` status changes after the cursor (at most ``MAX_RUNS_PER_TICK``); each one
    carries the run's first step failure with its error chain,
@@ -11,6 +11,11 @@ many assets and runs there are:
    previous tick (one query per page across all assets, ``instance_reads``); a materialization of
    an alert's asset and partition after the failure resolves it. So a backfill that re-runs
    several failed partitions between two ticks resolves each of them at the next tick.
+4. while run-failure alerts are open: the runs that succeeded since the previous tick (one paged
+   read, one batched read of those runs); a successful re-execution of a failed run ("Re-execute
+   from failure", which may run only checks and materialize nothing) resolves its alert.
+5. only while the alert of a crashed check step is open: that check's latest executions (up to
+   three reads per check); once each was evaluated again for the partition, in any run, it resolves.
 
 Which runs belong here: a run launched through the workspace (schedule, sensor, UI
 "Materialize", backfill) carries its code location in its origin, compared with this sensor's
@@ -24,6 +29,7 @@ from dataclasses import dataclass, replace
 import dagster as dg
 
 from ml_platform import instance_reads
+from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
@@ -36,6 +42,8 @@ FORGET_AFTER_SECONDS = 14 * 24 * 3600.0  # an unresolved failure this old leaves
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 READ_STATE, READ_AT = "materialized", "materialized_at"  # read position over materializations; newest seen
+SUCCESS_CURSOR = "success_cursor"  # read position over successful runs, while alerts are open
+PARENT_TAGS = ("dagster/parent_run_id", "dagster/root_run_id")  # set on every re-execution
 RANGES_LANDED = "ranges_landed"  # open range alert -> the days of its range materialized again so far
 RANGE_SEPARATOR = "..."
 LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
@@ -64,6 +72,7 @@ def evaluate(tick: Tick) -> Outcome:
                 if ledger.raise_alert(alert):
                     raised.append(alert)
     resolved = _resolve_rematerialized(tick.instance, ledger, raised, tick.now, graph)
+    resolved += _resolve_run_again(tick.instance, ledger) + _resolve_checks_ran(tick.instance, ledger, graph)
     _forget_stale(ledger, tick.now)
     return Outcome(len(raised), resolved)
 
@@ -258,6 +267,78 @@ def _resolve_rematerialized(instance: dg.DagsterInstance, ledger: AlertLedger, r
             resolved += ledger.resolve(alert.subject, f"Materialized again: {alert.asset}", **changes)
             landed_in_ranges.pop(alert.subject, None)
     return resolved
+
+
+def _resolve_run_again(instance: dg.DagsterInstance, ledger: AlertLedger) -> int:
+    """Resolve open alerts whose failed run was re-executed successfully ("Re-execute from failure",
+    whose steps may all be checks, which materialize nothing). Successful runs are read
+    incrementally from the oldest open alert on: one paged read, and one batched read of those runs."""
+    open_alerts = ledger.open_alerts(Kind.RUN_FAILURE)
+    if not open_alerts:
+        ledger.state.pop(SUCCESS_CURSOR, None)
+        return 0
+    success = dg.DagsterEventType.RUN_SUCCESS
+    if ledger.state.get(SUCCESS_CURSOR):
+        result = instance.fetch_run_status_changes(success, limit=MAX_RUNS_PER_TICK, cursor=ledger.state[SUCCESS_CURSOR], ascending=True)
+    else:
+        oldest = min(a.since or 0 for a in open_alerts)
+        records = dg.RunStatusChangeRecordsFilter(event_type=success, after_timestamp=float(oldest))
+        result = instance.fetch_run_status_changes(records, limit=MAX_RUNS_PER_TICK, ascending=True)
+    if result.records:
+        ledger.state[SUCCESS_CURSOR] = result.cursor
+    runs = _runs_by_id(instance, {r.event_log_entry.run_id for r in result.records})
+    resolved = 0
+    for record in result.records:
+        run = runs.get(record.event_log_entry.run_id)
+        parents = {run.tags.get(tag) for tag in PARENT_TAGS} - {None} if run is not None else set()
+        for alert in ledger.open_alerts(Kind.RUN_FAILURE):
+            if alert.incident in parents:
+                why = f"Re-executed successfully in run {run.run_id[:8]}"
+                resolved += ledger.resolve(alert.subject, why, run_id=run.run_id, link=None, since=record.timestamp, details=())
+    return resolved
+
+
+def _resolve_checks_ran(instance: dg.DagsterInstance, ledger: AlertLedger, graph) -> int:
+    """Resolve the alert of a crashed check step once every check of that step was evaluated again
+    for its partition, in any run (the UI's "Execute" on the checks, a new materialization): one
+    read of the latest executions per such alert (rare: only crashed check steps)."""
+    checks_of_step = {d.node_def.name: d.check_keys for d in graph.assets_defs if d.is_executable and not d.keys and d.check_keys}
+    resolved = 0
+    for alert in ledger.open_alerts(Kind.RUN_FAILURE):
+        keys = [c for c in checks_of_step.get(_op_name(_failed_step(alert) or ""), ()) if c.asset_key.to_user_string() == alert.asset]
+        if not keys or (alert.partition and RANGE_SEPARATOR in alert.partition):
+            continue
+        again = [_executed_again(instance, key, alert) for key in keys]
+        if all(again):
+            verdict = "passed" if all(r.status.value == "SUCCEEDED" for r in again) else "ran (a failed check alerts as data quality)"
+            newest = max(again, key=_executed_at)
+            why = f"Checks of {alert.asset} ran again and {verdict}" if verdict == "passed" else f"Checks of {alert.asset} {verdict}"
+            resolved += ledger.resolve(alert.subject, why, run_id=newest.run_id, link=None, since=_executed_at(newest), details=())
+    return resolved
+
+
+def _executed_again(instance: dg.DagsterInstance, key: dg.AssetCheckKey, alert: Alert):
+    """The check's latest completed execution for the alert's partition after the failure, or None.
+    Read with the partition (the platform's checks record it) and without (a team's
+    partition-unaware check: judged in a run of that partition)."""
+    storage = instance.event_log_storage
+    found = []
+    if alert.partition:
+        found += storage.get_latest_asset_check_execution_by_key([key], partition_filter=PartitionKeyFilter(key=alert.partition)).values()
+    unaware = [r for r in storage.get_latest_asset_check_execution_by_key([key]).values() if r.event is None or r.event.dagster_event is None
+               or getattr(r.event.dagster_event.event_specific_data, "partition", None) is None]
+    runs = _runs_by_id(instance, {r.run_id for r in unaware})
+    found += [r for r in unaware if r.run_id in runs and _partition(runs[r.run_id].tags) == alert.partition]
+    done = [r for r in found if r.status.value in ("SUCCEEDED", "FAILED") and _executed_at(r) > (alert.since or 0)]
+    return max(done, key=_executed_at, default=None)
+
+
+def _executed_at(record) -> float:
+    return record.event.timestamp if record.event is not None else record.create_timestamp
+
+
+def _failed_step(alert: Alert) -> str | None:
+    return next((value for label, value in alert.details if label == "Failed step"), None)
 
 
 def _range_days(graph, alert: Alert) -> list[str] | None:

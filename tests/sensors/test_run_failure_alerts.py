@@ -340,3 +340,57 @@ def test_a_crashed_check_step_alerts_naming_its_table(slack_api, clock, instance
     tick(defs, instance, None)
     (message,) = slack_api.messages
     assert message["text"].startswith("ERROR: Run failed: churn_scores (step churn_scores_churn_scores_have_segments)"), message["text"]
+
+
+def crashed_check_location(slack_api, clock, instance):
+    """A check step of churn_scores crashes in a run; returns (defs, the failed run, the check's switch)."""
+    crash = {"on": True}
+
+    @dg.asset_check(asset=churn_scores)
+    def churn_scores_have_segments() -> dg.AssetCheckResult:
+        if crash["on"]:
+            raise KeyError("segment")
+        return dg.AssetCheckResult(passed=True)
+
+    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+    defs = dg.Definitions(assets=[churn_scores], asset_checks=[churn_scores_have_segments],
+                          sensors=[build_run_failure_alert_sensor(clock=clock)], resources={"alert_sink": sink, "switch": Switch(fail=False)})
+    job = defs.resolve_implicit_global_asset_job_def()
+    failed = job.execute_in_process(instance=instance, partition_key=PARTITION, raise_on_error=False)
+    assert not failed.success
+    cursor, summary = tick(defs, instance, None)
+    assert "raised 1" in summary
+    crash["on"] = False  # the check is fixed
+
+    def run_checks(partition: str, tags=None) -> bool:
+        """Only the table's checks (a run that materializes nothing), as the UI's "Execute" on them."""
+        check = dg.AssetCheckKey(dg.AssetKey("churn_scores"), "churn_scores_have_segments")
+        checks_only = job.get_subset(asset_selection=set(), asset_check_selection={check})
+        return checks_only.execute_in_process(instance=instance, partition_key=partition, tags=tags).success
+
+    return defs, run_checks, failed.run_id, cursor
+
+
+def test_a_crashed_check_resolves_when_its_run_is_re_executed_successfully(slack_api, clock, instance):
+    """The runbook's fix: "Re-execute from failure" runs only the failed check step, which materializes nothing."""
+    defs, run_checks, failed_run_id, cursor = crashed_check_location(slack_api, clock, instance)
+    reexecution = {"dagster/parent_run_id": failed_run_id, "dagster/root_run_id": failed_run_id}  # as Dagster tags one
+    assert run_checks(PARTITION, tags=reexecution)
+    clock.now += 60
+    cursor, summary = tick(defs, instance, cursor)
+    assert "resolved 1" in summary, summary
+    assert slack_api.messages[-1]["text"].startswith("RESOLVED") and "Re-executed successfully" in slack_api.messages[-1]["text"]
+    assert "resolved 0" in tick(defs, instance, cursor)[1]  # once
+
+
+def test_a_crashed_check_resolves_when_the_tables_checks_pass_in_a_run_of_their_own(slack_api, clock, instance):
+    """The UI's "Execute" on the table's checks: a new run, no re-execution, no materialization."""
+    defs, run_checks, _, cursor = crashed_check_location(slack_api, clock, instance)
+    assert run_checks("2026-03-02")  # the same checks on another partition resolve nothing
+    clock.now += 30
+    cursor, summary = tick(defs, instance, cursor)
+    assert "resolved 0" in summary, summary
+    assert run_checks(PARTITION)
+    clock.now += 30
+    assert "resolved 1" in tick(defs, instance, cursor)[1]
+    assert "ran again and passed" in slack_api.messages[-1]["text"]
