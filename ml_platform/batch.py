@@ -31,7 +31,7 @@ from ml_platform.batch_launch import (
     retry_line,
 )
 from ml_platform.batch_outcomes import AssetOutcome, format_outcomes, read_outcomes, skipped
-from ml_platform.compute.run_limits import declared_run_limit_tags
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG, declared_run_limit_tags
 from ml_platform.declaration import PRODUCT_TAG, MLAsset, declarations
 
 __all__ = ["AssetOutcome", "format_outcomes", "run_days"]
@@ -317,6 +317,8 @@ def _run_tags(graph, declared, planned: PlannedRun, tags, backfill_id) -> dict[s
     deps = {key: graph.get(key).parent_keys for key in planned.assets}
     # The run-level limits every launch path applies (compute/run_limits.py).
     limits = declared_run_limit_tags({key: declared[key] for key in planned.assets}, deps)
+    if MAX_RUNTIME_TAG in limits:  # a ranged run computes every day of its range in each step
+        limits[MAX_RUNTIME_TAG] = str(int(limits[MAX_RUNTIME_TAG]) * len(planned.partitions))
     return {
         PRODUCT_TAG: planned.product,
         **partition_tags(list(planned.partitions)),

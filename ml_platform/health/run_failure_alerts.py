@@ -44,6 +44,7 @@ RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster
 READ_STATE, READ_AT = "materialized", "materialized_at"  # read position over materializations; newest seen
 SUCCESS_CURSOR = "success_cursor"  # read position over successful runs, while alerts are open
 PARENT_TAGS = ("dagster/parent_run_id", "dagster/root_run_id")  # set on every re-execution
+WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run when the instance's run retries will re-launch it
 RANGES_LANDED = "ranges_landed"  # open range alert -> the days of its range materialized again so far
 RANGE_SEPARATOR = "..."
 LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
@@ -67,6 +68,8 @@ def evaluate(tick: Tick) -> Outcome:
         run = runs.get(record.event_log_entry.run_id)
         failure = _first_step_failure(record)
         keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
+        if run is not None and run.tags.get(WILL_RETRY_TAG) == "true":
+            continue  # Dagster's run retries re-launch it: its retry alerts if it fails too
         if run is not None and _belongs_here(run, keys, tick.location, graph):
             for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
                 if ledger.raise_alert(alert):

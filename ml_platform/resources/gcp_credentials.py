@@ -47,8 +47,14 @@ def federated_aws_credentials() -> aws.Credentials | None:
     path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if not path:
         return None
-    with open(path) as file:
-        info = json.load(file)
+    try:
+        with open(path) as file:
+            info = json.load(file)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"GOOGLE_APPLICATION_CREDENTIALS={path}: not a readable credential configuration ({error}); on SageMaker it is "
+            "the secret ml-platform/ML_PLATFORM_GCP_CREDENTIAL_CONFIG (gcloud iam workload-identity-pools create-cred-config)"
+        ) from None
     source = info.get("credential_source") or {}
     if info.get("type") != "external_account" or not str(source.get("environment_id", "")).startswith("aws"):
         return None

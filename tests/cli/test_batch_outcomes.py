@@ -5,6 +5,8 @@ range of days is reported day by day, and each backfill is a Dagster backfill.""
 import dagster as dg
 
 from ml_platform.cli import main
+from ml_platform.compute.profiles import PROFILES
+from ml_platform.compute.run_limits import MAX_RUNTIME_TAG
 from tests.cli.cli_output import summary_rows
 from tests.fixtures.cli_catalog import BAD_DAY, RANGED_BAD_DAY, TRANSIENT
 
@@ -44,6 +46,8 @@ def test_a_backfill_policy_range_runs_once_and_is_reported_day_by_day(local_env,
         [backfill] = instance.get_backfills()
         [run] = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
         assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == ("2026-11-01", "2026-11-03")
+        # Its step computes three days: three times one day's budget (light, 30 min; retries=0).
+        assert run.tags[MAX_RUNTIME_TAG] == str(3 * int(PROFILES["light"].max_runtime.total_seconds()))
         assert backfill.status.value == "COMPLETED_SUCCESS"
         assert len(list(backfill.asset_backfill_data.materialized_subset.iterate_asset_partitions())) == 3
 

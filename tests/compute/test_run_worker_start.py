@@ -25,10 +25,13 @@ from tests.fixtures.slack_api import TEST_TOKEN
 pytestmark = pytest.mark.timeout(180)
 
 
-def launch(instance: dg.DagsterInstance) -> dg.DagsterRun:
+def launch(instance: dg.DagsterInstance, retry_of: str | None = None) -> dg.DagsterRun:
+    """A run of k8s_scores; ``retry_of``: as Dagster's run-retry daemon re-launches that failed run."""
     job = reconstructable_job("pod_start_defs")
+    tags = {"dagster/parent_run_id": retry_of, "dagster/root_run_id": retry_of, "dagster/retry_number": "1"} if retry_of else None
     run = instance.create_run_for_job(
-        job_def=job.get_definition(), job_code_origin=job.get_python_origin(), asset_selection=frozenset({dg.AssetKey("k8s_scores")})
+        job_def=job.get_definition(), job_code_origin=job.get_python_origin(), asset_selection=frozenset({dg.AssetKey("k8s_scores")}),
+        tags=tags, parent_run_id=retry_of, root_run_id=retry_of,
     )
     instance.launch_run(run.run_id, workspace=None)  # K8sRunLauncher reads no workspace
     return run
@@ -66,10 +69,19 @@ def test_run_worker_whose_image_cannot_be_pulled_fails_within_the_grace_naming_i
     wait_for(lambda: controller.jobs[job_name].deleted, timeout=10, what="the Job to be deleted")  # its pod holds no node
     assert tick_watch(k8s_instance, 400) == "every starting run's worker is starting"  # failed once
 
-    assert "raised 1" in run_failure_alerts(k8s_instance, slack_api)
+    # deploy/dagster.yaml's run retries re-launch it once (an image may be pushed meanwhile): no page yet.
+    assert failed.tags["dagster/will_retry"] == "true"
+    assert "raised 0" in run_failure_alerts(k8s_instance, slack_api) and slack_api.messages == []
+    retry = launch(k8s_instance, retry_of=run.run_id)
+    retry_job = f"dagster-run-{retry.run_id}"
+    wait_for(lambda: controller.jobs.get(retry_job) and controller.jobs[retry_job].waiting, timeout=30, what="the retry's pod to wait")
+    assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
+    assert k8s_instance.get_run_by_id(retry.run_id).tags["dagster/will_retry"] == "false"
+
+    assert "raised 1" in run_failure_alerts(k8s_instance, slack_api)  # one page, for the run that will not be retried
     (alert,) = slack_api.messages
     body = json.dumps(alert["blocks"])
-    assert "ImagePullBackOff: Back-off pulling image" in body and "never started" in body
+    assert "ImagePullBackOff: Back-off pulling image" in body and "never started" in body and retry.run_id[:8] in json.dumps(alert)
     assert "raised 0" in run_failure_alerts(k8s_instance, slack_api) and len(slack_api.messages) == 1
 
 

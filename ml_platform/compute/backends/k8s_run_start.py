@@ -3,13 +3,14 @@
 Dagster's run monitoring reads only the run-worker Job's status (dagster-k8s's
 ``check_run_worker_health``). A worker pod that never starts is not failed: an image that cannot
 be pulled, a missing Secret, no node for it, or a quota that refuses the pod keeps the run
-STARTING until ``run_monitoring.start_timeout_seconds`` (900 s), which then fails it as timed out,
-without the reason. The monitoring runs in the daemon, on Dagster's image without this package,
+STARTING until ``run_monitoring.start_timeout_seconds`` (900 s), which then fails it as timed out
+(with a dump of the pod's state). A 5-minute grace and the deleted Job are what this adds. The monitoring runs in the daemon, on Dagster's image without this package,
 so this sensor (production only, every 30 s, in the code server) does the rest: for every run
 STARTING longer than the grace, it reads the pods of its run-worker Job with the step pods'
 diagnosis (``k8s_pod_start``), fails the run with the pod's reason, its message and what to
-check, and deletes the Job, whose pod holds a node's resources. The run-failure alert then pages
-with that message, once. The grace is counted from the run's launch.
+check, and deletes the Job, whose pod holds a node's resources. Run retries re-launch it once
+(an image or a Secret may be back); the run-failure alert pages once, for the run that will not be
+retried, with that message. The grace is counted from the run's launch.
 """
 
 import time
@@ -46,10 +47,12 @@ def unstartable_runs(
     failures = []
     records = instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING]))
     for record in records:
-        launched = record.update_timestamp.timestamp()  # when it entered STARTING
+        run = record.dagster_run
+        # As Dagster's own start monitor counts: the launch event's time (the record's naive
+        # update_timestamp shifts with a PostgreSQL session that is not in UTC).
+        launched = instance.get_run_stats(run.run_id).launch_time or record.create_timestamp.timestamp()
         if now - launched < min(start_timeout, unschedulable_timeout):
             continue
-        run = record.dagster_run
         job = get_job_name_from_run_id(run.run_id)
         namespace = launcher.get_container_context_for_run(run).namespace
         pods = [p for p in api_client.get_pods_in_job(job_name=job, namespace=namespace) if (p.metadata.labels or {}).get("job-name") == job]
