@@ -40,9 +40,10 @@ def job_events(core_api, job_name: str, namespace: str) -> list[str]:
     from kubernetes.client.rest import ApiException
 
     try:
-        events = core_api.list_namespaced_event(namespace).items
+        events = core_api.list_namespaced_event(namespace, field_selector=f"involvedObject.name={job_name}").items
     except ApiException:  # a role without "events": the failure still names the Job and what to check
         return []
+    # Filtered again: an API server (or a fake) that ignores the field selector returns them all.
     return [f"{e.reason}: {e.message}" for e in events if e.involved_object and e.involved_object.name == job_name]
 
 

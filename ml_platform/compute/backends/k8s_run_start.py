@@ -25,6 +25,7 @@ from ml_platform.compute.backends.k8s_pod_start import START_TIMEOUT_SECONDS, Po
 SENSOR_NAME = "run_worker_start_watch"
 # Below the run monitoring's 900 s start timeout, which would otherwise fail the run without a reason.
 UNSCHEDULABLE_TIMEOUT_SECONDS = 600
+MAX_RUNS_PER_TICK = 50  # each costs a few Kubernetes and storage reads
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def unstartable_runs(
     launcher = instance.run_launcher
     watch = PodStartWatch(start_timeout, unschedulable_timeout, clock=lambda: now)
     failures = []
-    records = instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING]))
+    # Oldest first, a bounded number per tick: a burst of launches cannot push a tick past Dagster's 60 s.
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING]), limit=MAX_RUNS_PER_TICK, ascending=True)
     for record in records:
         run = record.dagster_run
         # As Dagster's own start monitor counts: the launch event's time (the record's naive
