@@ -32,7 +32,7 @@ from ml_platform.batch_launch import (
 )
 from ml_platform.batch_outcomes import AssetOutcome, format_outcomes, read_outcomes, skipped
 from ml_platform.compute.run_limits import MAX_RUNTIME_TAG, declared_run_limit_tags
-from ml_platform.declaration import PRODUCT_TAG, MLAsset, declarations
+from ml_platform.declaration import INTERRUPTED_TAG, PRODUCT_TAG, MLAsset, declarations
 
 __all__ = ["AssetOutcome", "format_outcomes", "run_days"]
 
@@ -248,6 +248,8 @@ def run_batch(
                     for event in execute_in_process(defs, instance, run):
                         if line := retry_line(event):
                             say(f"{sub_run.label}: {line}")
+                    if pressed():
+                        mark_interrupted(instance, run.run_id)
                     done = read_outcomes(instance, run.run_id, graph, declared, list(sub_run.assets), list(sub_run.partitions))
                     current = None
                     outcomes += done
@@ -262,6 +264,7 @@ def run_batch(
             record = instance.get_run_by_id(run_id)
             if record is not None and record.status == dg.DagsterRunStatus.NOT_STARTED:  # created, never started: not left "in progress"
                 instance.report_run_canceled(record, message="ml-platform: stopped before this run started")
+            mark_interrupted(instance, run_id)
             outcomes += read_outcomes(instance, run_id, graph, declared, list(sub_run.assets), list(sub_run.partitions))
         raise BatchInterrupted(outcomes, error) from error
     finally:
@@ -271,6 +274,13 @@ def run_batch(
             cancelled = len(landed | failed) < len(targets)
             close_backfill(instance, graph, backfill_id, landed, failed, cancelled, succeeded=all(o.ok for o in outcomes))
     return outcomes
+
+
+def mark_interrupted(instance: dg.DagsterInstance, run_id: str) -> None:
+    """A run that failed because the user pressed Ctrl-C: its rows say so, and no alert pages for it."""
+    record = instance.get_run_by_id(run_id)
+    if record is not None and record.status == dg.DagsterRunStatus.FAILURE:
+        instance.add_run_tags(run_id, {INTERRUPTED_TAG: "ctrl-c"})
 
 
 def _ready_parts(instance, defs, planned: PlannedRun):

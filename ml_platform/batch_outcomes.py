@@ -17,7 +17,7 @@ import dagster as dg
 
 from ml_platform import cron
 from ml_platform.alerting.failure_content import summarize
-from ml_platform.declaration import MLAsset
+from ml_platform.declaration import INTERRUPTED_TAG, MLAsset
 
 RECORDED = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -108,6 +108,8 @@ def read_outcomes(
 ) -> list[AssetOutcome]:
     """One outcome per selected table and partition of the run (one, unpartitioned, per model)."""
     records = RunRecords.read(instance, run_id)
+    run = instance.get_run_by_id(run_id)
+    interrupted = run is not None and INTERRUPTED_TAG in run.tags
     single = partitions[0] if len(partitions) == 1 else None
     statuses: dict[tuple[dg.AssetKey, str | None], str] = {}
     outcomes = []
@@ -117,6 +119,8 @@ def read_outcomes(
         for partition in partitions if graph.get(key).is_partitioned else [None]:
             materialized = (key, partition) in records.materialized
             status = _status(records, graph, key, partition, partitions, step, statuses, materialized)
+            if interrupted and status.startswith("FAILED"):
+                status = "interrupted (Ctrl-C)"
             if status == "ok" and partition and datetime.now().astimezone() > deadline_for(declaration, partition):
                 status = "ok (after deadline)"
             if materialized and records.attempts.get(step, 1) > 1:

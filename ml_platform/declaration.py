@@ -37,6 +37,7 @@ from ml_platform.monitoring.settings import Monitoring, callable_path
 DECLARATION_KEY = "ml_platform/declaration"
 KIND_TAG = "ml_platform/kind"
 PRODUCT_TAG = "ml_platform/product"
+INTERRUPTED_TAG = "ml_platform/interrupted"  # a run the CLI user stopped with Ctrl-C: not paged as a failure
 MODEL_IO_MANAGER_KEY = "model_io_manager"
 
 # First daily partition of every table. Partitions end one day ahead of the UTC-naive

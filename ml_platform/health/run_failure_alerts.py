@@ -33,7 +33,7 @@ from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
-from ml_platform.declaration import MLAsset
+from ml_platform.declaration import INTERRUPTED_TAG, MLAsset
 from ml_platform.ranged_runs import FAILED_PARTITIONS
 
 MAX_RUNS_PER_TICK = 25
@@ -68,8 +68,8 @@ def evaluate(tick: Tick) -> Outcome:
         run = runs.get(record.event_log_entry.run_id)
         failure = _first_step_failure(record)
         keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
-        if run is not None and run.tags.get(WILL_RETRY_TAG) == "true":
-            continue  # Dagster's run retries re-launch it: its retry alerts if it fails too
+        if run is not None and (run.tags.get(WILL_RETRY_TAG) == "true" or INTERRUPTED_TAG in run.tags):
+            continue  # Dagster's run retries re-launch it (its retry alerts if it fails too), or the CLI's user stopped it
         if run is not None and _belongs_here(run, keys, tick.location, graph):
             for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
                 if ledger.raise_alert(alert):

@@ -58,3 +58,22 @@ def test_ctrl_c_in_a_tables_own_code_stops_after_that_run_even_when_its_step_may
     days = {partition for _, partition in summary_rows(cli.stdout)}
     assert days == {"2026-10-01", PRESSED_DAY}, cli.stdout  # that run was the last
     assert cli.stderr.splitlines()[-1].startswith("ml-platform: stopped (interrupted) after ")
+
+
+def test_a_run_failed_by_ctrl_c_reads_interrupted_and_pages_nobody(local_env):
+    """The user's own Ctrl-C fails the run it lands in (no retry): not a failure to page anyone about."""
+    from ml_platform.cli.code_location import load_code_location
+    from tests.fixtures.sensor_ticks import tick_sensor
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    argv = ["--module", "tests.fixtures.cli_catalog", "backfill", "--start", "2026-10-01", "--end", "2026-10-03", "--product", "halted"]
+    cli = subprocess.run([sys.executable, "-m", "ml_platform", *argv], cwd=local_env, env=env, capture_output=True, text=True, timeout=300,
+                         preexec_fn=as_from_a_shell)
+    assert cli.returncode == 130, cli.stderr[-2000:]
+    rows = summary_rows(cli.stdout)
+    assert rows == {("halted_events", "2026-10-01"): "ok (after deadline)", ("halted_events", PRESSED_DAY): "interrupted (Ctrl-C)"}
+    with dg.DagsterInstance.get() as instance:
+        failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert [run.tags["ml_platform/interrupted"] for run in failed] == ["ctrl-c"]
+        defs = load_code_location("tests.fixtures.cli_catalog")
+        assert "raised 0" in tick_sensor(defs, "run_failure_alerts", instance, None).skip_message
