@@ -33,7 +33,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from ml_platform.checks.gate import UpstreamNotReady, failed_error_checks
+from ml_platform.checks.gate import UpstreamNotReady, held_by_checks
 from ml_platform.checks.partition_results import is_ranged
 from ml_platform.compute._dagster_step_api import DecoratedOpFunction, OpDefinition, with_compute_fn
 from ml_platform.declaration import Catalog, MLAsset
@@ -220,13 +220,9 @@ def _refused_partitions(instance: dg.DagsterInstance, split: Mapping[str, SplitI
     refused: dict[str, BaseException] = {}
     for s in {s.upstream: s for s in split.values()}.values():
         for partition in partitions:
-            failed = failed_error_checks(instance, s.upstream, s.declaration, partition)
-            if failed and partition not in refused:
-                refused[partition] = dg.Failure(
-                    description=f"upstream table '{s.upstream.to_user_string()}' partition {partition} failed its check(s) "
-                    f"{', '.join(failed)} with ERROR: not reading it.",
-                    allow_retries=False,
-                )
+            why = held_by_checks(instance, s.upstream, s.declaration, partition)
+            if why and partition not in refused:
+                refused[partition] = dg.Failure(description=why, allow_retries=False)
     return refused
 
 

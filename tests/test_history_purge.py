@@ -8,7 +8,7 @@ from dagster._core.test_utils import freeze_time
 
 from ml_platform import instance_reads
 from ml_platform.assembly import assemble_definitions
-from ml_platform.checks.gate import failed_error_checks
+from ml_platform.checks.gate import held_by_checks
 from ml_platform.checks.quality_checks import evaluate_history
 from ml_platform.compute.rightsizing import recommend_all
 from ml_platform.declaration import declarations
@@ -36,7 +36,7 @@ def reads(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict:
     attainment = declared_attainment(instance, declared, days=30, now=NOW)
     return {
         "history verdicts": verdicts,
-        "gate": {(k.to_user_string(), day): failed_error_checks(instance, k, d, day) for k, d in declared.items() for day in newest},
+        "gate": {(k.to_user_string(), day): held_by_checks(instance, k, d, day) for k, d in declared.items() for day in newest},
         "slo attainment": [(row.asset, [(o.deadline, o.status, o.lateness_minutes) for o in row.outcomes]) for row in attainment.rows],
         "attempts (peaks, durations, costs)": sorted(
             (a.asset, a.partition or "", a.outcome, a.peak_mib or 0.0, a.duration_s or 0.0, a.cost_usd or 0.0)

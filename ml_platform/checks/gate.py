@@ -29,7 +29,7 @@ def single_partition(context: dg.InputContext) -> str | None:
 
 
 def check_upstream(context: dg.InputContext) -> None:
-    """Raise if the one upstream partition this input reads failed an ERROR check."""
+    """Raise if the one upstream partition this input reads is held by its checks (``checks.holds``)."""
     partition = single_partition(context)
     upstream = context.upstream_output
     declaration = read_declaration(upstream.definition_metadata or {}) if upstream else None
@@ -41,19 +41,31 @@ def check_upstream(context: dg.InputContext) -> None:
         return  # read outside any step (Definitions.load_asset_value): how one inspects a refused partition
     if reader in (check_op_name(context.asset_key), monitoring_op_name(context.asset_key)):
         return  # the table's own checks re-read it: that is how a failed partition gets re-judged
-    failed = [hold.check for hold in holds(context.instance, context.asset_key, declaration, partition)]
-    if failed:
+    held = holds(context.instance, context.asset_key, declaration, partition)
+    if held:
         raise dg.Failure(
-            description=f"upstream table '{context.asset_key.to_user_string()}' partition {partition} failed its "
-            f"check(s) {', '.join(failed)} with ERROR: not reading it. Fix or re-run that partition, then re-run this one.",
-            allow_retries=False,  # retrying cannot help until someone re-runs the upstream partition
+            description=held_description(context.asset_key, partition, held),
+            allow_retries=False,  # retrying cannot help until someone re-runs the upstream partition or its checks
         )
 
 
-def failed_error_checks(instance: dg.DagsterInstance, asset_key: dg.AssetKey, declaration, partition: str) -> list[str]:
-    """The blocking checks of a table whose latest evaluation on ``partition`` holds its consumers
-    (``checks.holds``: a failed ERROR; one storage call)."""
-    return [hold.check for hold in holds(instance, asset_key, declaration, partition)]
+def held_description(asset_key: dg.AssetKey, partition: str, held: list) -> str:
+    """Why a consumer does not read this upstream partition, and what to do."""
+    table = asset_key.to_user_string()
+    failed = [h.check for h in held if not h.unchecked]
+    if failed:
+        return (f"upstream table '{table}' partition {partition} failed its check(s) {', '.join(failed)} with ERROR: not reading it. "
+                "Fix or re-run that partition, then re-run this one.")
+    unchecked = ", ".join(h.check for h in held)
+    return (f"upstream table '{table}' partition {partition} was written but its check(s) {unchecked} never ran (run "
+            f"{held[0].run_id[:8]} ended before them): not reading it. Run its checks (UI: the table's Checks tab, "
+            "Execute), then re-run this one.")
+
+
+def held_by_checks(instance: dg.DagsterInstance, asset_key: dg.AssetKey, declaration, partition: str) -> str | None:
+    """Why ``partition`` of a table holds its consumers (``checks.holds``), or None."""
+    held = holds(instance, asset_key, declaration, partition)
+    return held_description(asset_key, partition, held) if held else None
 
 
 def refuse_missing_partition(context: dg.InputContext, rows: int) -> None:

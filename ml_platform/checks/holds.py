@@ -2,7 +2,9 @@
 the launch on data (``schedules.cross_product_launch``) and the alerts that name a held input.
 
 A failed result with ERROR severity on one of the table's blocking checks holds the partition's
-consumers; a WARN never does. That is Dagster's own rule inside one run (a blocking check skips
+consumers; a WARN never does. So does a blocking check that was planned in a run that ended
+without evaluating it (its step was skipped after a failure, or crashed): the partition was
+written but never checked, e.g. the good days of a ranged backfill in which one day failed. That is Dagster's own rule inside one run (a blocking check skips
 downstream steps only on ERROR); its ``all_deps_blocking_checks_passed`` condition ignores
 severity, so the launch condition adds the WARN case back (``WarnedOnly``).
 """
@@ -23,7 +25,13 @@ class Hold:
 
     check: str
     run_id: str
-    at: float  # when the result was written
+    at: float  # when the result was written (unchecked: when the check was planned)
+    unchecked: bool = False  # planned in a run that ended without evaluating it
+
+    @property
+    def why(self) -> str:
+        """``failed its check X with ERROR`` / ``was written but its check X never ran``."""
+        return f"was written but its check {self.check} never ran" if self.unchecked else f"failed its check {self.check} with ERROR"
 
 
 def holds_consumers(evaluation: dg.AssetCheckEvaluation) -> bool:
@@ -39,16 +47,31 @@ def blocking_checks(declaration: MLAsset) -> list[str]:
 
 def holds(instance: dg.DagsterInstance, key: dg.AssetKey, declaration: MLAsset, partition: str | None) -> list[Hold]:
     """The holds on ``partition`` of a declared table, from the latest result of each blocking
-    check on it (one storage call). A check still running has written no result: no hold."""
+    check on it (one storage call; two more when a check is only planned)."""
     keys = [dg.AssetCheckKey(key, name) for name in blocking_checks(declaration)]
     if not keys:
         return []
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         keys, partition_filter=PartitionKeyFilter(key=partition) if partition is not None else None
     )
-    return sorted(
-        (Hold(check_key.name, record.run_id, record.event.timestamp if record.event else record.create_timestamp)
-         for check_key, record in latest.items()
-         if isinstance(record.evaluation, dg.AssetCheckEvaluation) and holds_consumers(record.evaluation)),
-        key=lambda hold: hold.check,
-    )
+    found = [
+        Hold(check_key.name, record.run_id, record.event.timestamp if record.event else record.create_timestamp)
+        for check_key, record in latest.items()
+        if isinstance(record.evaluation, dg.AssetCheckEvaluation) and holds_consumers(record.evaluation)
+    ]
+    planned = {k: r for k, r in latest.items() if r.status.value == "PLANNED"}
+    if planned and _written_unchecked(instance, key, partition, {r.run_id for r in planned.values()}):
+        found += [Hold(k.name, r.run_id, r.create_timestamp, unchecked=True) for k, r in planned.items()]
+    return sorted(found, key=lambda hold: hold.check)
+
+
+def _written_unchecked(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None, planned_in: set[str]) -> bool:
+    """Whether the partition's current data was written by a finished run that planned its checks
+    but never evaluated them. A run that failed before writing leaves the previous, checked data
+    current; a run still going may yet evaluate them (two reads, only when a check is planned)."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(key, asset_partitions=[partition] if partition else None), limit=1).records
+    writer = records[0].run_id if records else None
+    if writer not in planned_in:
+        return False
+    run = instance.get_run_by_id(writer)
+    return run is not None and run.is_finished

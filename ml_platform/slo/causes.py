@@ -46,7 +46,7 @@ def upstream_blocked_cause(
     if not blocked:
         return None
     held = "; ".join(
-        f"input {name} {partition} failed its check {hold.check} with ERROR at {local_time(declaration, hold.at)}"
+        f"input {name} {partition} {hold.why} at {local_time(declaration, hold.at)}"
         for name, partition, hold in blocked
     )
     waits = f"sensor {launcher} launches {table}" if launcher else f"{table}'s run reads it"

@@ -63,6 +63,26 @@ def test_a_failed_range_names_its_failure_on_the_day_it_concerns_and_why_the_oth
     }
 
 
+def test_days_a_failed_range_wrote_hold_their_consumers_until_their_checks_ran(local_env, capsys):
+    """A ranged run writes its good days, then fails on the bad one: Dagster skips the checks. Those
+    days are held, not read unchecked, until their checks run."""
+    from ml_platform.cli.code_location import load_code_location
+
+    assert main(["--module", CATALOG, "backfill", "--start", "2026-11-21", "--end", "2026-11-23", "--product", "gated"]) == 1
+    rows = summary_rows(capsys.readouterr().out)
+    assert rows[("gated_events", "2026-11-21")].startswith("checks not run: ") and rows[("gated_events", "2026-11-22")].startswith("FAILED")
+    reader = ["--module", CATALOG, "run", "--date", "2026-11-21", "--product", "gated_reader"]
+    assert main(reader) == 1
+    row = summary_rows(capsys.readouterr().out)[("gated_counts", "2026-11-21")]
+    assert "upstream table 'gated_events' partition 2026-11-21 was written but its check(s) column_schema_change" in row, row
+    defs = load_code_location(CATALOG)
+    checks = set(defs.resolve_asset_graph().get(dg.AssetKey("gated_events")).check_keys)
+    only_checks = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection=checks)
+    with dg.DagsterInstance.get() as instance:  # the UI's "Execute" on the table's checks
+        assert only_checks.execute_in_process(instance=instance, partition_key="2026-11-21").success
+    assert main(reader) == 0
+
+
 def test_the_readme_backfill_of_one_product_names_its_missing_input_before_any_run(local_env, capsys):
     readme = ["backfill", "--start", "2026-11-01", "--end", "2026-11-03", "--product", "article_recs"]
     assert main(readme) == 2
