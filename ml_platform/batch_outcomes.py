@@ -18,6 +18,7 @@ import dagster as dg
 from ml_platform import cron
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.declaration import INTERRUPTED_TAG, MLAsset
+from ml_platform.ranged_runs import FAILED_PARTITIONS
 
 RECORDED = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -56,10 +57,14 @@ def deadline_for(declaration: MLAsset, day: str) -> datetime:
     return cron.next_tick(declaration.slo.deadline_cron, start_of_day, declaration.slo.timezone)
 
 
+def _short(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
+
+
 def first_line(error) -> str:
     """The root cause of a recorded error (``SerializableErrorInfo``), one line: ``Class: message``."""
-    line = summarize(error).headline
-    return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
+    return _short(summarize(error).headline)
 
 
 @dataclass
@@ -73,10 +78,11 @@ class RunRecords:
     run_failure: str | None
     seconds: dict
     attempts: dict
+    day_failures: dict  # (step, partition) -> the reason a ranged step gave for that day
 
     @classmethod
     def read(cls, instance: dg.DagsterInstance, run_id: str) -> "RunRecords":
-        materialized, evaluations, planned, failed_steps, run_failure = {}, defaultdict(list), set(), {}, None
+        materialized, evaluations, planned, failed_steps, run_failure, day_failures = {}, defaultdict(list), set(), {}, None, {}
         for entry in instance.all_logs(run_id, of_type=RECORDED):
             event = entry.dagster_event
             if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
@@ -90,12 +96,16 @@ class RunRecords:
                 planned.add(event.asset_check_planned_data.asset_check_key)
             elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
                 failed_steps[event.step_key] = first_line(event.step_failure_data.error)
+                user = event.step_failure_data.user_failure_data
+                reasons = user.metadata.get(FAILED_PARTITIONS) if user is not None else None
+                for partition, reason in (reasons.value if reasons is not None else {}).items():
+                    day_failures[(event.step_key, partition)] = reason  # a ranged step: each failed day's own reason
             elif event.event_type == dg.DagsterEventType.RUN_FAILURE:
                 error = event.job_failure_data.error
                 run_failure = first_line(error) if error else entry.user_message.splitlines()[0]
         stats = instance.get_run_step_stats(run_id)
         seconds = {s.step_key: s.end_time - s.start_time for s in stats if s.end_time and s.start_time}
-        return cls(materialized, evaluations, planned, failed_steps, run_failure, seconds, {s.step_key: s.attempts for s in stats})
+        return cls(materialized, evaluations, planned, failed_steps, run_failure, seconds, {s.step_key: s.attempts for s in stats}, day_failures)
 
 
 def read_outcomes(
@@ -155,6 +165,8 @@ def _step_failure(message: str, partition: str | None, partitions: list[str]) ->
 
 def _status(records: RunRecords, graph, key, partition, partitions, step, statuses, materialized) -> str:
     if not materialized:
+        if (step, partition) in records.day_failures:
+            return f"FAILED: {_short(records.day_failures[(step, partition)])}"
         if step in records.failed_steps:
             return f"FAILED: {_step_failure(records.failed_steps[step], partition, partitions)}"
         for parent in sorted(graph.get(key).parent_keys):

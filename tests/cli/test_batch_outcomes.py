@@ -70,7 +70,8 @@ def test_days_a_failed_range_wrote_hold_their_consumers_until_their_checks_ran(l
 
     assert main(["--module", CATALOG, "backfill", "--start", "2026-11-21", "--end", "2026-11-23", "--product", "gated"]) == 1
     rows = summary_rows(capsys.readouterr().out)
-    assert rows[("gated_events", "2026-11-21")].startswith("checks not run: ") and rows[("gated_events", "2026-11-22")].startswith("FAILED")
+    assert rows[("gated_events", "2026-11-21")].startswith("checks not run: ")
+    assert rows[("gated_events", "2026-11-22")] == "FAILED: ValueError: no events for 2026-11-22"  # that day's own reason
     reader = ["--module", CATALOG, "run", "--date", "2026-11-21", "--product", "gated_reader"]
     assert main(reader) == 1
     row = summary_rows(capsys.readouterr().out)[("gated_counts", "2026-11-21")]
