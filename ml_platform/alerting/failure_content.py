@@ -24,9 +24,16 @@ def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
     """The outermost error that is not Dagster's wrapper: what the table's code or the platform
     raised. An error raised ``from`` another keeps its own words (the platform's "upstream not
     ready" over DuckDB's CatalogException); the one below is in its traceback."""
-    while error.cause is not None and ((error.cls_name or "").startswith("Dagster") or error.cls_name in _WRAPPERS):
+    while error.cause is not None and _is_wrapper(error):
         error = error.cause
     return error
+
+
+def _is_wrapper(error: SerializableErrorInfo) -> bool:
+    """Dagster's own errors around the one raised (``dagster._core.errors``: step, sensor, schedule
+    execution errors), and its retry policy's."""
+    name = error.cls_name or ""
+    return name.startswith("Dagster") or name in _WRAPPERS or (error.message or "").startswith("dagster._core.errors.")
 
 
 def summarize(error: SerializableErrorInfo) -> FailureSummary:
