@@ -95,17 +95,18 @@ def cloud(tmp_path, postgres, google, monkeypatch):
             "ML_PLATFORM_SAGEMAKER_ROLE_ARN": ROLE_ARN, "ML_PLATFORM_AWS_REGION": REGION,
             "ML_PLATFORM_SAGEMAKER_SECRET_ARNS": ",".join(arns),
         }
-        # The cluster's network and identity: the pods' AWS role (IRSA), the endpoints of the stand-ins.
-        cluster_network = {**google_network, **identity.network_env, "AWS_ENDPOINT_URL": aws.endpoint_url,
-                           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        # The cluster's network: the endpoints of the stand-ins. No AWS keys: the run worker assumes its
+        # role with its projected service account token (the values' AWS_ROLE_ARN), through moto's STS.
+        cluster_network = {**google_network, **identity.network_env, "AWS_ENDPOINT_URL": aws.endpoint_url}
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
         with JobController(server.batch_api(), core, network_env=cluster_network) as kube, \
                 ProcessingJobController(aws.endpoint_url, aws.create_requests, stop_requests=aws.stop_requests,
                                         network_env=google_network) as sagemaker:
             for name, value in {**{e["name"]: e["value"] for e in helm_env(overrides)}, **postgres.dagster_env()}.items():
-                monkeypatch.setenv(name, value)  # the test's own instance client and definitions load read them
+                if not name.startswith("AWS_"):  # the pods' identity, not this process's
+                    monkeypatch.setenv(name, value)  # the test's own instance client and definitions load read them
             monkeypatch.setenv("STORAGE_EMULATOR_HOST", google_network["STORAGE_EMULATOR_HOST"])  # the test reads the model
-            yield _instance(tmp_path, kubeconfig), helm_env(overrides), kube, sagemaker, bigquery, identity, arns
+            yield _instance(tmp_path, kubeconfig), helm_env(overrides), kube, sagemaker, bigquery, identity, arns, aws
 
 
 def _secret(core, name: str, data: dict[str, str]) -> None:
@@ -138,7 +139,9 @@ def _instance(tmp_path, kubeconfig) -> dg.DagsterInstance:
 def launch(instance: dg.DagsterInstance, env: list[dict]) -> dg.DagsterRun:
     """As the daemon launches a queued UI "Materialize" of two assets for one partition."""
     image = f"{CODE_LOCATION['image']['repository']}:{CODE_LOCATION['image']['tag']}"
-    context = {"k8s": {"env": env, "env_secrets": [s["name"] for s in CODE_LOCATION["envSecrets"]], "namespace": "default"}}
+    # What the chart passes to launched runs (includeConfigInLaunchedRuns): env, Secrets, volumes and their mounts.
+    context = {"k8s": {"env": env, "env_secrets": [s["name"] for s in CODE_LOCATION["envSecrets"]], "namespace": "default",
+                       "volumes": CODE_LOCATION["volumes"], "volume_mounts": CODE_LOCATION["volumeMounts"]}}
     repository = ReconstructableRepository.for_module("ml_platform.definitions", "defs", str(REPO_ROOT), image, context)
     job = repository.get_reconstructable_job(ASSET_JOB)
     run = instance.create_run_for_job(
@@ -151,7 +154,7 @@ def launch(instance: dg.DagsterInstance, env: list[dict]) -> dg.DagsterRun:
 
 
 def test_kubernetes_and_sagemaker_steps_of_the_production_location_run_from_a_clean_environment(cloud):
-    instance, env, kube, sagemaker, bigquery, identity, arns = cloud
+    instance, env, kube, sagemaker, bigquery, identity, arns, aws = cloud
     run = launch(instance, env)
 
     assert run.status == dg.DagsterRunStatus.SUCCESS, step_failures(instance, run.run_id) or [j.output[-3000:] for j in kube.jobs.values()]
@@ -176,6 +179,11 @@ def test_kubernetes_and_sagemaker_steps_of_the_production_location_run_from_a_cl
     model = pickle.load(io.BytesIO(storage.Client().bucket(BUCKET).blob("ml_platform/models/propensity_model").download_as_bytes()))
     assert model.predict_proba(pd.DataFrame(features).rename(columns=str.lower)[list(model.feature_names_in_)])[:, 1].shape == (len(features),)
     assert instance.get_latest_materialization_event(MODEL).run_id == run.run_id
+
+    # The run worker launched the SageMaker job as the role it assumed with its service account's token.
+    assert {"aud": "sts.amazonaws.com"}.items() <= kube.projected_tokens[0].items()
+    launched_as = {key for key, actions in aws.actions.items() if "sagemaker:CreateProcessingJob" in actions}
+    assert launched_as and launched_as <= aws.issued_access_keys()
 
     # What each container was given: names only, never a secret's value.
     (processing_job,) = sagemaker.wait_until_finished().values()
