@@ -44,7 +44,11 @@ RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster
 READ_STATE, READ_AT = "materialized", "materialized_at"  # read position over materializations; newest seen
 SUCCESS_CURSOR = "success_cursor"  # read position over successful runs, while alerts are open
 PARENT_TAGS = ("dagster/parent_run_id", "dagster/root_run_id")  # set on every re-execution
-WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run when the instance's run retries will re-launch it
+WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run: whether the instance's run retries re-launch it
+AUTO_RETRY_TAG = "dagster/auto_retry_run_id"  # set on it once the retry is launched
+RETRY_PENDING, RETRY_DUE = "retry_pending", "retry_due"  # run id -> failed at; runs to page this tick
+RETRY_GRACE_SECONDS = 600.0  # a retry promised but not launched by then is paged as the failure it is
+TAG_GRACE_SECONDS = 60.0  # Dagster tags will_retry right after the failure event: a run still without it
 RANGES_LANDED = "ranges_landed"  # open range alert -> the days of its range materialized again so far
 RANGE_SEPARATOR = "..."
 LAUNCHERS = (("dagster/backfill", "backfill"), ("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor"))
@@ -60,24 +64,55 @@ class StepFailure:
 def evaluate(tick: Tick) -> Outcome:
     ledger, graph = tick.ledger, tick.asset_graph
     failures = _new_run_failures(tick.instance, ledger.state, tick.now)
+    failures += _retries_that_did_not_happen(tick.instance, ledger.state, tick.now)
     runs = _runs_by_id(tick.instance, {record.event_log_entry.run_id for record in failures})
     keys_by_step = _asset_keys_by_step(graph) if failures else {}
     declared = tick.declared if failures else {}
+    retries = tick.instance.run_retries_enabled
     raised: list[Alert] = []
     for record in failures:
         run = runs.get(record.event_log_entry.run_id)
+        if run is None or INTERRUPTED_TAG in run.tags:
+            continue  # the CLI's user stopped it
+        if retries and run.tags.get(WILL_RETRY_TAG) != "false" and run.run_id not in ledger.state.get(RETRY_DUE, ()):
+            ledger.state.setdefault(RETRY_PENDING, {})[run.run_id] = record.timestamp  # Dagster may re-launch it
+            continue
         failure = _first_step_failure(record)
         keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
-        if run is not None and (run.tags.get(WILL_RETRY_TAG) == "true" or INTERRUPTED_TAG in run.tags):
-            continue  # Dagster's run retries re-launch it (its retry alerts if it fails too), or the CLI's user stopped it
-        if run is not None and _belongs_here(run, keys, tick.location, graph):
+        if _belongs_here(run, keys, tick.location, graph):
             for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
                 if ledger.raise_alert(alert):
                     raised.append(alert)
+    ledger.state.pop(RETRY_DUE, None)
     resolved = _resolve_rematerialized(tick.instance, ledger, raised, tick.now, graph)
     resolved += _resolve_run_again(tick.instance, ledger) + _resolve_checks_ran(tick.instance, ledger, graph)
     _forget_stale(ledger, tick.now)
     return Outcome(len(raised), resolved)
+
+
+def _retries_that_did_not_happen(instance: dg.DagsterInstance, state: dict, now: float) -> list:
+    """The failure records of runs put off for Dagster's run retries that are due now: the retry
+    was refused (``dagster/will_retry`` turned false), or none was launched within
+    ``RETRY_GRACE_SECONDS`` (its tag missing, or true with no ``dagster/auto_retry_run_id``). A run
+    whose retry was launched leaves: the retry alerts if it fails too. One batched read of the
+    pending runs, and one read per due run (rare)."""
+    pending = state.get(RETRY_PENDING, {})
+    if not pending:
+        return []
+    runs = _runs_by_id(instance, set(pending))
+    due = []
+    for run_id, failed_at in list(pending.items()):
+        run = runs.get(run_id)
+        if run is None or AUTO_RETRY_TAG in run.tags:
+            del pending[run_id]  # deleted, or its retry is launched
+            continue
+        will_retry = run.tags.get(WILL_RETRY_TAG)
+        waited = now - failed_at
+        if will_retry == "false" or waited > (RETRY_GRACE_SECONDS if will_retry == "true" else TAG_GRACE_SECONDS):
+            del pending[run_id]
+            due.append(run_id)
+    state[RETRY_DUE] = due
+    return [r for run_id in due for r in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[-1:]]
 
 
 RUN_FAILURE_ALERTS = AlertSensor(

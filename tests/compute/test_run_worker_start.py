@@ -42,11 +42,19 @@ def tick_watch(instance: dg.DagsterInstance, seconds_after_launch: float) -> str
     return tick_sensor(dg.Definitions(sensors=[sensor]), SENSOR_NAME, instance, None).skip_message
 
 
-def run_failure_alerts(instance: dg.DagsterInstance, slack_api) -> str:
-    sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
-    defs = dg.Definitions(assets=[step_location.k8s_scores], sensors=[build_run_failure_alert_sensor()],
-                          resources={"alert_sink": sink, MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()})
-    return tick_sensor(defs, "run_failure_alerts", instance, None).skip_message
+class RunFailureAlerts:
+    """The run-failure alert sensor, ticked with its cursor carried as the daemon carries it."""
+
+    def __init__(self, instance: dg.DagsterInstance, slack_api):
+        sink = AlertSink(slack_token=TEST_TOKEN, slack_api_url=slack_api.url, ui_url="http://dagster.example")
+        self.defs = dg.Definitions(assets=[step_location.k8s_scores], sensors=[build_run_failure_alert_sensor()],
+                                   resources={"alert_sink": sink, MODEL_IO_MANAGER_KEY: dg.FilesystemIOManager()})
+        self.instance, self.cursor = instance, None
+
+    def tick(self) -> str:
+        result = tick_sensor(self.defs, "run_failure_alerts", self.instance, self.cursor)
+        self.cursor = result.cursor
+        return result.skip_message
 
 
 def test_run_worker_whose_image_cannot_be_pulled_fails_within_the_grace_naming_it_and_pages_once(k8s_instance, kube, sagemaker, slack_api):
@@ -71,18 +79,35 @@ def test_run_worker_whose_image_cannot_be_pulled_fails_within_the_grace_naming_i
 
     # deploy/dagster.yaml's run retries re-launch it once (an image may be pushed meanwhile): no page yet.
     assert failed.tags["dagster/will_retry"] == "true"
-    assert "raised 0" in run_failure_alerts(k8s_instance, slack_api) and slack_api.messages == []
+    alerts = RunFailureAlerts(k8s_instance, slack_api)
+    assert "raised 0" in alerts.tick() and slack_api.messages == []
     retry = launch(k8s_instance, retry_of=run.run_id)
+    k8s_instance.add_run_tags(run.run_id, {"dagster/auto_retry_run_id": retry.run_id})  # as the retry daemon records it
     retry_job = f"dagster-run-{retry.run_id}"
     wait_for(lambda: controller.jobs.get(retry_job) and controller.jobs[retry_job].waiting, timeout=30, what="the retry's pod to wait")
     assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
     assert k8s_instance.get_run_by_id(retry.run_id).tags["dagster/will_retry"] == "false"
 
-    assert "raised 1" in run_failure_alerts(k8s_instance, slack_api)  # one page, for the run that will not be retried
+    assert "raised 1" in alerts.tick()  # one page, for the run that will not be retried
     (alert,) = slack_api.messages
     body = json.dumps(alert["blocks"])
     assert "ImagePullBackOff: Back-off pulling image" in body and "never started" in body and retry.run_id[:8] in json.dumps(alert)
-    assert "raised 0" in run_failure_alerts(k8s_instance, slack_api) and len(slack_api.messages) == 1
+    assert "raised 0" in alerts.tick() and len(slack_api.messages) == 1
+
+
+def test_a_run_whose_promised_retry_is_refused_pages_once(k8s_instance, kube, sagemaker, slack_api):
+    """Dagster's retry daemon may refuse after tagging will_retry=true (it then tags it false)."""
+    controller, _ = kube
+    controller.image_pull_failures.add(RUN_WORKER)
+    run = launch(k8s_instance)
+    job_name = f"dagster-run-{run.run_id}"
+    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what="the worker pod to wait")
+    assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
+    alerts = RunFailureAlerts(k8s_instance, slack_api)
+    assert "raised 0" in alerts.tick()
+    k8s_instance.add_run_tags(run.run_id, {"dagster/will_retry": "false"})  # "Failed to retry run"
+    assert "raised 1" in alerts.tick() and run.run_id[:8] in json.dumps(slack_api.messages[-1])
+    assert "raised 0" in alerts.tick() and len(slack_api.messages) == 1
 
 
 def test_run_worker_job_that_gets_no_pod_fails_naming_the_jobs_event(k8s_instance, kube, sagemaker):
