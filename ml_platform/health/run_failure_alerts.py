@@ -29,7 +29,6 @@ from dataclasses import dataclass, replace
 import dagster as dg
 
 from ml_platform import instance_reads
-from ml_platform._dagster_internal import PartitionKeyFilter
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
@@ -48,6 +47,7 @@ WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run: whether the instan
 AUTO_RETRY_TAG = "dagster/auto_retry_run_id"  # set on it once the retry is launched
 RETRY_PENDING, RETRY_DUE = "retry_pending", "retry_due"  # run id -> failed at; runs to page this tick
 RETRY_GRACE_SECONDS = 600.0  # a retry promised but not launched by then is paged as the failure it is
+CHECK_HISTORY = 50  # recent executions of a crashed check read to resolve its alert
 TAG_GRACE_SECONDS = 60.0  # Dagster tags will_retry right after the failure event: a run still without it
 RANGES_LANDED = "ranges_landed"  # open range alert -> the days of its range materialized again so far
 RANGE_SEPARATOR = "..."
@@ -338,15 +338,18 @@ def _resolve_run_again(instance: dg.DagsterInstance, ledger: AlertLedger) -> int
 
 def _resolve_checks_ran(instance: dg.DagsterInstance, ledger: AlertLedger, graph) -> int:
     """Resolve the alert of a crashed check step once every check of that step was evaluated again
-    for its partition, in any run (the UI's "Execute" on the checks, a new materialization): one
-    read of the latest executions per such alert (rare: only crashed check steps)."""
+    for its partition (each day of a ranged run's ``A...B``), in any run: the UI's "Execute" on the
+    checks, a new materialization. One read of each such check's recent executions, and one batched
+    read of their runs, per open alert of a crashed check step (rare)."""
     checks_of_step = {d.node_def.name: d.check_keys for d in graph.assets_defs if d.is_executable and not d.keys and d.check_keys}
     resolved = 0
     for alert in ledger.open_alerts(Kind.RUN_FAILURE):
         keys = [c for c in checks_of_step.get(_op_name(_failed_step(alert) or ""), ()) if c.asset_key.to_user_string() == alert.asset]
-        if not keys or (alert.partition and RANGE_SEPARATOR in alert.partition):
+        if not keys:
             continue
-        again = [_executed_again(instance, key, alert) for key in keys]
+        days = _range_days(graph, alert) or [alert.partition]
+        executions = [_executions_after(instance, key, alert.since or 0) for key in keys]
+        again = [found.get(day) for found in executions for day in days]
         if all(again):
             verdict = "passed" if all(r.status.value == "SUCCEEDED" for r in again) else "ran (a failed check alerts as data quality)"
             newest = max(again, key=_executed_at)
@@ -355,20 +358,24 @@ def _resolve_checks_ran(instance: dg.DagsterInstance, ledger: AlertLedger, graph
     return resolved
 
 
-def _executed_again(instance: dg.DagsterInstance, key: dg.AssetCheckKey, alert: Alert):
-    """The check's latest completed execution for the alert's partition after the failure, or None.
-    Read with the partition (the platform's checks record it) and without (a team's
-    partition-unaware check: judged in a run of that partition)."""
-    storage = instance.event_log_storage
-    found = []
-    if alert.partition:
-        found += storage.get_latest_asset_check_execution_by_key([key], partition_filter=PartitionKeyFilter(key=alert.partition)).values()
-    unaware = [r for r in storage.get_latest_asset_check_execution_by_key([key]).values() if r.event is None or r.event.dagster_event is None
-               or getattr(r.event.dagster_event.event_specific_data, "partition", None) is None]
+def _executions_after(instance: dg.DagsterInstance, key: dg.AssetCheckKey, since: float) -> dict:
+    """Partition -> the check's newest completed execution after ``since``. A partition-aware check
+    records its partition; a team's partition-unaware one is judged in a run of that partition (the
+    run's tag). Reads the check's last ``CHECK_HISTORY`` executions."""
+    history = [r for r in instance.event_log_storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
+               if r.status.value in ("SUCCEEDED", "FAILED") and _executed_at(r) > since]
+    unaware = [r for r in history if _evaluated_partition(r) is None]
     runs = _runs_by_id(instance, {r.run_id for r in unaware})
-    found += [r for r in unaware if r.run_id in runs and _partition(runs[r.run_id].tags) == alert.partition]
-    done = [r for r in found if r.status.value in ("SUCCEEDED", "FAILED") and _executed_at(r) > (alert.since or 0)]
-    return max(done, key=_executed_at, default=None)
+    found: dict = {}
+    for record in sorted(history, key=_executed_at):  # the newest wins
+        partition = _evaluated_partition(record) or (_partition(runs[record.run_id].tags) if record.run_id in runs else None)
+        found[partition] = record
+    return found
+
+
+def _evaluated_partition(record) -> str | None:
+    event = record.event.dagster_event if record.event is not None else None
+    return getattr(event.event_specific_data, "partition", None) if event is not None else None
 
 
 def _executed_at(record) -> float:

@@ -342,7 +342,7 @@ def test_a_crashed_check_step_alerts_naming_its_table(slack_api, clock, instance
     assert message["text"].startswith("ERROR: Run failed: churn_scores (step churn_scores_churn_scores_have_segments)"), message["text"]
 
 
-def crashed_check_location(slack_api, clock, instance):
+def crashed_check_location(slack_api, clock, instance, days=(PARTITION,)):
     """A check step of churn_scores crashes in a run; returns (defs, the failed run, the check's switch)."""
     crash = {"on": True}
 
@@ -356,10 +356,10 @@ def crashed_check_location(slack_api, clock, instance):
     defs = dg.Definitions(assets=[churn_scores], asset_checks=[churn_scores_have_segments],
                           sensors=[build_run_failure_alert_sensor(clock=clock)], resources={"alert_sink": sink, "switch": Switch(fail=False)})
     job = defs.resolve_implicit_global_asset_job_def()
-    failed = job.execute_in_process(instance=instance, partition_key=PARTITION, raise_on_error=False)
-    assert not failed.success
+    failed = [job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False) for day in days]
+    assert not any(run.success for run in failed)
     cursor, summary = tick(defs, instance, None)
-    assert "raised 1" in summary
+    assert f"raised {len(days)}" in summary
     crash["on"] = False  # the check is fixed
 
     def run_checks(partition: str, tags=None) -> bool:
@@ -368,7 +368,7 @@ def crashed_check_location(slack_api, clock, instance):
         checks_only = job.get_subset(asset_selection=set(), asset_check_selection={check})
         return checks_only.execute_in_process(instance=instance, partition_key=partition, tags=tags).success
 
-    return defs, run_checks, failed.run_id, cursor
+    return defs, run_checks, failed[0].run_id, cursor
 
 
 def test_a_crashed_check_resolves_when_its_run_is_re_executed_successfully(slack_api, clock, instance):
@@ -394,3 +394,12 @@ def test_a_crashed_check_resolves_when_the_tables_checks_pass_in_a_run_of_their_
     clock.now += 30
     assert "resolved 1" in tick(defs, instance, cursor)[1]
     assert "ran again and passed" in slack_api.messages[-1]["text"]
+
+
+def test_crashed_checks_of_two_days_resolve_each_when_their_checks_ran_again_before_one_tick(slack_api, clock, instance):
+    """Both days' checks executed between two ticks: the older day's execution is not the check's latest."""
+    days = (PARTITION, "2026-03-02")
+    defs, run_checks, _, cursor = crashed_check_location(slack_api, clock, instance, days=days)
+    assert all(run_checks(day) for day in days)
+    clock.now += 30
+    assert "resolved 2" in tick(defs, instance, cursor)[1]
