@@ -21,6 +21,14 @@ class UpstreamNotReady(Exception):
     """The upstream partition does not exist (yet): the step's retries may find it later."""
 
 
+class UpstreamTableMissing(dg.Failure):
+    """The upstream table is not in the warehouse although Dagster recorded it (another warehouse
+    file, a fresh dataset): retrying cannot help, so the step fails at once."""
+
+    def __init__(self, description: str):
+        super().__init__(description=description, allow_retries=False)
+
+
 def single_partition(context: dg.InputContext) -> str | None:
     if not context.has_asset_partitions:
         return None

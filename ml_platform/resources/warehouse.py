@@ -21,7 +21,7 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 from dagster_duckdb_pandas.duckdb_pandas_type_handler import DuckDBPandasTypeHandler
 
 from ml_platform._dagster_internal import DbIOManager
-from ml_platform.checks.gate import UpstreamNotReady, check_upstream, refuse_missing_partition
+from ml_platform.checks.gate import UpstreamTableMissing, check_upstream, refuse_missing_partition
 from ml_platform.declaration import MODEL_IO_MANAGER_KEY
 from ml_platform.resources.partition_column import conform_partition_column, stored_type_problem
 from ml_platform.resources.partition_writes import PartitionWritingDbIOManager
@@ -45,7 +45,7 @@ def _gated(load_input):
             name = type(error).__name__
             if name not in MISSING_TABLE_ERRORS or (name == "CatalogException" and "does not exist" not in str(error)):
                 raise
-            raise UpstreamNotReady(
+            raise UpstreamTableMissing(
                 f"upstream table '{context.asset_key.to_user_string()}' does not exist in the warehouse"
                 f" ({table_slice.schema}.{table_slice.table}): materialize it first (ml-platform run --with-upstream)."
             ) from error
