@@ -231,7 +231,7 @@ def run_batch(
     targets = {(k, p if graph.get(k).is_partitioned else None) for run in runs for k in run.assets for p in run.partitions}
     backfill_id = open_backfill(instance, graph, targets, tags or {}, backfill_title) if backfill_title else None
     outcomes: list[AssetOutcome] = []
-    current = None
+    current, stopped = None, False
     try:
         with ctrl_c_watch() as pressed:
             for planned in runs:
@@ -259,6 +259,7 @@ def run_batch(
                     if pressed():  # during the run, or since it ended: stop before the next one
                         raise KeyboardInterrupt
     except BaseException as error:
+        stopped = True  # Ctrl-C, or an error of the batch itself: the backfill did not run to its end
         if current is not None:  # the run that was executing: what it recorded before it stopped
             run_id, sub_run = current
             record = instance.get_run_by_id(run_id)
@@ -271,7 +272,7 @@ def run_batch(
         if backfill_id:
             landed = {o.target for o in outcomes if o.materialized}
             failed = {o.target for o in outcomes if not o.materialized}
-            cancelled = len(landed | failed) < len(targets)
+            cancelled = stopped or len(landed | failed) < len(targets)
             close_backfill(instance, graph, backfill_id, landed, failed, cancelled, succeeded=all(o.ok for o in outcomes))
     return outcomes
 

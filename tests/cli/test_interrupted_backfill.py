@@ -66,13 +66,15 @@ def test_a_run_failed_by_ctrl_c_reads_interrupted_and_pages_nobody(local_env):
     from tests.fixtures.sensor_ticks import tick_sensor
 
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    argv = ["--module", "tests.fixtures.cli_catalog", "backfill", "--start", "2026-10-01", "--end", "2026-10-03", "--product", "halted"]
+    argv = ["--module", "tests.fixtures.cli_catalog", "backfill", "--start", "2026-10-01", "--end", PRESSED_DAY, "--product", "halted"]
     cli = subprocess.run([sys.executable, "-m", "ml_platform", *argv], cwd=local_env, env=env, capture_output=True, text=True, timeout=300,
                          preexec_fn=as_from_a_shell)
     assert cli.returncode == 130, cli.stderr[-2000:]
     rows = summary_rows(cli.stdout)
     assert rows == {("halted_events", "2026-10-01"): "ok (after deadline)", ("halted_events", PRESSED_DAY): "interrupted (Ctrl-C)"}
     with dg.DagsterInstance.get() as instance:
+        [backfill] = instance.get_backfills()
+        assert backfill.status.value == "CANCELED"  # stopped by its user, though every planned day has a row
         failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
         assert [run.tags["ml_platform/interrupted"] for run in failed] == ["ctrl-c"]
         defs = load_code_location("tests.fixtures.cli_catalog")
