@@ -65,9 +65,9 @@ def held_description(asset_key: dg.AssetKey, partition: str, held: list) -> str:
         return (f"upstream table '{table}' partition {partition} failed its check(s) {', '.join(failed)} with ERROR: not reading it. "
                 "Fix or re-run that partition, then re-run this one.")
     unchecked = ", ".join(h.check for h in held)
-    return (f"upstream table '{table}' partition {partition} was written but its check(s) {unchecked} never ran (run "
-            f"{held[0].run_id[:8]} ended before them): not reading it. Run its checks (UI: the table's Checks tab, "
-            "Execute), then re-run this one.")
+    # What to do first: a CLI row keeps the first 200 characters.
+    return (f"upstream table '{table}' partition {partition} was written but never checked: run its checks (UI: the "
+            f"table's Checks tab, Execute), then re-run this one. Run {held[0].run_id[:8]} ended before its check(s) {unchecked}.")
 
 
 def held_by_checks(instance: dg.DagsterInstance, asset_key: dg.AssetKey, declaration, partition: str) -> str | None:

@@ -75,7 +75,7 @@ def test_days_a_failed_range_wrote_hold_their_consumers_until_their_checks_ran(l
     reader = ["--module", CATALOG, "run", "--date", "2026-11-21", "--product", "gated_reader"]
     assert main(reader) == 1
     row = summary_rows(capsys.readouterr().out)[("gated_counts", "2026-11-21")]
-    assert "upstream table 'gated_events' partition 2026-11-21 was written but its check(s) column_schema_change" in row, row
+    assert "upstream table 'gated_events' partition 2026-11-21 was written but never checked: run its checks (UI: the table's Checks tab, Execute)" in row, row
     defs = load_code_location(CATALOG)
     checks = set(defs.resolve_asset_graph().get(dg.AssetKey("gated_events")).check_keys)
     only_checks = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection=checks)
