@@ -77,12 +77,12 @@ def evaluate(tick: Tick) -> Outcome:
         if retries and run.tags.get(WILL_RETRY_TAG) != "false" and run.run_id not in ledger.state.get(RETRY_DUE, ()):
             ledger.state.setdefault(RETRY_PENDING, {})[run.run_id] = record.timestamp  # Dagster may re-launch it
             continue
-        failure = _first_step_failure(record)
-        keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
-        if _belongs_here(run, keys, tick.location, graph):
-            for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
-                if ledger.raise_alert(alert):
-                    raised.append(alert)
+        for failure in _step_failures(tick.instance, record):  # one table's failure does not hide another's
+            keys = keys_by_step.get(_op_name(failure.step_key), []) if failure else []
+            if _belongs_here(run, keys, tick.location, graph):
+                for alert in _failure_alerts(run, record, failure, keys, declared, graph, tick.sink):
+                    if ledger.raise_alert(alert):
+                        raised.append(alert)
     ledger.state.pop(RETRY_DUE, None)
     resolved = _resolve_rematerialized(tick.instance, ledger, raised, tick.now, graph)
     resolved += _resolve_run_again(tick.instance, ledger) + _resolve_checks_ran(tick.instance, ledger, graph)
@@ -168,14 +168,27 @@ def _belongs_here(run: dg.DagsterRun, failed_keys: Sequence[dg.AssetKey], locati
     return any(graph.has(key) for key in targeted)
 
 
-def _first_step_failure(record) -> StepFailure | None:
-    data = record.event_log_entry.dagster_event.event_specific_data
-    step_event = getattr(data, "first_step_failure_event", None)
-    if step_event is not None:
-        failure_data = getattr(step_event.event_specific_data, "user_failure_data", None)
-        failed = (failure_data.metadata if failure_data else {}).get(FAILED_PARTITIONS)
-        return StepFailure(step_event.step_key or "?", getattr(step_event.event_specific_data, "error", None), failed.value if failed else None)
-    return None
+def _step_failures(instance: dg.DagsterInstance, record) -> list[StepFailure | None]:
+    """Each failed step of the run (the run's own failure, [None], when no step failed). Dagster's
+    run-failure event carries the first; the others are read from the run's step failures (one
+    more read, only when a step failed)."""
+    first = _step_failure(getattr(record.event_log_entry.dagster_event.event_specific_data, "first_step_failure_event", None))
+    if first is None:
+        return [None]
+    failures = {first.step_key: first}
+    for step in instance.get_records_for_run(record.event_log_entry.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
+        failure = _step_failure(step.event_log_entry.dagster_event)
+        if failure is not None:
+            failures.setdefault(failure.step_key, failure)
+    return list(failures.values())
+
+
+def _step_failure(step_event) -> StepFailure | None:
+    if step_event is None:
+        return None
+    failure_data = getattr(step_event.event_specific_data, "user_failure_data", None)
+    failed = (failure_data.metadata if failure_data else {}).get(FAILED_PARTITIONS)
+    return StepFailure(step_event.step_key or "?", getattr(step_event.event_specific_data, "error", None), failed.value if failed else None)
 
 
 def _run_error(record):

@@ -403,3 +403,12 @@ def test_crashed_checks_of_two_days_resolve_each_when_their_checks_ran_again_bef
     assert all(run_checks(day) for day in days)
     clock.now += 30
     assert "resolved 2" in tick(defs, instance, cursor)[1]
+
+
+def test_every_failed_table_of_a_run_alerts_not_only_the_first(slack_api, clock, instance):
+    defs = definitions(slack_api, clock)
+    assert not fail_run(instance, asset=None).success  # churn_scores and churn_features both fail
+    _, summary = tick(defs, instance, None)
+    assert "raised 2" in summary, summary
+    titles = sorted(m["text"].split(" (")[0] for m in slack_api.messages)
+    assert titles == ["ERROR: Run failed: churn_features", "ERROR: Run failed: churn_scores"]
