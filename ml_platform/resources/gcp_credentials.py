@@ -50,6 +50,8 @@ def federated_aws_credentials() -> aws.Credentials | None:
     try:
         with open(path) as file:
             info = json.load(file)
+        if not isinstance(info, dict):
+            raise ValueError(f"a JSON {type(info).__name__}, not an object (a secret stored JSON-encoded twice?)")
     except (OSError, ValueError) as error:
         raise ValueError(
             f"GOOGLE_APPLICATION_CREDENTIALS={path}: not a readable credential configuration ({error}); on SageMaker it is "

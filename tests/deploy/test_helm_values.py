@@ -1,5 +1,6 @@
 """The Helm values carry every variable production reads, and docs/operations.md agrees with them."""
 
+import json
 import re
 from pathlib import Path
 
@@ -64,3 +65,21 @@ def test_sagemaker_secret_arns_follow_the_documented_names_and_cover_every_step_
     names = {re.search(r":secret:(.+)-[A-Za-z0-9]{6}$", arn).group(1) for arn in arns}
     assert names == {SECRET_NAME_PREFIX + name for name in STEP_SECRETS}
     assert all(f"`{name}`" in INSTALL_STEPS for name in names)
+
+
+def test_the_gke_trust_policy_admits_exactly_the_token_the_values_project_for_the_run_workers():
+    """AWS STS checks the projected token's subject and audience against the role's trust policy."""
+    trust = json.loads((ROOT / "deploy/iam/run-worker-trust-gke.json").read_text())
+    (statement,) = trust["Statement"]
+    issuer = statement["Principal"]["Federated"].split(":oidc-provider/", 1)[1]
+    namespace = VALUES["runLauncher"]["config"]["k8sRunLauncher"]["jobNamespace"]
+    (volume,) = [v for v in DEPLOYMENT["volumes"] if v["name"] == "aws-token"]
+    (token,) = [s["serviceAccountToken"] for s in volume["projected"]["sources"]]
+    (mount,) = [m for m in DEPLOYMENT["volumeMounts"] if m["name"] == "aws-token"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"]["StringEquals"] == {
+        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{VALUES['global']['serviceAccountName']}",
+        f"{issuer}:aud": token["audience"],
+    }
+    assert ENV["AWS_WEB_IDENTITY_TOKEN_FILE"] == f"{mount['mountPath']}/{token['path']}"
+    assert ENV["AWS_ROLE_ARN"].endswith(":role/ml-platform-run-worker") and "ml-platform-run-worker" in INSTALL_STEPS

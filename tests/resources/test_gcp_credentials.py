@@ -52,3 +52,13 @@ def test_other_credentials_are_left_to_google_auth_default(tmp_path, monkeypatch
     key.write_text('{"type": "service_account"}')
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
     assert federated_aws_credentials() is None
+
+
+@pytest.mark.parametrize("content", ['{"type": "external_account", "audience"', '"{\\"type\\": \\"external_account\\"}"', "[]"])
+def test_a_broken_federation_config_names_the_file_and_the_secret(tmp_path, monkeypatch, content):
+    config = tmp_path / "federation.json"
+    config.write_text(content)  # cut off, JSON-encoded twice, not an object
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(config))
+    with pytest.raises(ValueError, match=f"GOOGLE_APPLICATION_CREDENTIALS={config}: not a readable credential configuration") as raised:
+        federated_aws_credentials()
+    assert "ml-platform/ML_PLATFORM_GCP_CREDENTIAL_CONFIG" in str(raised.value)
