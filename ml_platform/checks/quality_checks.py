@@ -129,7 +129,10 @@ def assess_history(records: Sequence[dg.EventLogRecord], partition: str | None, 
     materializations = [r.asset_materialization for r in records if r.asset_materialization is not None]
     counts = row_count.latest_counts((m.partition, _row_count(m.metadata)) for m in materializations)
     current = next((m for m in materializations if m.partition == partition), None)
-    previous = next((m for m in materializations if m is not current), None) if current else None
+    # The schema is compared with the latest earlier partition: a rerun that fixes a broken day is
+    # not compared with that day's broken version. Its own older version only when no earlier day exists.
+    others = [m for m in materializations if m is not current]
+    previous = next((m for m in others if m.partition != partition), None) or next(iter(others), None) if current else None
     schema = sanity.assess_schema_change(
         _columns(current.metadata) if current else None, _columns(previous.metadata) if previous else None
     )

@@ -138,3 +138,10 @@ def test_schema_change_fails_against_the_previous_materialization_in_a_real_run(
     schema = run_crafted(instance, "2026-03-10", "retyped")["column_schema_change"]
     assert not schema.passed and schema.severity == dg.AssetCheckSeverity.ERROR
     assert schema.metadata["type_changes"].data == {"article_id": "int64 -> object"}
+
+
+def test_a_rerun_that_fixes_a_retyped_day_is_compared_with_the_day_before_not_its_broken_version(warehouse, instance):
+    assert all(e.passed for e in run_crafted(instance, "2026-03-09", "good").values())
+    assert not run_crafted(instance, "2026-03-10", "retyped")["column_schema_change"].passed
+    fixed = run_crafted(instance, "2026-03-10", "good")["column_schema_change"]
+    assert fixed.passed, fixed.metadata  # int64 again, as on 2026-03-09
