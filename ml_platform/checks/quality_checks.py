@@ -157,7 +157,7 @@ def _columns(metadata) -> dict[str, str] | None:
 DESCRIPTIONS = {
     row_count.CHANGE_CHECK: "Row count against the median of the last N partitions: a drop warns, then errors; a spike warns.",
     row_count.DECLINE_CHECK: "Sustained fall of the row count over the last K partitions, however small each day's step.",
-    sanity.SCHEMA_CHECK: "Columns and types against the previous materialization: removed or retyped errors, added warns.",
+    sanity.SCHEMA_CHECK: "Columns and types against the latest earlier partition: removed or retyped errors, added warns.",
     sanity.NULL_CHECK: "Null rate of the key and score columns within the declared max_null_rate.",
     sanity.DUPLICATE_CHECK: "No two rows share the declared key columns.",
     sanity.RANGE_CHECK: "Every score within the declared score_range.",
