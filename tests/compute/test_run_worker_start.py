@@ -37,6 +37,14 @@ def launch(instance: dg.DagsterInstance, retry_of: str | None = None) -> dg.Dags
     return run
 
 
+def launch_stuck(instance: dg.DagsterInstance, controller, retry_of: str | None = None) -> tuple[dg.DagsterRun, str]:
+    """A run (or a retry) launched, and its run-worker Job's name once the fake kubelet holds its pod."""
+    run = launch(instance, retry_of)
+    job_name = f"dagster-run-{run.run_id}"
+    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what=f"the pod of {job_name} to wait")
+    return run, job_name
+
+
 def tick_watch(instance: dg.DagsterInstance, seconds_after_launch: float) -> str:
     sensor = build_run_worker_start_watch(clock=lambda: time.time() + seconds_after_launch)
     return tick_sensor(dg.Definitions(sensors=[sensor]), SENSOR_NAME, instance, None).skip_message
@@ -60,9 +68,7 @@ class RunFailureAlerts:
 def test_run_worker_whose_image_cannot_be_pulled_fails_within_the_grace_naming_it_and_pages_once(k8s_instance, kube, sagemaker, slack_api):
     controller, _ = kube
     controller.image_pull_failures.add(RUN_WORKER)
-    run = launch(k8s_instance)
-    job_name = f"dagster-run-{run.run_id}"
-    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what="the worker pod to wait")
+    run, job_name = launch_stuck(k8s_instance, controller)
 
     assert tick_watch(k8s_instance, 60) == "every starting run's worker is starting"  # within the grace
     assert k8s_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTING
@@ -81,10 +87,8 @@ def test_run_worker_whose_image_cannot_be_pulled_fails_within_the_grace_naming_i
     assert failed.tags["dagster/will_retry"] == "true"
     alerts = RunFailureAlerts(k8s_instance, slack_api)
     assert "raised 0" in alerts.tick() and slack_api.messages == []
-    retry = launch(k8s_instance, retry_of=run.run_id)
+    retry, _ = launch_stuck(k8s_instance, controller, retry_of=run.run_id)
     k8s_instance.add_run_tags(run.run_id, {"dagster/auto_retry_run_id": retry.run_id})  # as the retry daemon records it
-    retry_job = f"dagster-run-{retry.run_id}"
-    wait_for(lambda: controller.jobs.get(retry_job) and controller.jobs[retry_job].waiting, timeout=30, what="the retry's pod to wait")
     assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
     assert k8s_instance.get_run_by_id(retry.run_id).tags["dagster/will_retry"] == "false"
 
@@ -99,9 +103,7 @@ def test_a_run_whose_promised_retry_is_refused_pages_once(k8s_instance, kube, sa
     """Dagster's retry daemon may refuse after tagging will_retry=true (it then tags it false)."""
     controller, _ = kube
     controller.image_pull_failures.add(RUN_WORKER)
-    run = launch(k8s_instance)
-    job_name = f"dagster-run-{run.run_id}"
-    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what="the worker pod to wait")
+    run, job_name = launch_stuck(k8s_instance, controller)
     assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
     alerts = RunFailureAlerts(k8s_instance, slack_api)
     assert "raised 0" in alerts.tick()
@@ -113,9 +115,7 @@ def test_a_run_whose_promised_retry_is_refused_pages_once(k8s_instance, kube, sa
 def test_run_worker_job_that_gets_no_pod_fails_naming_the_jobs_event(k8s_instance, kube, sagemaker):
     controller, _ = kube
     controller.over_quota.add(RUN_WORKER)
-    run = launch(k8s_instance)
-    job_name = f"dagster-run-{run.run_id}"
-    wait_for(lambda: controller.jobs.get(job_name) and controller.jobs[job_name].waiting, timeout=30, what="the quota to refuse the pod")
+    run, job_name = launch_stuck(k8s_instance, controller)  # the quota refuses its pod
 
     assert tick_watch(k8s_instance, 400) == "failed 1 run(s) whose worker cannot start"
     [failure] = k8s_instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
