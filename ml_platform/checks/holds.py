@@ -2,11 +2,13 @@
 the launch on data (``schedules.cross_product_launch``) and the alerts that name a held input.
 
 A failed result with ERROR severity on one of the table's blocking checks holds the partition's
-consumers; a WARN never does. So does a blocking check that was planned in a run that ended
-without evaluating it (its step was skipped after a failure, or crashed): the partition was
-written but never checked, e.g. the good days of a ranged backfill in which one day failed. That is Dagster's own rule inside one run (a blocking check skips
+consumers; a WARN never does. That is Dagster's own rule inside one run (a blocking check skips
 downstream steps only on ERROR); its ``all_deps_blocking_checks_passed`` condition ignores
 severity, so the launch condition adds the WARN case back (``WarnedOnly``).
+
+A blocking check that the run which wrote the partition planned but ended without evaluating (its
+step was skipped after a failure, or crashed) holds it too: written but never checked, e.g. the
+good days of a ranged backfill in which one day failed.
 """
 
 from dataclasses import dataclass
@@ -55,23 +57,25 @@ def holds(instance: dg.DagsterInstance, key: dg.AssetKey, declaration: MLAsset, 
         keys, partition_filter=PartitionKeyFilter(key=partition) if partition is not None else None
     )
     found = [
-        Hold(check_key.name, record.run_id, record.event.timestamp if record.event else record.create_timestamp)
+        Hold(check_key.name, record.run_id, executed_at(record))
         for check_key, record in latest.items()
         if isinstance(record.evaluation, dg.AssetCheckEvaluation) and holds_consumers(record.evaluation)
     ]
     planned = {k: r for k, r in latest.items() if r.status.value == "PLANNED"}
-    if planned and _written_unchecked(instance, key, partition, {r.run_id for r in planned.values()}):
-        found += [Hold(k.name, r.run_id, r.create_timestamp, unchecked=True) for k, r in planned.items()]
+    writer = _finished_writer(instance, key, partition) if planned else None
+    found += [Hold(k.name, r.run_id, r.create_timestamp, unchecked=True) for k, r in planned.items() if r.run_id == writer]
     return sorted(found, key=lambda hold: hold.check)
 
 
-def _written_unchecked(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None, planned_in: set[str]) -> bool:
-    """Whether the partition's current data was written by a finished run that planned its checks
-    but never evaluated them. A run that failed before writing leaves the previous, checked data
-    current; a run still going may yet evaluate them (two reads, only when a check is planned)."""
+def executed_at(record) -> float:
+    """When a check execution record was written (its event; a planned one: when it was created)."""
+    return record.event.timestamp if record.event is not None else record.create_timestamp
+
+
+def _finished_writer(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+    """The finished run that wrote the partition's current data, or None while it is still going
+    (it may yet evaluate its checks). A run that failed before writing leaves the previous data
+    current, with its checks (two reads, only when a check is planned)."""
     records = instance.fetch_materializations(dg.AssetRecordsFilter(key, asset_partitions=[partition] if partition else None), limit=1).records
-    writer = records[0].run_id if records else None
-    if writer not in planned_in:
-        return False
-    run = instance.get_run_by_id(writer)
-    return run is not None and run.is_finished
+    run = instance.get_run_by_id(records[0].run_id) if records else None
+    return run.run_id if run is not None and run.is_finished else None

@@ -14,8 +14,9 @@ runs (only the rare crashed-check alerts add a few each):
 4. while run-failure alerts are open: the runs that succeeded since the previous tick (one paged
    read, one batched read of those runs); a successful re-execution of a failed run ("Re-execute
    from failure", which may run only checks and materialize nothing) resolves its alert.
-5. only while the alert of a crashed check step is open: that check's latest executions (up to
-   three reads per check); once each was evaluated again for the partition, in any run, it resolves.
+5. only while the alert of a crashed check step is open: that step's checks' recent executions
+   (one read per check, one batched read of their runs); once each was evaluated again for the
+   partition (every day of a range), in any run, it resolves.
 
 Which runs belong here: a run launched through the workspace (schedule, sensor, UI
 "Materialize", backfill) carries its code location in its origin, compared with this sensor's
@@ -32,6 +33,7 @@ from ml_platform import instance_reads
 from ml_platform.alerting import Alert, AlertLedger, AlertSink, Kind, Severity
 from ml_platform.alerting.failure_content import summarize
 from ml_platform.alerting.sensor import AlertSensor, Outcome, Tick, alert_sensor
+from ml_platform.checks.holds import executed_at
 from ml_platform.declaration import INTERRUPTED_TAG, MLAsset
 from ml_platform.ranged_runs import FAILED_PARTITIONS
 
@@ -364,10 +366,10 @@ def _resolve_checks_ran(instance: dg.DagsterInstance, ledger: AlertLedger, graph
         executions = [_executions_after(instance, key, alert.since or 0) for key in keys]
         again = [found.get(day) for found in executions for day in days]
         if all(again):
-            verdict = "passed" if all(r.status.value == "SUCCEEDED" for r in again) else "ran (a failed check alerts as data quality)"
-            newest = max(again, key=_executed_at)
-            why = f"Checks of {alert.asset} ran again and {verdict}" if verdict == "passed" else f"Checks of {alert.asset} {verdict}"
-            resolved += ledger.resolve(alert.subject, why, run_id=newest.run_id, link=None, since=_executed_at(newest), details=())
+            passed = all(r.status.value == "SUCCEEDED" for r in again)
+            why = f"Checks of {alert.asset} ran again and " + ("passed" if passed else "completed (a failed check alerts as data quality)")
+            newest = max(again, key=executed_at)
+            resolved += ledger.resolve(alert.subject, why, run_id=newest.run_id, link=None, since=executed_at(newest), details=())
     return resolved
 
 
@@ -376,11 +378,11 @@ def _executions_after(instance: dg.DagsterInstance, key: dg.AssetCheckKey, since
     records its partition; a team's partition-unaware one is judged in a run of that partition (the
     run's tag). Reads the check's last ``CHECK_HISTORY`` executions."""
     history = [r for r in instance.event_log_storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
-               if r.status.value in ("SUCCEEDED", "FAILED") and _executed_at(r) > since]
+               if r.status.value in ("SUCCEEDED", "FAILED") and executed_at(r) > since]
     unaware = [r for r in history if _evaluated_partition(r) is None]
     runs = _runs_by_id(instance, {r.run_id for r in unaware})
     found: dict = {}
-    for record in sorted(history, key=_executed_at):  # the newest wins
+    for record in sorted(history, key=executed_at):  # the newest wins
         partition = _evaluated_partition(record) or (_partition(runs[record.run_id].tags) if record.run_id in runs else None)
         found[partition] = record
     return found
@@ -390,9 +392,6 @@ def _evaluated_partition(record) -> str | None:
     event = record.event.dagster_event if record.event is not None else None
     return getattr(event.event_specific_data, "partition", None) if event is not None else None
 
-
-def _executed_at(record) -> float:
-    return record.event.timestamp if record.event is not None else record.create_timestamp
 
 
 def _failed_step(alert: Alert) -> str | None:
