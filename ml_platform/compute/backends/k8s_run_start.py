@@ -23,7 +23,7 @@ import dagster as dg
 from ml_platform.compute.backends.k8s_pod_start import START_TIMEOUT_SECONDS, PodStartWatch, job_events
 
 SENSOR_NAME = "run_worker_start_watch"
-# Below the run monitoring's 900 s start timeout, which would otherwise fail the run without a reason.
+# Below the run monitoring's 900 s start timeout, which would fail the run first, with a pod dump for reason.
 UNSCHEDULABLE_TIMEOUT_SECONDS = 600
 MAX_RUNS_PER_TICK = 50  # each costs a few Kubernetes and storage reads
 
@@ -83,14 +83,15 @@ def build_run_worker_start_watch(
         if not isinstance(instance.run_launcher, K8sRunLauncher):
             return dg.SkipReason("runs on this instance are not launched on Kubernetes")
         api_client = DagsterKubernetesClient.production_client()  # the launcher has loaded the cluster's config
-        failures = unstartable_runs(instance, api_client, clock(), start_timeout, unschedulable_timeout)
-        for failed in failures:
-            run = instance.get_run_by_id(failed.run_id)
+        failed = 0
+        for unstartable in unstartable_runs(instance, api_client, clock(), start_timeout, unschedulable_timeout):
+            run = instance.get_run_by_id(unstartable.run_id)
             if run is None or run.status != dg.DagsterRunStatus.STARTING:
                 continue  # it started, or was canceled, since it was read
-            instance.report_run_failed(run, failed.message)
-            api_client.delete_job(job_name=failed.job, namespace=failed.namespace)
-            context.log.warning(f"run {failed.run_id}: {failed.message}")
-        return dg.SkipReason(f"failed {len(failures)} run(s) whose worker cannot start" if failures else "every starting run's worker is starting")
+            instance.report_run_failed(run, unstartable.message)
+            api_client.delete_job(job_name=unstartable.job, namespace=unstartable.namespace)
+            context.log.warning(f"run {unstartable.run_id}: {unstartable.message}")
+            failed += 1
+        return dg.SkipReason(f"failed {failed} run(s) whose worker cannot start" if failed else "every starting run's worker is starting")
 
     return run_worker_start_watch
