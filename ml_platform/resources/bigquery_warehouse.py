@@ -20,7 +20,6 @@ from contextlib import contextmanager
 
 import dagster as dg
 import pandas as pd
-from dagster_gcp import GCSResource
 from dagster_gcp.bigquery.io_manager import BigQueryClient
 from dagster_gcp_pandas import BigQueryPandasIOManager
 from dagster_gcp_pandas.bigquery.bigquery_pandas_type_handler import BigQueryPandasTypeHandler
@@ -121,15 +120,6 @@ class _AtomicBigQueryPandasTypeHandler(BigQueryPandasTypeHandler):
         frame = super().load_input(context, table_slice, connection)
         refuse_missing_partition(context, len(frame))
         return frame
-
-
-class FederatedGCSResource(GCSResource):
-    """dagster-gcp's GCS resource, with federated AWS credentials where a step runs on AWS."""
-
-    def get_client(self):
-        from google.cloud import storage
-
-        return storage.Client(project=self.project, credentials=federated_aws_credentials())
 
 
 class AtomicBigQueryPandasIOManager(BigQueryPandasIOManager):

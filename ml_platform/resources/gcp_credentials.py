@@ -10,9 +10,11 @@ reads every AWS source and renews temporary credentials before they expire. Anyt
 to ``google.auth.default()`` (``None`` here).
 """
 
+import functools
 import json
 import os
 
+from dagster_gcp import GCSResource
 from google.auth import aws, exceptions
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -43,10 +45,15 @@ class Boto3AwsCredentials(aws.AwsSecurityCredentialsSupplier):
 
 
 def federated_aws_credentials() -> aws.Credentials | None:
-    """Credentials for an AWS federation config, or None: let the client call google.auth.default()."""
+    """Credentials for an AWS federation config, or None: let the client call google.auth.default().
+    One object per process and config file, so its token is exchanged once and reused until it
+    expires, not at every client a step opens."""
     path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-    if not path:
-        return None
+    return _federated(path) if path else None
+
+
+@functools.cache
+def _federated(path: str) -> aws.Credentials | None:
     try:
         with open(path) as file:
             info = json.load(file)
@@ -62,3 +69,12 @@ def federated_aws_credentials() -> aws.Credentials | None:
         return None
     info = {key: value for key, value in info.items() if key != "credential_source"}
     return aws.Credentials.from_info(info, aws_security_credentials_supplier=Boto3AwsCredentials(), scopes=list(SCOPES))
+
+
+class FederatedGCSResource(GCSResource):
+    """dagster-gcp's GCS resource, with federated AWS credentials where a step runs on AWS."""
+
+    def get_client(self):
+        from google.cloud import storage
+
+        return storage.Client(project=self.project, credentials=federated_aws_credentials())

@@ -174,7 +174,8 @@ def warehouse_resources(env: str) -> dict[str, dg.ConfigurableIOManagerFactory |
         # Imported here: a local code location never loads the Google client libraries (~1.7 s).
         from dagster_gcp import GCSPickleIOManager
 
-        from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager, FederatedGCSResource
+        from ml_platform.resources.bigquery_warehouse import AtomicBigQueryPandasIOManager
+        from ml_platform.resources.gcp_credentials import FederatedGCSResource
 
         # Resolved when a run starts, so loading the code location needs no GCP access.
         return {
