@@ -67,13 +67,12 @@ def _as_naive_timestamps(table: str, values: pd.Series, column: str, timezone: s
     kinds = {type(v) for v in values}
     if kinds <= {str}:
         odd = values[~values.str.fullmatch(_ISO_DAY)]
+        if len(odd):
+            raise refuse(f"string (e.g. {odd.iloc[0]!r}, not ISO 8601 'YYYY-MM-DD')")
         try:
-            if len(odd):
-                raise ValueError(odd.iloc[0])
             parsed = pd.to_datetime(values, format="ISO8601")
         except (ValueError, TypeError):
-            example = odd.iloc[0] if len(odd) else values.iloc[0]
-            raise refuse(f"string (e.g. {example!r}, not ISO 8601 'YYYY-MM-DD')") from None
+            raise refuse(f"string (e.g. {values.iloc[0]!r}, not ISO 8601 'YYYY-MM-DD')") from None
     elif all(issubclass(kind, date) for kind in kinds):  # date, datetime and pd.Timestamp values
         try:
             parsed = pd.to_datetime(values)
