@@ -85,8 +85,9 @@ def test_killed_write_keeps_previous_partition(database):
     pd.testing.assert_frame_equal(stored(database), GOOD)
 
 
-def top_scores_failure(database: str, partition: str, raw: bool = False):
-    """The error of a consumer of ``scores`` materialized alone for ``partition`` (``raw``: as Dagster stores it)."""
+def top_scores_failure(database: str, partition: str):
+    """A consumer of ``scores`` materialized alone for ``partition``, which fails: (its error as
+    Dagster stores it, whether its retry policy retried it)."""
 
     @dg.asset(partitions_def=PARTITIONS, metadata={"partition_expr": "date"}, retry_policy=dg.RetryPolicy(max_retries=1))
     def top_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -101,24 +102,22 @@ def top_scores_failure(database: str, partition: str, raw: bool = False):
     )
     assert not result.success
     retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
-    top_scores_failure.retried = bool(retried)  # read by the tests that care
     [failure] = result.get_step_failure_events()
-    return failure.event_specific_data.error if raw else str(failure.event_specific_data.error)
+    return failure.event_specific_data.error, bool(retried)
 
 
 def test_consumer_refuses_an_upstream_partition_that_was_never_written(database):
-    error = top_scores_failure(database, "2026-11-21")  # scores exists only for 2026-11-20
-    assert top_scores_failure.retried  # the partition may land meanwhile
-    assert "upstream table 'scores' has no rows for partition 2026-11-21: it has not been materialized yet" in error
+    error, retried = top_scores_failure(database, "2026-11-21")  # scores exists only for 2026-11-20
+    assert retried  # the partition may land meanwhile
+    assert "upstream table 'scores' has no rows for partition 2026-11-21: it has not been materialized yet" in str(error)
 
 
 def test_consumer_of_a_table_missing_from_the_warehouse_is_told_upstream_not_ready(tmp_path):
     """Dagster may hold the upstream's records while this warehouse lacks its table (another file, a
     fresh dataset): the platform's "upstream not ready", naming it, not the database's raw error."""
-    error = top_scores_failure(str(tmp_path / "fresh.duckdb"), "2026-11-20")
-    assert "UpstreamTableMissing" in error and "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)" in error
+    info, retried = top_scores_failure(str(tmp_path / "fresh.duckdb"), "2026-11-20")
+    assert "UpstreamTableMissing" in str(info) and "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)" in str(info)
+    assert not retried  # a retry cannot bring the table back
     # The CLI's row and the alert's headline say it too, not the database error it was raised from.
-    info = top_scores_failure(str(tmp_path / "fresh.duckdb"), "2026-11-20", raw=True)
-    assert not top_scores_failure.retried  # a retry cannot bring the table back
     said = "upstream table 'scores' does not exist in the warehouse (ml_platform.scores)"
     assert first_line(info).startswith(f"UpstreamTableMissing: {said}") and summarize(info).headline.startswith(f"UpstreamTableMissing: {said}")
